@@ -1,0 +1,1 @@
+"""Expire a DeepCall masking the moment its support ticket closes."""

@@ -1,0 +1,1 @@
+"""I/O: small clients around DeepCall and AWS, each taking its session or client by injection."""

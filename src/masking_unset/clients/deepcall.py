@@ -1,0 +1,123 @@
+"""DeepCall's HTTP API."""
+
+from __future__ import annotations
+
+import json
+from email.utils import parsedate_to_datetime
+from time import time
+
+import requests
+from pydantic import ValidationError
+from requests.adapters import HTTPAdapter
+
+from masking_unset.logic.redact import scrub
+from masking_unset.models.deepcall import DeepCallCredentials, DeepCallReply, UnsetTarget
+from masking_unset.models.errors import UpstreamRejected, UpstreamUnavailable
+
+UNSET_PATH = "/api/v2/Masking/unset"
+EXPIRE_NOW_MINUTES = -1  # a negative duration expires the masking immediately
+_MAX_MESSAGE = 200
+
+
+def build_session(pool_size: int = 10) -> requests.Session:
+    """A keep-alive session whose connection pool matches the expected concurrency."""
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.headers.update({"Accept": "application/json", "User-Agent": "masking-unset"})
+    return session
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, moment.timestamp() - (time() if now is None else now))
+
+
+class DeepCallClient:
+    """Calls ``POST {base}/api/v2/Masking/unset``; one instance (and session) per container."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        session: requests.Session,
+        connect_timeout: float = 3.05,
+        read_timeout: float = 5.0,
+    ) -> None:
+        self._url = base_url.rstrip("/") + UNSET_PATH
+        self._session = session
+        self._timeout = (connect_timeout, read_timeout)
+
+    @staticmethod
+    def unset_body(credentials: DeepCallCredentials, target: UnsetTarget) -> dict[str, object]:
+        """The JSON body of an unset request that expires ``target`` now."""
+        return {
+            **credentials.auth_fields(),
+            **target.fields(),
+            "expiry_duration": EXPIRE_NOW_MINUTES,
+        }
+
+    def unset(self, credentials: DeepCallCredentials, target: UnsetTarget) -> DeepCallReply:
+        """Expire ``target`` now.
+
+        Returns DeepCall's success reply. Raises :class:`UpstreamRejected` when DeepCall answers
+        with an error body (its ``code`` kept), :class:`UpstreamUnavailable` when no usable
+        answer came back (connection failure, timeout, 429/5xx, a body that is not JSON).
+        """
+        try:
+            response = self._session.post(
+                self._url, json=self.unset_body(credentials, target), timeout=self._timeout
+            )
+        except requests.Timeout:
+            raise UpstreamUnavailable(
+                "DeepCall did not answer in time", code="upstream_timeout"
+            ) from None
+        except requests.RequestException as exc:
+            # The exception text can echo the URL but never the body; keep only its type.
+            raise UpstreamUnavailable(
+                f"could not reach DeepCall ({type(exc).__name__})", code="upstream_unreachable"
+            ) from None
+        return self._interpret(response)
+
+    @staticmethod
+    def _interpret(response: requests.Response) -> DeepCallReply:
+        status = response.status_code
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        try:
+            document = json.loads(response.content)
+            reply = DeepCallReply.model_validate(document)
+        except (ValueError, ValidationError):
+            # A proxy's HTML page or a cut-off body: the request may not have been seen at all.
+            raise UpstreamUnavailable(
+                f"DeepCall answered HTTP {status} without a JSON body",
+                http_status=status,
+                retry_after=retry_after,
+                code="upstream_bad_response",
+            ) from None
+        if status == 200 and reply.succeeded:
+            return reply
+        message = scrub((reply.message or "")[:_MAX_MESSAGE])
+        if reply.status == "error" or reply.code is not None:
+            raise UpstreamRejected(
+                f"DeepCall refused the unset (code {reply.code}): {message}".rstrip(": "),
+                deepcall_code=reply.code,
+                http_status=status,
+                retry_after=retry_after,
+            )
+        if status == 429 or status >= 500:
+            raise UpstreamUnavailable(
+                f"DeepCall answered HTTP {status}", http_status=status, retry_after=retry_after
+            )
+        raise UpstreamRejected(
+            f"DeepCall answered HTTP {status} without success", http_status=status
+        )

@@ -1,0 +1,48 @@
+"""Secrets Manager, through Powertools' cached provider."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
+from aws_lambda_powertools.utilities.parameters.exceptions import (
+    GetParameterError,
+    TransformParameterError,
+)
+
+from masking_unset.models.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
+
+class SecretStore:
+    """Reads JSON secrets, cached per container for ``max_age`` seconds."""
+
+    def __init__(self, client: SecretsManagerClient, *, max_age: int = 300) -> None:
+        self._provider = SecretsProvider(boto3_client=client)
+        self._max_age = max_age
+
+    def get_json(self, secret_id: str, *, variable: str, refresh: bool = False) -> dict[str, Any]:
+        """The secret's JSON object; ``refresh`` bypasses the cache (after a rejected credential).
+
+        Errors name the environment ``variable`` that points at the secret, never its content.
+        """
+        try:
+            value = self._provider.get(
+                secret_id, max_age=self._max_age, transform="json", force_fetch=refresh
+            )
+        except TransformParameterError:
+            raise ConfigurationError(f"the secret named by {variable} is not JSON") from None
+        except GetParameterError as exc:
+            cause = exc.__cause__
+            reason = (
+                getattr(cause, "response", {}).get("Error", {}).get("Code", "")
+                or type(cause).__name__
+            )
+            raise ConfigurationError(
+                f"the secret named by {variable} could not be read ({reason})"
+            ) from None
+        if not isinstance(value, dict):
+            raise ConfigurationError(f"the secret named by {variable} must be a JSON object")
+        return value

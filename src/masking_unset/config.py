@@ -1,0 +1,131 @@
+"""Settings: the environment, parsed and validated once per container."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from enum import StrEnum
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.functional_validators import BeforeValidator
+
+from masking_unset.models.errors import ConfigurationError
+
+
+class NumberFormat(StrEnum):
+    """How phone numbers are written in requests to DeepCall."""
+
+    NATIONAL = "national"  # national significant number, 10 digits in India
+    E164 = "e164"  # +918040001234
+    DIGITS = "digits"  # 918040001234
+
+
+def _blank_to_none(value: object) -> object:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+def _csv(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+Optional = Annotated[str | None, BeforeValidator(_blank_to_none)]
+CsvList = Annotated[tuple[str, ...], BeforeValidator(_csv)]
+
+
+class Settings(BaseModel):
+    """Every environment variable the functions read; field aliases are the variable names."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    deepcall_base_url: str = Field(alias="DEEPCALL_BASE_URL")
+    deepcall_allow_http: bool = Field(default=False, alias="DEEPCALL_ALLOW_HTTP")
+    deepcall_secret_id: str = Field(alias="DEEPCALL_SECRET_ID", min_length=1)
+    deepcall_number_format: NumberFormat = Field(
+        default=NumberFormat.NATIONAL, alias="DEEPCALL_NUMBER_FORMAT"
+    )
+    deepcall_timeout_seconds: float = Field(
+        default=5.0, alias="DEEPCALL_TIMEOUT_SECONDS", gt=0, le=60
+    )
+    deepcall_connect_timeout_seconds: float = Field(
+        default=3.05, alias="DEEPCALL_CONNECT_TIMEOUT_SECONDS", gt=0, le=60
+    )
+    phone_default_region: str = Field(default="IN", alias="PHONE_DEFAULT_REGION")
+    secrets_cache_seconds: int = Field(default=300, alias="SECRETS_CACHE_SECONDS", ge=0)
+    webhook_secrets_id: Optional = Field(default=None, alias="WEBHOOK_SECRETS_ID")
+    webhook_retry_after_seconds: int = Field(
+        default=30, alias="WEBHOOK_RETRY_AFTER_SECONDS", ge=1, le=3600
+    )
+    # Later stages of the pipeline (idempotency, queueing, mapping) read these.
+    idempotency_table: Optional = Field(default=None, alias="IDEMPOTENCY_TABLE")
+    idempotency_window_seconds: int = Field(
+        default=86_400, alias="IDEMPOTENCY_WINDOW_SECONDS", ge=60
+    )
+    queue_url: Optional = Field(default=None, alias="QUEUE_URL")
+    dead_letter_queue_url: Optional = Field(default=None, alias="DEAD_LETTER_QUEUE_URL")
+    masking_map_table: Optional = Field(default=None, alias="MASKING_MAP_TABLE")
+    dry_run: bool = Field(default=False, alias="DRY_RUN")
+    max_concurrency: int = Field(default=10, alias="MAX_CONCURRENCY", ge=1, le=100)
+    deepcall_max_rps: float = Field(default=0.0, alias="DEEPCALL_MAX_RPS", ge=0)
+    hubspot_closed_stages: CsvList = Field(default=(), alias="HUBSPOT_CLOSED_STAGES")
+    public_base_url: Optional = Field(default=None, alias="PUBLIC_BASE_URL")
+    salesforce_org_ids: CsvList = Field(default=(), alias="SALESFORCE_ORG_IDS")
+
+    @field_validator("phone_default_region")
+    @classmethod
+    def _region_is_known(cls, value: str) -> str:
+        import phonenumbers
+
+        region = value.strip().upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError("must be a two-letter region such as IN or US")
+        return region
+
+    @field_validator("deepcall_base_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.strip().rstrip("/")
+
+    @model_validator(mode="after")
+    def _base_url_scheme(self) -> Settings:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.deepcall_base_url)
+        allowed = {"https", "http"} if self.deepcall_allow_http else {"https"}
+        if parts.scheme not in allowed or not parts.netloc:
+            hint = "an https:// URL" + (
+                "" if self.deepcall_allow_http else " (set DEEPCALL_ALLOW_HTTP=true for local use)"
+            )
+            raise ValueError(f"DEEPCALL_BASE_URL must be {hint}")
+        return self
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Parse settings from the environment; the error names each bad variable."""
+        source = os.environ if environ is None else environ
+        try:
+            return cls.model_validate(dict(source))
+        except ValidationError as exc:
+            raise ConfigurationError(describe_validation_error(exc, cls)) from None
+
+
+def describe_validation_error(exc: ValidationError, model: type[BaseModel]) -> str:
+    """Name each bad field by its alias, without echoing the offending value."""
+    aliases = {name: (field.alias or name) for name, field in model.model_fields.items()}
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False, include_context=False):
+        loc = error["loc"]
+        field = str(loc[0]) if loc else ""
+        name = aliases.get(field, field) or "configuration"
+        message = error["msg"].removeprefix("Value error, ")
+        problems.append(f"{name}: {message}" if field else message)
+    return "invalid configuration: " + "; ".join(problems)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this container, parsed on first use."""
+    return Settings.from_env()

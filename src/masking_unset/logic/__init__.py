@@ -1,0 +1,1 @@
+"""Domain logic: pure functions and services over the models, free of HTTP and AWS details."""

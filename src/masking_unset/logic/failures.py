@@ -1,0 +1,76 @@
+"""The one table that classifies every failure; everything else asks it."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+
+from masking_unset.models.errors import (
+    ConfigurationError,
+    MaskingUnsetError,
+    UpstreamError,
+    UpstreamUnavailable,
+)
+
+
+class FailureKind(StrEnum):
+    """What to do about a failure."""
+
+    RETRYABLE = "retryable"  # try again later: the same request may succeed
+    CREDENTIALS = "credentials"  # re-read the secret (it may have rotated), retry once
+    CONFIGURATION = "configuration"  # an operator must fix something; keep the event meanwhile
+    PERMANENT = "permanent"  # the same request will never succeed: park it with its reason
+    ALREADY_DONE = "already_done"  # nothing active to expire: the goal is met
+
+
+# DeepCall's documented codes (see docs/deepcall.md for their meaning).
+DEEPCALL_CODES: dict[int, FailureKind] = {
+    1009: FailureKind.RETRYABLE,  # something went wrong (unexpected server error)
+    1010: FailureKind.RETRYABLE,  # error in DB connect
+    1014: FailureKind.CREDENTIALS,  # invalid token (expired or invalid)
+    1015: FailureKind.CONFIGURATION,  # permission denied: the account lacks the permission
+    1000: FailureKind.PERMANENT,  # invalid parameters
+    1047: FailureKind.PERMANENT,  # invalid request data
+    1501: FailureKind.PERMANENT,  # m1 and m2 cannot be the same
+    1502: FailureKind.PERMANENT,  # expiry must be an integer
+    1503: FailureKind.PERMANENT,  # a previous request has not expired yet
+    1504: FailureKind.PERMANENT,  # masking could not be inserted
+    1505: FailureKind.PERMANENT,  # masking number not available
+}
+
+# DeepCall does not document its answer for an unknown or already expired masking; these
+# phrases, in an error body, can only mean there was nothing active to expire.
+_NOTHING_ACTIVE = re.compile(
+    r"already\s+(expired|unset|removed)|no\s+(active\s+)?masking|masking\s+not\s+found"
+    r"|not\s+(found|exist)|does\s+not\s+exist",
+    re.IGNORECASE,
+)
+
+
+def classify(
+    exc: BaseException, *, already_done_codes: frozenset[int] = frozenset()
+) -> FailureKind:
+    """Classify a failure. ``already_done_codes`` are extra DeepCall codes an operator has seen
+    mean "nothing active to expire" (configuration, since DeepCall leaves it open)."""
+    if isinstance(exc, UpstreamUnavailable):
+        return FailureKind.RETRYABLE
+    if isinstance(exc, UpstreamError):
+        code = exc.deepcall_code
+        if code is not None and code in already_done_codes:
+            return FailureKind.ALREADY_DONE
+        if code is not None and code in DEEPCALL_CODES:
+            return DEEPCALL_CODES[code]
+        if _NOTHING_ACTIVE.search(exc.message):
+            return FailureKind.ALREADY_DONE
+        if (
+            code is None
+            and exc.http_status is not None
+            and (exc.http_status == 429 or exc.http_status >= 500)
+        ):
+            return FailureKind.RETRYABLE
+        return FailureKind.PERMANENT  # unknown codes: retrying an unknown refusal won't help
+    if isinstance(exc, ConfigurationError):
+        return FailureKind.CONFIGURATION
+    if isinstance(exc, MaskingUnsetError):
+        return FailureKind.PERMANENT  # bad input or unresolvable target
+    return FailureKind.RETRYABLE  # an unexpected bug or outage: keep the event, try again

@@ -1,0 +1,1 @@
+"""Pydantic models and domain exceptions shared by every layer."""

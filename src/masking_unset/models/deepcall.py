@@ -1,0 +1,77 @@
+"""The DeepCall boundary: credentials, the unset request and DeepCall's reply."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, StrictStr
+
+
+def _code_number(value: object) -> object:
+    # DeepCall's docs show numeric codes; tolerate "1014" as well, and drop anything else.
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        return int(value) if value.strip().isdigit() else None
+    return value if isinstance(value, int) else None
+
+
+class SsidCredentials(BaseModel):
+    """A DeepCall session id."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    ssid: SecretStr = Field(min_length=1)
+
+    def auth_fields(self) -> dict[str, str]:
+        """The authentication fields of the request body."""
+        return {"ssid": self.ssid.get_secret_value()}
+
+
+class TokenCredentials(BaseModel):
+    """A DeepCall user id with its token (DeepCall forbids sending ``ssid`` with these)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    userId: SecretStr = Field(min_length=1)
+    token: SecretStr = Field(min_length=1)
+
+    def auth_fields(self) -> dict[str, str]:
+        """The authentication fields of the request body."""
+        return {"userId": self.userId.get_secret_value(), "token": self.token.get_secret_value()}
+
+
+DeepCallCredentials = SsidCredentials | TokenCredentials
+
+
+class UnsetTarget(BaseModel):
+    """The masking to expire, numbers already formatted for DeepCall."""
+
+    model_config = ConfigDict(frozen=True)
+    mask: str | None = None
+    m1: str | None = None
+    m2: str | None = None
+
+    def fields(self) -> dict[str, str]:
+        """Only the numbers that are present."""
+        return self.model_dump(exclude_none=True)
+
+    def __repr__(self) -> str:
+        from masking_unset.logic.redact import redact_number
+
+        shown = ", ".join(f"{k}={redact_number(v)}" for k, v in self.fields().items())
+        return f"UnsetTarget({shown})"
+
+    __str__ = __repr__
+
+
+class DeepCallReply(BaseModel):
+    """DeepCall's JSON answer: ``{"status": "success"|"error", "message": ..., "code": ...}``."""
+
+    model_config = ConfigDict(extra="ignore")
+    status: StrictStr | None = None
+    message: StrictStr | None = None
+    code: Annotated[int | None, BeforeValidator(_code_number)] = None
+
+    @property
+    def succeeded(self) -> bool:
+        """DeepCall's own word for success."""
+        return self.status == "success"

@@ -1,0 +1,117 @@
+"""Domain exceptions. Each carries a stable machine code and a message safe to show a caller:
+never a raw phone number, a secret or a stack trace."""
+
+from __future__ import annotations
+
+
+class MaskingUnsetError(Exception):
+    """Base class: ``code`` is the stable error code, ``str(self)`` a caller-safe message."""
+
+    code = "internal_error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+    @property
+    def message(self) -> str:
+        """The caller-safe message."""
+        return str(self.args[0]) if self.args else self.code
+
+
+class ConfigurationError(MaskingUnsetError):
+    """The deployment is misconfigured (environment or secret content)."""
+
+    code = "configuration_error"
+
+
+class InvalidEvent(MaskingUnsetError):
+    """The event cannot be understood: not JSON, wrong shape or wrong types."""
+
+    code = "invalid_event"
+
+
+class MalformedBody(InvalidEvent):
+    """The body is not the expected document at all (not JSON, not an object)."""
+
+    code = "malformed_body"
+
+
+class UnusableTarget(MaskingUnsetError):
+    """The event is well-formed but names no masking that could be expired."""
+
+    code = "no_target"
+
+
+class InvalidNumber(UnusableTarget):
+    """A phone number could not be parsed."""
+
+    code = "invalid_number"
+
+
+class SameNumbers(UnusableTarget):
+    """``m1`` and ``m2`` are the same number after normalisation (DeepCall rejects it, 1501)."""
+
+    code = "same_numbers"
+
+
+class UnresolvedTarget(UnusableTarget):
+    """No number in the payload and no mapping from the ticket to a masking."""
+
+    code = "unresolved_target"
+
+
+class AuthenticationFailed(MaskingUnsetError):
+    """The webhook's signature or token is missing, wrong or stale."""
+
+    code = "invalid_signature"
+
+
+class UnknownSource(MaskingUnsetError):
+    """The webhook source is not known or has no secret configured."""
+
+    code = "unknown_source"
+
+
+class PayloadTooLarge(MaskingUnsetError):
+    """The webhook body is over the size limit."""
+
+    code = "payload_too_large"
+
+
+class UpstreamError(MaskingUnsetError):
+    """DeepCall did not expire the masking.
+
+    ``deepcall_code`` is DeepCall's own error code when its body carried one; ``http_status`` the
+    HTTP status it answered with (None when no answer arrived); ``retry_after`` seconds it asked to
+    wait, if any.
+    """
+
+    code = "upstream_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        deepcall_code: int | None = None,
+        http_status: int | None = None,
+        retry_after: float | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message, code=code)
+        self.deepcall_code = deepcall_code
+        self.http_status = http_status
+        self.retry_after = retry_after
+
+
+class UpstreamUnavailable(UpstreamError):
+    """No usable answer: connection error, timeout, non-JSON body, 429 or 5xx."""
+
+    code = "upstream_unavailable"
+
+
+class UpstreamRejected(UpstreamError):
+    """DeepCall answered with an error body."""
+
+    code = "upstream_rejected"

@@ -1,0 +1,121 @@
+"""The canonical close event and what the pipeline makes of it."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictStr,
+    ValidationError,
+)
+
+from masking_unset.models.errors import InvalidEvent, MalformedBody
+
+
+def _id_text(value: object) -> object:
+    # Ids are text, but many producers send ticket 42 as a JSON number.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+Identifier = Annotated[StrictStr, BeforeValidator(_id_text), Field(min_length=1, max_length=256)]
+NumberText = Annotated[StrictStr, Field(min_length=1, max_length=64)]
+
+
+class CloseEvent(BaseModel):
+    """A ticket has closed: expire the masking it names.
+
+    The body of an SQS message and of a ``generic`` webhook. Unknown fields are ignored; at least
+    one of ``mask``, ``m1``, ``m2`` is needed to act (checked when the target is resolved).
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    event_id: Identifier | None = None
+    ticket_id: Identifier | None = None
+    mask: NumberText | None = None
+    m1: NumberText | None = None
+    m2: NumberText | None = None
+    occurred_at: AwareDatetime | None = None
+    # Set by the pipeline, not by senders: which webhook source or queue the event came from.
+    source: Annotated[StrictStr, Field(max_length=64)] = "queue"
+
+    def __repr__(self) -> str:
+        # Never let a raw number reach a log or a traceback through repr().
+        return (
+            f"CloseEvent(event_id={self.event_id!r}, ticket_id={self.ticket_id!r}, "
+            f"source={self.source!r})"
+        )
+
+    __str__ = __repr__
+
+    @property
+    def has_numbers(self) -> bool:
+        """Whether the payload itself names the masking."""
+        return any((self.mask, self.m1, self.m2))
+
+    @classmethod
+    def from_json(cls, raw: bytes | str, *, source: str) -> CloseEvent:
+        """Parse a JSON body. Raises :class:`MalformedBody` or :class:`InvalidEvent` (naming the
+        fields, never their values)."""
+        import json
+
+        try:
+            document = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise MalformedBody("body is not valid JSON") from None
+        return cls.from_document(document, source=source)
+
+    @classmethod
+    def from_document(cls, document: object, *, source: str) -> CloseEvent:
+        """Validate an already decoded JSON document."""
+        if not isinstance(document, dict):
+            raise MalformedBody("body must be a JSON object")
+        try:
+            event = cls.model_validate(document)
+        except ValidationError as exc:
+            raise InvalidEvent(describe_fields(exc)) from None
+        return event.model_copy(update={"source": source})
+
+
+def describe_fields(exc: ValidationError) -> str:
+    """A caller-safe summary of a validation error: field names and rules, never input values."""
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False, include_context=False):
+        where = ".".join(str(part) for part in error["loc"]) or "body"
+        problems.append(f"{where}: {error['msg']}")
+    return "invalid event: " + "; ".join(problems[:10])
+
+
+class Outcome(StrEnum):
+    """How an event ended."""
+
+    UNSET = "unset"  # DeepCall expired the masking
+    ALREADY_DONE = "already_expired"  # DeepCall had nothing active to expire
+    DUPLICATE = "duplicate"  # seen before; nothing called
+    QUEUED = "queued"  # handed to the queue for a later attempt
+    IGNORED = "ignored"  # not a close event
+    DRY_RUN = "dry_run"  # would have called DeepCall
+
+
+class UnsetResult(BaseModel):
+    """What happened to one close event; safe to return to a caller and to log."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: Outcome
+    event_id: str | None = None
+    ticket_id: str | None = None
+    target: dict[str, str] = Field(default_factory=dict)  # field -> redacted number
+    reason: str | None = None
+
+    def body(self) -> dict[str, object]:
+        """The JSON body answered to a webhook caller."""
+        return self.model_dump(mode="json", exclude_none=True, exclude_defaults=False)

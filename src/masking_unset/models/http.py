@@ -1,0 +1,38 @@
+"""A webhook request as the pipeline sees it, whichever API Gateway flavour delivered it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRequest:
+    """One HTTP request. ``headers`` keys are lower-case; ``body`` is the raw bytes as sent."""
+
+    method: str
+    path: str
+    source: str
+    headers: Mapping[str, str]
+    body: bytes
+    query: Mapping[str, str] = field(default_factory=dict)
+    raw_query: str = ""
+    domain: str = ""
+    request_id: str = ""
+
+    def header(self, name: str) -> str | None:
+        """A header by case-insensitive name."""
+        return self.headers.get(name.lower())
+
+    def __repr__(self) -> str:
+        return f"WebhookRequest({self.method} {self.path}, {len(self.body)} bytes)"
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookResponse:
+    """What a webhook answers; serialised into the API Gateway response format."""
+
+    status: int
+    body: str
+    content_type: str = "application/json"
+    headers: Mapping[str, str] = field(default_factory=dict)

@@ -1,0 +1,33 @@
+"""``generic``: our own canonical close event, signed with Standard Webhooks v1."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from masking_unset.logic.signatures import verify_standard_webhooks
+from masking_unset.models.events import CloseEvent
+from masking_unset.models.http import WebhookRequest
+
+
+class GenericSource:
+    """The canonical event body, authenticated by a Standard Webhooks signature."""
+
+    name = "generic"
+
+    def authenticate(self, request: WebhookRequest, secrets: Sequence[str], now: float) -> None:
+        """Verify ``webhook-signature`` over ``{webhook-id}.{webhook-timestamp}.{raw body}``."""
+        verify_standard_webhooks(
+            secrets=secrets,
+            msg_id=request.header("webhook-id"),
+            timestamp=request.header("webhook-timestamp"),
+            signature_header=request.header("webhook-signature"),
+            body=request.body,
+            now=now,
+        )
+
+    def parse(self, request: WebhookRequest) -> CloseEvent:
+        """The canonical event; the delivery id stands in for a missing ``event_id``."""
+        event = CloseEvent.from_json(request.body, source=self.name)
+        if event.event_id is None and (delivery_id := request.header("webhook-id")):
+            event = event.model_copy(update={"event_id": delivery_id[:256]})
+        return event
