@@ -1,0 +1,137 @@
+"""The canonical close event and target resolution."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from masking_unset.config import Settings
+from masking_unset.logic.pipeline import parse_credentials, resolve_numbers
+from masking_unset.models.errors import (
+    ConfigurationError,
+    InvalidEvent,
+    InvalidNumber,
+    MalformedBody,
+    SameNumbers,
+    UnusableTarget,
+)
+from masking_unset.models.events import CloseEvent
+
+SETTINGS = Settings.from_env({"DEEPCALL_BASE_URL": "https://x.example", "DEEPCALL_SECRET_ID": "s"})
+
+
+def parse(document: object) -> CloseEvent:
+    return CloseEvent.from_json(json.dumps(document), source="generic")
+
+
+def test_full_event() -> None:
+    event = parse(
+        {
+            "event_id": "evt-123",
+            "ticket_id": "T-42",
+            "mask": "+91 80 4000 1234",
+            "occurred_at": "2026-11-26T10:00:00Z",
+            "extra": {"ignored": True},
+        }
+    )
+    assert event.event_id == "evt-123"
+    assert event.source == "generic"
+    assert event.occurred_at is not None
+    assert event.occurred_at.year == 2026
+    assert resolve_numbers(event, SETTINGS).fields() == {"mask": "8040001234"}
+
+
+def test_numeric_ids_become_text() -> None:
+    assert parse({"ticket_id": 42, "mask": "9876543210"}).ticket_id == "42"
+
+
+@pytest.mark.parametrize(
+    ("document", "field"),
+    [
+        ({"mask": 9876543210}, "mask"),
+        ({"m1": ["9876543210"]}, "m1"),
+        ({"ticket_id": True, "mask": "9876543210"}, "ticket_id"),
+        ({"mask": "9876543210", "occurred_at": "yesterday"}, "occurred_at"),
+        ({"mask": "9876543210", "occurred_at": "2026-11-26T10:00:00"}, "occurred_at"),  # no zone
+        ({"mask": ""}, "mask"),
+    ],
+)
+def test_wrong_types_are_rejected_naming_the_field(document: dict[str, object], field: str) -> None:
+    with pytest.raises(InvalidEvent) as caught:
+        parse(document)
+    assert not isinstance(caught.value, MalformedBody)
+    assert caught.value.message.startswith(f"invalid event: {field}:")
+    assert "9876543210" not in caught.value.message
+
+
+@pytest.mark.parametrize("raw", [b"", b"not json", b"[1,2]", b'"text"', b"\xff\xfe", b"{"])
+def test_malformed_bodies(raw: bytes) -> None:
+    with pytest.raises(MalformedBody):
+        CloseEvent.from_json(raw, source="generic")
+
+
+def test_no_number_is_an_unusable_target() -> None:
+    with pytest.raises(UnusableTarget) as caught:
+        resolve_numbers(parse({"ticket_id": "T-1"}), SETTINGS)
+    assert caught.value.code == "no_target"
+
+
+def test_same_numbers_after_normalisation_are_rejected() -> None:
+    with pytest.raises(SameNumbers):
+        resolve_numbers(parse({"m1": "+91 98765 43210", "m2": "098765-43210"}), SETTINGS)
+
+
+def test_national_equal_but_different_countries_are_not_the_same() -> None:
+    target = resolve_numbers(parse({"m1": "+1 415 555 0100", "m2": "+91 4155550100"}), SETTINGS)
+    assert target.fields() == {"m1": "4155550100", "m2": "4155550100"}
+
+
+def test_bad_number_is_an_invalid_number() -> None:
+    with pytest.raises(InvalidNumber):
+        resolve_numbers(parse({"m1": "12"}), SETTINGS)
+
+
+def test_event_repr_hides_numbers() -> None:
+    event = parse({"mask": "9876543210", "event_id": "e"})
+    assert "9876543210" not in repr(event)
+    assert "9876543210" not in str(event)
+
+
+@given(
+    st.dictionaries(
+        st.text(max_size=10),
+        st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+        max_size=6,
+    )
+)
+def test_any_json_object_parses_or_raises_invalid_event(document: dict[str, object]) -> None:
+    try:
+        event = parse(document)
+    except InvalidEvent as exc:
+        assert exc.message.startswith("invalid event:")  # noqa: PT017
+    else:
+        assert event.source == "generic"
+
+
+def test_credentials_shapes() -> None:
+    assert parse_credentials({"ssid": "abc"}).auth_fields() == {"ssid": "abc"}
+    assert parse_credentials({"userId": "u", "token": "t"}).auth_fields() == {
+        "userId": "u",
+        "token": "t",
+    }
+
+
+@pytest.mark.parametrize(
+    "document",
+    [{}, {"ssid": "a", "token": "t"}, {"userId": "u"}, {"ssid": ""}, {"ssid": 5}, {"SSID": "x"}],
+)
+def test_bad_credentials_say_what_is_wrong_without_the_secret(document: dict[str, object]) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        parse_credentials(document)
+    assert "DEEPCALL_SECRET_ID" in caught.value.message
+    for value in document.values():
+        if isinstance(value, str) and value:
+            assert f"'{value}'" not in caught.value.message
