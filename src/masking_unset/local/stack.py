@@ -1,0 +1,168 @@
+"""A complete local environment: a moto server holding demo secrets and queues, and the DeepCall
+stand-in. Used by the demo, the ``invoke`` command, the tests and the benchmarks."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from masking_unset.local.aws_endpoint import LocalAwsEndpoint
+from masking_unset.local.deepcall_standin import DeepCallStandIn
+from masking_unset.logic.signatures import standard_webhooks_sign
+
+# Demo values only: they protect nothing and exist so that the local run is self-contained.
+DEMO_SSID = "demo-ssid-not-a-real-session"
+DEMO_WEBHOOK_SECRET = "whsec_bWFza2luZy11bnNldC1kZW1vLXNpZ25pbmcta2V5"  # noqa: S105
+DEMO_SOURCE_SECRETS: dict[str, list[str]] = {"generic": [DEMO_WEBHOOK_SECRET]}
+
+
+@dataclass
+class LocalStack:
+    """Names and URLs of what :func:`provision` created."""
+
+    aws: LocalAwsEndpoint
+    deepcall: DeepCallStandIn
+    deepcall_secret_id: str
+    webhook_secrets_id: str
+    queue_url: str
+    dead_letter_queue_url: str
+    idempotency_table: str
+    masking_map_table: str
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def env(self) -> dict[str, str]:
+        """The environment that points the handlers at this stack."""
+        return {
+            **self.aws.env(),
+            "DEEPCALL_BASE_URL": self.deepcall.base_url,
+            "DEEPCALL_ALLOW_HTTP": "true",
+            "DEEPCALL_SECRET_ID": self.deepcall_secret_id,
+            "WEBHOOK_SECRETS_ID": self.webhook_secrets_id,
+            "QUEUE_URL": self.queue_url,
+            "DEAD_LETTER_QUEUE_URL": self.dead_letter_queue_url,
+            "IDEMPOTENCY_TABLE": self.idempotency_table,
+            "MASKING_MAP_TABLE": self.masking_map_table,
+            "POWERTOOLS_SERVICE_NAME": "masking-unset",
+            "POWERTOOLS_METRICS_NAMESPACE": "MaskingUnset",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            **self.extra_env,
+        }
+
+    def put_secret(self, secret_id: str, value: Mapping[str, Any]) -> None:
+        """Replace a secret's value (rotation)."""
+        client = self.aws.client("secretsmanager")
+        client.put_secret_value(SecretId=secret_id, SecretString=json.dumps(value))
+
+
+def provision(
+    aws: LocalAwsEndpoint,
+    deepcall: DeepCallStandIn,
+    *,
+    credentials: Mapping[str, str] | None = None,
+    source_secrets: Mapping[str, list[str]] | None = None,
+    prefix: str | None = None,
+) -> LocalStack:
+    """Create the secrets, queues and tables of one deployment on the local AWS endpoint."""
+    prefix = prefix or f"mu-{uuid.uuid4().hex[:8]}"
+    secrets = aws.client("secretsmanager")
+    deepcall_secret = secrets.create_secret(
+        Name=f"{prefix}/deepcall", SecretString=json.dumps(credentials or {"ssid": DEMO_SSID})
+    )["ARN"]
+    webhook_secret = secrets.create_secret(
+        Name=f"{prefix}/webhooks",
+        SecretString=json.dumps(source_secrets or DEMO_SOURCE_SECRETS),
+    )["ARN"]
+    sqs = aws.client("sqs")
+    dlq_url = sqs.create_queue(QueueName=f"{prefix}-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    queue_url = sqs.create_queue(
+        QueueName=f"{prefix}-queue",
+        Attributes={
+            "VisibilityTimeout": "180",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5}),
+        },
+    )["QueueUrl"]
+    dynamodb = aws.client("dynamodb")
+    idempotency_table = f"{prefix}-idempotency"
+    dynamodb.create_table(
+        TableName=idempotency_table,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    map_table = f"{prefix}-masking-map"
+    dynamodb.create_table(
+        TableName=map_table,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return LocalStack(
+        aws=aws,
+        deepcall=deepcall,
+        deepcall_secret_id=deepcall_secret,
+        webhook_secrets_id=webhook_secret,
+        queue_url=queue_url,
+        dead_letter_queue_url=dlq_url,
+        idempotency_table=idempotency_table,
+        masking_map_table=map_table,
+    )
+
+
+@contextmanager
+def local_stack(**kwargs: Any) -> Iterator[LocalStack]:
+    """Start a moto server and the DeepCall stand-in, provision them, and stop both afterwards."""
+    credentials = kwargs.pop("credentials", None) or {"ssid": DEMO_SSID}
+    with LocalAwsEndpoint() as aws, DeepCallStandIn(credentials=credentials) as deepcall:
+        yield provision(aws, deepcall, credentials=credentials, **kwargs)
+
+
+@contextmanager
+def environment(values: Mapping[str, str]) -> Iterator[None]:
+    """Set environment variables for the duration of the block, then restore them."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, old in saved.items():
+            if old is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = old
+
+
+def resign_api_event(
+    event: dict[str, Any], secret: str, *, now: int | None = None, msg_id: str | None = None
+) -> dict[str, Any]:
+    """Give an API Gateway event of the ``generic`` source a fresh Standard Webhooks signature.
+
+    Signed events go stale after five minutes; this is how a stored event becomes valid again.
+    """
+    import base64
+
+    timestamp = int(time.time()) if now is None else now
+    headers = dict(event.get("headers") or {})
+    lower = {key.lower(): key for key in headers}
+    msg_key = lower.get("webhook-id", "webhook-id")
+    message_id = msg_id or headers.get(msg_key) or f"msg_{uuid.uuid4().hex}"
+    body = event.get("body") or ""
+    raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()
+    headers[msg_key] = message_id
+    headers[lower.get("webhook-timestamp", "webhook-timestamp")] = str(timestamp)
+    headers[lower.get("webhook-signature", "webhook-signature")] = standard_webhooks_sign(
+        secret, message_id, timestamp, raw
+    )
+    resigned = dict(event)
+    resigned["headers"] = headers
+    if "multiValueHeaders" in event:
+        resigned["multiValueHeaders"] = {key: [value] for key, value in headers.items()}
+    return resigned
