@@ -1,0 +1,64 @@
+"""Shared fixtures: a real moto server and a real DeepCall stand-in, both on loopback."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from masking_unset.app import reset_app
+from masking_unset.local.aws_endpoint import LocalAwsEndpoint
+from masking_unset.local.deepcall_standin import DeepCallStandIn
+from masking_unset.local.lambda_context import LocalLambdaContext
+from masking_unset.local.stack import DEMO_SSID, LocalStack, provision
+
+
+@pytest.fixture(scope="session")
+def aws() -> Iterator[LocalAwsEndpoint]:
+    """One moto server for the session; each test provisions its own uniquely named resources."""
+    with LocalAwsEndpoint() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def deepcall() -> Iterator[DeepCallStandIn]:
+    """A fresh DeepCall stand-in that accepts the demo ssid."""
+    with DeepCallStandIn(credentials={"ssid": DEMO_SSID}) as standin:
+        yield standin
+
+
+@pytest.fixture
+def stack(
+    aws: LocalAwsEndpoint, deepcall: DeepCallStandIn, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[LocalStack]:
+    """A provisioned deployment, with the handlers' environment pointing at it."""
+    local = provision(aws, deepcall)
+    for name, value in local.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "INFO")
+    reset_app()
+    yield local
+    reset_app()
+
+
+@pytest.fixture
+def context() -> LocalLambdaContext:
+    """A Lambda context with 30 s to go."""
+    return LocalLambdaContext()
+
+
+def sqs_record(body: str | dict[str, Any], message_id: str, **attributes: str) -> dict[str, Any]:
+    """An SQS record as the event source mapping delivers it."""
+    text = body if isinstance(body, str) else json.dumps(body)
+    return {
+        "messageId": message_id,
+        "receiptHandle": f"rh-{message_id}",
+        "body": text,
+        "attributes": {"ApproximateReceiveCount": "1", **attributes},
+        "messageAttributes": {},
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:masking-unset-queue",
+        "awsRegion": "us-east-1",
+    }

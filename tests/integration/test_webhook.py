@@ -1,0 +1,265 @@
+"""The webhook handler end to end: moto server for secrets, DeepCall stand-in over HTTP."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from masking_unset.handlers.webhook import lambda_handler
+from masking_unset.local.deepcall_standin import DeepCallStandIn, Fault
+from masking_unset.local.lambda_context import LocalLambdaContext
+from masking_unset.local.stack import DEMO_SSID, LocalStack
+from tests.integration.helpers import http_api_event, response_json
+
+CLOSE = {"event_id": "evt-1", "ticket_id": "T-42", "mask": "+91 80 4000 1234"}
+
+
+def invoke(event: dict[str, Any]) -> dict[str, Any]:
+    return lambda_handler(event, LocalLambdaContext())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kind", ["http", "rest", "url"])
+@pytest.mark.parametrize("base64_body", [False, True])
+def test_signed_close_event_expires_the_masking(
+    stack: LocalStack, deepcall: DeepCallStandIn, kind: str, base64_body: bool
+) -> None:
+    response = invoke(http_api_event(CLOSE, kind=kind, base64_body=base64_body))
+
+    assert response["statusCode"] == 200
+    assert response["headers"]["Content-Type"] == "application/json"
+    assert response_json(response) == {
+        "status": "unset",
+        "event_id": "evt-1",
+        "ticket_id": "T-42",
+        "target": {"mask": "***1234"},
+    }
+    [call] = deepcall.unset_calls
+    assert call.path == "/api/v2/Masking/unset"
+    assert call.json == {"ssid": DEMO_SSID, "mask": "8040001234", "expiry_duration": -1}
+
+
+@pytest.mark.parametrize(
+    ("fmt", "expected"),
+    [("national", "9876543210"), ("e164", "+919876543210"), ("digits", "919876543210")],
+)
+def test_number_format_is_configurable(
+    stack: LocalStack,
+    deepcall: DeepCallStandIn,
+    monkeypatch: pytest.MonkeyPatch,
+    fmt: str,
+    expected: str,
+) -> None:
+    monkeypatch.setenv("DEEPCALL_NUMBER_FORMAT", fmt)
+    body = {"ticket_id": "T-1", "m1": "98765 43210", "m2": "+91 91234 56780"}
+    assert invoke(http_api_event(body))["statusCode"] == 200
+    [call] = deepcall.unset_calls
+    assert call.json is not None
+    assert call.json["m1"] == expected
+    assert "mask" not in call.json
+
+
+def test_delivery_id_stands_in_for_a_missing_event_id(
+    stack: LocalStack, deepcall: DeepCallStandIn
+) -> None:
+    body = {"ticket_id": "T-9", "mask": "08040001234"}
+    response = invoke(http_api_event(body, msg_id="msg_delivery_9"))
+    assert response_json(response)["event_id"] == "msg_delivery_9"
+
+
+def test_token_credentials_are_sent_without_ssid(
+    stack: LocalStack, deepcall: DeepCallStandIn
+) -> None:
+    stack.put_secret(stack.deepcall_secret_id, {"userId": "u-1", "token": "tok-1"})
+    deepcall.set_credentials({"userId": "u-1", "token": "tok-1"})
+    assert invoke(http_api_event(CLOSE))["statusCode"] == 200
+    [call] = deepcall.unset_calls
+    assert call.json == {
+        "userId": "u-1",
+        "token": "tok-1",
+        "mask": "8040001234",
+        "expiry_duration": -1,
+    }
+
+
+@pytest.mark.parametrize(
+    ("event_kwargs", "status", "code"),
+    [
+        ({"sign": False}, 401, "missing_signature"),
+        ({"secret": "whsec_" + "d3Jvbmctc2VjcmV0LWtleQ=="}, 401, "invalid_signature"),
+        ({"timestamp": int(time.time()) - 600}, 401, "stale_signature"),
+        ({"timestamp": int(time.time()) + 600}, 401, "stale_signature"),
+        ({"source": "nosuchcrm"}, 404, "unknown_source"),
+        ({"source": "zendesk"}, 404, "unknown_source"),
+        ({"method": "GET"}, 405, "method_not_allowed"),
+    ],
+)
+def test_rejected_requests_change_nothing(
+    stack: LocalStack,
+    deepcall: DeepCallStandIn,
+    event_kwargs: dict[str, Any],
+    status: int,
+    code: str,
+) -> None:
+    response = invoke(http_api_event(CLOSE, **event_kwargs))
+    assert response["statusCode"] == status
+    assert response_json(response)["error"]["code"] == code
+    assert deepcall.unset_calls == []
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        (b"{not json", 400, "malformed_body"),
+        (b"[]", 400, "malformed_body"),
+        (b'{"mask": 8040001234}', 400, "invalid_event"),
+        (b'{"ticket_id": "T-1"}', 422, "no_target"),
+        (b'{"mask": "12"}', 422, "invalid_number"),
+        (b'{"m1": "9876543210", "m2": "+91 98765 43210"}', 422, "same_numbers"),
+    ],
+)
+def test_bad_bodies_get_a_specific_error(
+    stack: LocalStack, deepcall: DeepCallStandIn, body: bytes, status: int, code: str
+) -> None:
+    response = invoke(http_api_event(body))
+    assert response["statusCode"] == status
+    error = response_json(response)["error"]
+    assert error["code"] == code
+    assert "Traceback" not in response["body"]
+    assert "9876543210" not in response["body"]
+    assert deepcall.unset_calls == []
+
+
+def test_oversized_body_is_413(stack: LocalStack, deepcall: DeepCallStandIn) -> None:
+    body = {**CLOSE, "padding": "x" * (256 * 1024)}
+    response = invoke(http_api_event(body))
+    assert response["statusCode"] == 413
+    assert response_json(response)["error"]["code"] == "payload_too_large"
+    assert deepcall.unset_calls == []
+
+
+def test_body_at_the_limit_is_accepted(stack: LocalStack, deepcall: DeepCallStandIn) -> None:
+    import json
+
+    base = json.dumps({**CLOSE, "padding": ""})
+    body = json.dumps({**CLOSE, "padding": "x" * (256 * 1024 - len(base))})
+    assert len(body) == 256 * 1024
+    assert invoke(http_api_event(body))["statusCode"] == 200
+
+
+def test_source_without_secret_is_404(stack: LocalStack, deepcall: DeepCallStandIn) -> None:
+    stack.put_secret(stack.webhook_secrets_id, {"zendesk": ["x"]})
+    response = invoke(http_api_event(CLOSE))
+    assert response["statusCode"] == 404
+    assert deepcall.unset_calls == []
+
+
+def test_rotated_webhook_secrets_both_verify(stack: LocalStack, deepcall: DeepCallStandIn) -> None:
+    new = "whsec_" + "bmV3LXNpZ25pbmcta2V5LTIwMjY="
+    from masking_unset.local.stack import DEMO_WEBHOOK_SECRET
+
+    stack.put_secret(stack.webhook_secrets_id, {"generic": [new, DEMO_WEBHOOK_SECRET]})
+    assert invoke(http_api_event(CLOSE, secret=new))["statusCode"] == 200
+    other = {**CLOSE, "mask": "+91 80 4000 5678"}
+    assert invoke(http_api_event(other, secret=DEMO_WEBHOOK_SECRET))["statusCode"] == 200
+    assert len(deepcall.unset_calls) == 2
+
+
+@pytest.mark.parametrize(
+    ("fault", "code"),
+    [
+        (Fault(status=500, body=b'{"oops": true}'), "upstream_unavailable"),
+        (Fault.html(status=502), "upstream_bad_response"),
+        (Fault.error(1009, "Something went wrong"), "upstream_rejected"),
+    ],
+)
+def test_transient_deepcall_failure_is_503_with_retry_after(
+    stack: LocalStack, deepcall: DeepCallStandIn, fault: Fault, code: str
+) -> None:
+    deepcall.enqueue(fault)
+    response = invoke(http_api_event(CLOSE))
+    assert response["statusCode"] == 503
+    assert int(response["headers"]["Retry-After"]) >= 1
+    assert response_json(response)["error"]["code"] == code
+
+
+def test_retry_after_from_deepcall_is_passed_on(
+    stack: LocalStack, deepcall: DeepCallStandIn
+) -> None:
+    deepcall.enqueue(Fault.retry_after(7))
+    response = invoke(http_api_event(CLOSE))
+    assert response["statusCode"] == 503
+    assert response["headers"]["Retry-After"] == "7"
+
+
+def test_permanent_deepcall_refusal_is_502(stack: LocalStack, deepcall: DeepCallStandIn) -> None:
+    deepcall.enqueue(Fault.error(1000, "Invalid parameters for 9876543210"))
+    response = invoke(http_api_event(CLOSE))
+    assert response["statusCode"] == 502
+    error = response_json(response)["error"]
+    assert error["code"] == "upstream_rejected"
+    assert "1000" in error["message"]
+    assert "9876543210" not in response["body"]
+    assert "***3210" in error["message"]
+
+
+def test_rotated_deepcall_credential_is_reread_once(
+    stack: LocalStack, deepcall: DeepCallStandIn
+) -> None:
+    # Warm the cache with the old credential, then rotate at DeepCall and in Secrets Manager.
+    assert invoke(http_api_event(CLOSE))["statusCode"] == 200
+    deepcall.set_credentials({"ssid": "rotated"})
+    stack.put_secret(stack.deepcall_secret_id, {"ssid": "rotated"})
+
+    second = {**CLOSE, "event_id": "evt-2", "mask": "+91 80 4000 5678"}
+    assert invoke(http_api_event(second))["statusCode"] == 200
+    bodies = [call.json for call in deepcall.unset_calls]
+    assert [b["ssid"] for b in bodies if b] == [DEMO_SSID, DEMO_SSID, "rotated"]
+
+
+def test_refused_credential_after_refresh_is_a_configuration_error(
+    stack: LocalStack, deepcall: DeepCallStandIn
+) -> None:
+    deepcall.set_credentials({"ssid": "something-else"})
+    response = invoke(http_api_event(CLOSE))
+    assert response["statusCode"] == 503
+    assert response_json(response)["error"]["code"] == "configuration_error"
+    assert len(deepcall.unset_calls) == 2
+
+
+def test_unreadable_credential_secret_is_a_configuration_error(
+    stack: LocalStack, deepcall: DeepCallStandIn
+) -> None:
+    stack.put_secret(stack.deepcall_secret_id, {"password": "hunter2"})
+    response = invoke(http_api_event(CLOSE))
+    assert response["statusCode"] == 503
+    assert response_json(response)["error"]["code"] == "configuration_error"
+    assert "hunter2" not in response["body"]
+    assert deepcall.unset_calls == []
+
+
+def test_already_expired_masking_is_done(stack: LocalStack, deepcall: DeepCallStandIn) -> None:
+    deepcall.enqueue(Fault.error(4040, "Masking already expired"))
+    response = invoke(http_api_event(CLOSE))
+    assert response["statusCode"] == 200
+    assert response_json(response)["status"] == "already_expired"
+
+
+def test_not_an_api_event_is_400(stack: LocalStack) -> None:
+    response = invoke({"Records": []})
+    assert response["statusCode"] == 400
+    assert response_json(response)["error"]["code"] == "unsupported_event"
+
+
+def test_missing_configuration_answers_without_a_stack_trace(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from masking_unset.app import reset_app
+
+    monkeypatch.delenv("DEEPCALL_BASE_URL")
+    reset_app()
+    response = invoke(http_api_event(CLOSE))
+    assert response["statusCode"] == 503
+    assert response_json(response)["error"]["code"] == "configuration_error"
+    assert "Traceback" not in response["body"]

@@ -1,0 +1,350 @@
+"""Checks on the SAM template that the application code relies on.
+
+The template uses short-form intrinsics (``!Ref``, ``!Sub``), which ``yaml.safe_load`` rejects,
+so it is read with cfn-lint's own loader; intrinsics then appear in their long form
+(``{"Ref": ...}``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.decode.decode import decode_str
+
+TEMPLATE_PATH = Path(__file__).resolve().parents[1] / "template.yaml"
+
+WEBHOOK_HANDLER = "masking_unset.handlers.webhook.lambda_handler"
+QUEUE_HANDLER = "masking_unset.handlers.queue.lambda_handler"
+
+COMMON_ENVIRONMENT = {
+    "POWERTOOLS_SERVICE_NAME",
+    "POWERTOOLS_METRICS_NAMESPACE",
+    "LOG_LEVEL",
+    "DEEPCALL_BASE_URL",
+    "DEEPCALL_SECRET_ID",
+    "DEEPCALL_NUMBER_FORMAT",
+    "PHONE_DEFAULT_REGION",
+    "DEEPCALL_TIMEOUT_SECONDS",
+    "IDEMPOTENCY_TABLE",
+    "IDEMPOTENCY_WINDOW_SECONDS",
+    "QUEUE_URL",
+    "DEAD_LETTER_QUEUE_URL",
+    "MASKING_MAP_TABLE",
+    "MAX_CONCURRENCY",
+    "DEEPCALL_MAX_RPS",
+    "DRY_RUN",
+}
+
+# The HTTP API integration limit: the webhook function must answer before it.
+HTTP_API_INTEGRATION_TIMEOUT_SECONDS = 30
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    loaded, errors = decode_str(TEMPLATE_PATH.read_text(encoding="utf-8"))
+    assert not errors, errors
+    assert loaded is not None
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def resources(template: dict[str, Any]) -> dict[str, Any]:
+    return template["Resources"]
+
+
+def _function_setting(template: dict[str, Any], function: str, key: str) -> Any:
+    """A function property, falling back to Globals as SAM does."""
+    properties = template["Resources"][function]["Properties"]
+    if key in properties:
+        return properties[key]
+    return template["Globals"]["Function"][key]
+
+
+def _statements(resource: dict[str, Any]) -> list[dict[str, Any]]:
+    statements: list[dict[str, Any]] = []
+    for policy in resource["Properties"].get("Policies", []):
+        assert isinstance(policy, dict), (
+            f"policy templates/managed names are not expected: {policy}"
+        )
+        assert "Statement" in policy, f"only inline policy documents are expected: {policy}"
+        statements.extend(policy["Statement"])
+    return statements
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _secret_resources(resource: dict[str, Any]) -> list[Any]:
+    found: list[Any] = []
+    for statement in _statements(resource):
+        actions = _as_list(statement["Action"])
+        if any(action.startswith("secretsmanager:") for action in actions):
+            assert actions == ["secretsmanager:GetSecretValue"]
+            found.extend(_as_list(statement["Resource"]))
+    return found
+
+
+def _contains_wildcard(value: Any) -> bool:
+    if isinstance(value, str):
+        return "*" in value
+    if isinstance(value, dict):
+        return any(_contains_wildcard(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_contains_wildcard(item) for item in value)
+    return False
+
+
+def test_handlers_point_at_the_handler_modules(resources: dict[str, Any]) -> None:
+    assert resources["WebhookFunction"]["Properties"]["Handler"] == WEBHOOK_HANDLER
+    assert resources["QueueFunction"]["Properties"]["Handler"] == QUEUE_HANDLER
+
+
+@pytest.mark.parametrize("function", ["WebhookFunction", "QueueFunction"])
+def test_functions_run_python_313_on_arm64(template: dict[str, Any], function: str) -> None:
+    assert _function_setting(template, function, "Runtime") == "python3.13"
+    assert _function_setting(template, function, "Architectures") == ["arm64"]
+    assert _function_setting(template, function, "CodeUri") == "src/"
+    assert _function_setting(template, function, "Tracing") == "Active"
+
+
+def test_environment_is_shared_and_complete(template: dict[str, Any]) -> None:
+    common = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert set(common) == COMMON_ENVIRONMENT
+    assert common["POWERTOOLS_SERVICE_NAME"] == "masking-unset"
+    assert common["MASKING_MAP_TABLE"] == {
+        "Fn::If": ["HasMaskingMapTable", {"Ref": "MaskingMapTable"}, ""]
+    }
+    webhook = template["Resources"]["WebhookFunction"]["Properties"]["Environment"]["Variables"]
+    assert webhook["WEBHOOK_SECRETS_ID"] == {"Ref": "WebhookSecretsArn"}
+    assert {"HUBSPOT_CLOSED_STAGES", "PUBLIC_BASE_URL", "SALESFORCE_ORG_IDS"} <= set(webhook)
+
+
+def test_webhook_function_answers_within_the_http_api_limit(template: dict[str, Any]) -> None:
+    timeout = _function_setting(template, "WebhookFunction", "Timeout")
+    assert timeout < HTTP_API_INTEGRATION_TIMEOUT_SECONDS
+
+
+def test_webhook_route_and_no_function_url(resources: dict[str, Any]) -> None:
+    webhook = resources["WebhookFunction"]["Properties"]
+    assert "FunctionUrlConfig" not in webhook
+    event = webhook["Events"]["Webhook"]
+    assert event["Type"] == "HttpApi"
+    assert event["Properties"]["ApiId"] == {"Ref": "HttpApi"}
+    assert event["Properties"]["Method"] == "POST"
+    assert event["Properties"]["Path"] == "/webhooks/{source}"
+
+
+def test_sqs_event_reports_batch_item_failures(template: dict[str, Any]) -> None:
+    events = template["Resources"]["QueueFunction"]["Properties"]["Events"]
+    sqs_events = [event for event in events.values() if event["Type"] == "SQS"]
+    assert len(sqs_events) == 1
+    properties = sqs_events[0]["Properties"]
+    assert properties["Queue"] == {"Fn::GetAtt": ["Queue", "Arn"]}
+    assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert properties["BatchSize"] == 10
+    assert properties["MaximumBatchingWindowInSeconds"] == 0
+    assert properties["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "QueueMaximumConcurrency"}
+    parameter = template["Parameters"]["QueueMaximumConcurrency"]
+    assert (parameter["MinValue"], parameter["MaxValue"]) == (2, 1000)
+
+
+def test_visibility_timeout_covers_six_function_timeouts(template: dict[str, Any]) -> None:
+    timeout = _function_setting(template, "QueueFunction", "Timeout")
+    events = template["Resources"]["QueueFunction"]["Properties"]["Events"]
+    window = max(e["Properties"].get("MaximumBatchingWindowInSeconds", 0) for e in events.values())
+    visibility = template["Resources"]["Queue"]["Properties"]["VisibilityTimeout"]
+    assert visibility >= 6 * timeout + window
+
+
+def test_queue_redrives_to_the_dead_letter_queue(resources: dict[str, Any]) -> None:
+    queue = resources["Queue"]["Properties"]
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == 5
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {
+        "Fn::GetAtt": ["DeadLetterQueue", "Arn"]
+    }
+    assert queue["SqsManagedSseEnabled"] is True
+
+    dead_letter = resources["DeadLetterQueue"]["Properties"]
+    assert dead_letter["SqsManagedSseEnabled"] is True
+    assert dead_letter["MessageRetentionPeriod"] == 14 * 24 * 3600
+    allow = dead_letter["RedriveAllowPolicy"]
+    assert allow["redrivePermission"] == "byQueue"
+    # The source ARN is spelled out (a GetAtt would be circular); it must end with the queue's name.
+    (source_arn,) = allow["sourceQueueArns"]
+    queue_name = queue["QueueName"]["Fn::Sub"]
+    assert source_arn["Fn::Sub"].endswith(f":{queue_name}")
+
+
+def test_secret_policies_name_only_the_secret_parameters(resources: dict[str, Any]) -> None:
+    assert _secret_resources(resources["WebhookFunction"]) == [
+        {"Ref": "DeepCallSecretArn"},
+        {"Ref": "WebhookSecretsArn"},
+    ]
+    assert _secret_resources(resources["QueueFunction"]) == [{"Ref": "DeepCallSecretArn"}]
+
+
+@pytest.mark.parametrize("function", ["WebhookFunction", "QueueFunction"])
+def test_no_policy_statement_uses_a_wildcard(resources: dict[str, Any], function: str) -> None:
+    statements = _statements(resources[function])
+    assert statements
+    for statement in statements:
+        assert statement["Effect"] == "Allow"
+        assert not _contains_wildcard(statement["Resource"]), statement
+        assert not _contains_wildcard(statement["Action"]), statement
+
+
+@pytest.mark.parametrize("parameter", ["DeepCallSecretArn", "WebhookSecretsArn"])
+def test_secret_arn_parameters_refuse_wildcards(template: dict[str, Any], parameter: str) -> None:
+    pattern = re.compile(template["Parameters"][parameter]["AllowedPattern"])
+    good = "arn:aws:secretsmanager:ap-south-1:123456789012:secret:masking-unset/deepcall-AbCdEf"
+    assert pattern.fullmatch(good)
+    assert not pattern.fullmatch("arn:aws:secretsmanager:ap-south-1:123456789012:secret:*")
+    assert not pattern.fullmatch("*")
+
+
+@pytest.mark.parametrize(
+    ("url", "accepted"),
+    [
+        ("https://x.example", True),
+        ("https://v4-api.deepcall.com", True),
+        ("https://x.example:8443/base", True),
+        ("http://x", False),
+        ("http://x.example", False),
+        ("x.example", False),
+        ("https://", False),
+        ("", False),
+    ],
+)
+def test_deepcall_base_url_must_be_https(
+    template: dict[str, Any], url: str, accepted: bool
+) -> None:
+    parameter = template["Parameters"]["DeepCallBaseUrl"]
+    assert parameter["ConstraintDescription"]
+    assert bool(re.fullmatch(parameter["AllowedPattern"], url)) is accepted
+
+
+def test_log_groups_have_retention(template: dict[str, Any]) -> None:
+    log_groups = {
+        name: resource
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Logs::LogGroup"
+    }
+    assert len(log_groups) == 3
+    for resource in log_groups.values():
+        assert resource["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    retention = template["Parameters"]["LogRetentionDays"]
+    assert retention["Default"] in retention["AllowedValues"]
+    assert retention["Default"] == 30
+
+
+@pytest.mark.parametrize(
+    ("function", "log_group"),
+    [("WebhookFunction", "WebhookLogGroup"), ("QueueFunction", "QueueLogGroup")],
+)
+def test_functions_log_json_to_their_own_group(
+    resources: dict[str, Any], function: str, log_group: str
+) -> None:
+    properties = resources[function]["Properties"]
+    assert properties["LoggingConfig"] == {"LogFormat": "JSON", "LogGroup": {"Ref": log_group}}
+    function_name = properties["FunctionName"]["Fn::Sub"]
+    group_name = resources[log_group]["Properties"]["LogGroupName"]["Fn::Sub"]
+    assert group_name == f"/aws/lambda/{function_name}"
+
+
+def test_access_log_omits_bodies_and_query_strings(resources: dict[str, Any]) -> None:
+    settings = resources["HttpApi"]["Properties"]["AccessLogSettings"]
+    assert settings["DestinationArn"] == {"Fn::GetAtt": ["HttpApiAccessLogGroup", "Arn"]}
+    fields = json.loads(settings["Format"])
+    assert set(fields) == {
+        "requestId",
+        "ip",
+        "routeKey",
+        "status",
+        "responseLength",
+        "integrationError",
+    }
+    lowered = settings["Format"].lower()
+    for leaked in ("body", "querystring", "path", "authorizer", "header"):
+        assert leaked not in lowered
+
+
+def test_api_is_throttled(resources: dict[str, Any]) -> None:
+    route_settings = resources["HttpApi"]["Properties"]["DefaultRouteSettings"]
+    assert route_settings == {
+        "ThrottlingRateLimit": {"Ref": "ApiThrottleRateLimit"},
+        "ThrottlingBurstLimit": {"Ref": "ApiThrottleBurstLimit"},
+    }
+
+
+@pytest.mark.parametrize(
+    ("table", "key", "ttl"),
+    [("IdempotencyTable", "id", "expiration"), ("MaskingMapTable", "pk", "expires_at")],
+)
+def test_tables(resources: dict[str, Any], table: str, key: str, ttl: str) -> None:
+    properties = resources[table]["Properties"]
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["KeySchema"] == [{"AttributeName": key, "KeyType": "HASH"}]
+    assert properties["TimeToLiveSpecification"] == {"AttributeName": ttl, "Enabled": True}
+    assert properties["SSESpecification"]["SSEEnabled"] is True
+    assert properties["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+
+
+def test_mapping_table_is_optional(template: dict[str, Any]) -> None:
+    assert template["Resources"]["MaskingMapTable"]["Condition"] == "HasMaskingMapTable"
+    assert template["Outputs"]["MaskingMapTableName"]["Condition"] == "HasMaskingMapTable"
+
+
+def test_alarms_notify_only_when_a_topic_is_given(resources: dict[str, Any]) -> None:
+    alarms = {
+        name: resource["Properties"]
+        for name, resource in resources.items()
+        if resource["Type"] == "AWS::CloudWatch::Alarm"
+    }
+    metrics = sorted((alarm["Namespace"], alarm["MetricName"]) for alarm in alarms.values())
+    assert metrics == [
+        ("AWS/Lambda", "Errors"),
+        ("AWS/Lambda", "Errors"),
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+    ]
+    for alarm in alarms.values():
+        assert alarm["AlarmActions"] == {
+            "Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]
+        }
+
+
+def test_outputs(template: dict[str, Any]) -> None:
+    assert set(template["Outputs"]) == {
+        "WebhookUrl",
+        "QueueUrl",
+        "DeadLetterQueueUrl",
+        "IdempotencyTableName",
+        "MaskingMapTableName",
+        "WebhookFunctionName",
+        "QueueFunctionName",
+    }
+    webhook_url = template["Outputs"]["WebhookUrl"]["Value"]["Fn::Sub"]
+    assert webhook_url.startswith("https://${HttpApi}.execute-api.")
+    assert webhook_url.endswith("/webhooks/")
+
+
+def test_cfn_lint_reports_nothing() -> None:
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"
+    assert cfn_lint.exists(), f"cfn-lint is not installed next to {sys.executable}"
+    # Fixed arguments, no shell: nothing untrusted reaches the command line.
+    result = subprocess.run(  # noqa: S603
+        [str(cfn_lint), str(TEMPLATE_PATH)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=TEMPLATE_PATH.parent,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == ""
