@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from masking_unset.clients.deepcall import DeepCallClient
     from masking_unset.clients.secrets import SecretStore
     from masking_unset.logic.pipeline import UnsetService
+    from masking_unset.logic.webhooks import WebhookReceiver
 
 
 @dataclass
@@ -55,6 +56,13 @@ class App:
         from masking_unset.logic.pipeline import UnsetService
 
         return UnsetService(self.settings, self.secrets, self.deepcall)
+
+    @cached_property
+    def webhook_receiver(self) -> WebhookReceiver:
+        """The webhook flow."""
+        from masking_unset.logic.webhooks import WebhookReceiver
+
+        return WebhookReceiver(self.settings, self.secrets, self.service)
 
 
 @lru_cache(maxsize=1)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
 
-from masking_unset.models.errors import MalformedBody, MaskingUnsetError
+from masking_unset.models.errors import MalformedBody
 from masking_unset.models.http import WebhookRequest, WebhookResponse
 
 _SOURCE_IN_PATH = re.compile(r"/webhooks/([^/]+)/?$")
@@ -80,20 +79,3 @@ def to_event(response: WebhookResponse) -> dict[str, Any]:
         "body": response.body,
         "isBase64Encoded": False,
     }
-
-
-def json_response(
-    status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
-) -> WebhookResponse:
-    """A JSON response."""
-    return WebhookResponse(status=status, body=json.dumps(body), headers=dict(headers or {}))
-
-
-def error_response(
-    status: int,
-    error: MaskingUnsetError | tuple[str, str],
-    headers: Mapping[str, str] | None = None,
-) -> WebhookResponse:
-    """``{"error": {"code", "message"}}`` with ``status``."""
-    code, message = (error.code, error.message) if isinstance(error, MaskingUnsetError) else error
-    return json_response(status, {"error": {"code": code, "message": message}}, headers)

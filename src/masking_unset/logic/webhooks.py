@@ -1,4 +1,4 @@
-"""Receiving a webhook: route to its source, authenticate, parse, expire."""
+"""Receiving a webhook: route to its source, authenticate, parse, act on each event."""
 
 from __future__ import annotations
 
@@ -7,23 +7,23 @@ from collections.abc import Callable
 
 from masking_unset.config import Settings
 from masking_unset.logic.pipeline import SecretReader, UnsetService
-from masking_unset.models.errors import ConfigurationError, PayloadTooLarge, UnknownSource
-from masking_unset.models.events import UnsetResult
-from masking_unset.models.http import WebhookRequest
+from masking_unset.logic.responses import ItemOutcome, MethodNotAllowed
+from masking_unset.models.errors import (
+    ConfigurationError,
+    MaskingUnsetError,
+    PayloadTooLarge,
+    UnknownSource,
+)
+from masking_unset.models.events import CloseEvent, Ignored, Outcome, UnsetResult
+from masking_unset.models.http import WebhookRequest, WebhookResponse
 from masking_unset.observability import logger
 from masking_unset.sources import get_source
 
 MAX_BODY_BYTES = 256 * 1024
 
 
-class MethodNotAllowed(UnknownSource):
-    """Only POST is accepted."""
-
-    code = "method_not_allowed"
-
-
 class WebhookReceiver:
-    """Turns one authenticated webhook request into an expired masking."""
+    """Turns one webhook request into expired maskings and the answer its sender expects."""
 
     def __init__(
         self,
@@ -37,8 +37,13 @@ class WebhookReceiver:
         self._service = service
         self._clock = clock
 
-    def receive(self, request: WebhookRequest) -> UnsetResult:
-        """Authenticate and act on ``request``; raises a :class:`MaskingUnsetError` subclass."""
+    def receive(self, request: WebhookRequest) -> WebhookResponse:
+        """Authenticate and act on ``request``.
+
+        Raises a :class:`MaskingUnsetError` subclass when the request as a whole is refused (wrong
+        method, unknown source, too large, unauthenticated, unreadable); failures of single events
+        are part of the answer.
+        """
         if request.method != "POST":
             raise MethodNotAllowed("only POST is accepted")
         source = get_source(request.source)
@@ -48,9 +53,33 @@ class WebhookReceiver:
             raise PayloadTooLarge(f"the body is over {MAX_BODY_BYTES // 1024} KiB")
         secrets = self.source_secrets(source.name)
         source.authenticate(request, secrets, self._clock())
-        event = source.parse(request)
-        logger.append_keys(event_id=event.event_id, ticket_id=event.ticket_id)
-        return self._service.expire(event)
+        items = source.parse(request, self._settings)
+        outcomes = [self._act(item) for item in items]
+        return source.respond(outcomes, self._settings.webhook_retry_after_seconds)
+
+    def _act(self, item: CloseEvent | Ignored) -> ItemOutcome:
+        if isinstance(item, Ignored):
+            logger.info(
+                "event ignored",
+                extra={
+                    "event_id": item.event_id,
+                    "ticket_id": item.ticket_id,
+                    "reason": item.reason,
+                },
+            )
+            result = UnsetResult(
+                status=Outcome.IGNORED,
+                event_id=item.event_id,
+                ticket_id=item.ticket_id,
+                reason=item.reason,
+            )
+            return ItemOutcome(result=result)
+        logger.append_keys(event_id=item.event_id, ticket_id=item.ticket_id)
+        try:
+            return ItemOutcome(result=self._service.expire(item))
+        except MaskingUnsetError as exc:
+            logger.warning("event failed", extra={"code": exc.code, "reason": exc.message})
+            return ItemOutcome(error=exc)
 
     def source_secrets(self, source: str) -> list[str]:
         """The secrets configured for ``source``; :class:`UnknownSource` if there are none."""

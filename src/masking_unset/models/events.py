@@ -94,6 +94,16 @@ def describe_fields(exc: ValidationError) -> str:
     return "invalid event: " + "; ".join(problems[:10])
 
 
+class Ignored(BaseModel):
+    """A delivery that is not a close (another status, another property): acknowledged, no call."""
+
+    model_config = ConfigDict(frozen=True)
+
+    reason: str
+    event_id: str | None = None
+    ticket_id: str | None = None
+
+
 class Outcome(StrEnum):
     """How an event ended."""
 

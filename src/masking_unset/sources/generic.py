@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from masking_unset.config import Settings
 from masking_unset.logic.signatures import verify_standard_webhooks
-from masking_unset.models.events import CloseEvent
+from masking_unset.models.events import CloseEvent, Ignored
 from masking_unset.models.http import WebhookRequest
+from masking_unset.sources.base import WebhookSource
 
 
-class GenericSource:
+class GenericSource(WebhookSource):
     """The canonical event body, authenticated by a Standard Webhooks signature."""
 
     name = "generic"
@@ -25,9 +27,9 @@ class GenericSource:
             now=now,
         )
 
-    def parse(self, request: WebhookRequest) -> CloseEvent:
+    def parse(self, request: WebhookRequest, settings: Settings) -> Sequence[CloseEvent | Ignored]:
         """The canonical event; the delivery id stands in for a missing ``event_id``."""
         event = CloseEvent.from_json(request.body, source=self.name)
         if event.event_id is None and (delivery_id := request.header("webhook-id")):
             event = event.model_copy(update={"event_id": delivery_id[:256]})
-        return event
+        return [event]

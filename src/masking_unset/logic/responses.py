@@ -1,0 +1,124 @@
+"""How outcomes become HTTP answers: one table from failure to status code."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from masking_unset.logic.failures import FailureKind, classify
+from masking_unset.models.errors import (
+    AuthenticationFailed,
+    InvalidEvent,
+    MaskingUnsetError,
+    PayloadTooLarge,
+    UnknownSource,
+    UnusableTarget,
+)
+from masking_unset.models.events import UnsetResult
+from masking_unset.models.http import WebhookResponse
+
+DEFAULT_RETRY_AFTER = 30
+
+
+class MethodNotAllowed(MaskingUnsetError):
+    """Only POST is accepted."""
+
+    code = "method_not_allowed"
+
+
+# Order matters: subclasses before their bases.
+_STATUS: tuple[tuple[type[MaskingUnsetError], int], ...] = (
+    (InvalidEvent, 400),
+    (AuthenticationFailed, 401),
+    (UnknownSource, 404),
+    (MethodNotAllowed, 405),
+    (PayloadTooLarge, 413),
+    (UnusableTarget, 422),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ItemOutcome:
+    """The end of one close event of a delivery: a result, or the error that stopped it."""
+
+    result: UnsetResult | None = None
+    error: MaskingUnsetError | None = None
+
+    @property
+    def retryable(self) -> bool:
+        """Whether the sender should deliver this event again."""
+        return self.error is not None and classify(self.error) in RETRY_KINDS
+
+    def summary(self) -> dict[str, Any]:
+        """A caller-safe JSON summary."""
+        if self.result is not None:
+            return self.result.body()
+        assert self.error is not None
+        return {
+            "status": "failed",
+            "error": {"code": self.error.code, "message": self.error.message},
+        }
+
+
+RETRY_KINDS = frozenset({FailureKind.RETRYABLE, FailureKind.CONFIGURATION, FailureKind.CREDENTIALS})
+
+
+def json_response(
+    status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
+) -> WebhookResponse:
+    """A JSON response."""
+    return WebhookResponse(status=status, body=json.dumps(body), headers=dict(headers or {}))
+
+
+def error_response(
+    status: int,
+    error: MaskingUnsetError | tuple[str, str],
+    headers: Mapping[str, str] | None = None,
+) -> WebhookResponse:
+    """``{"error": {"code", "message"}}`` with ``status``."""
+    code, message = (error.code, error.message) if isinstance(error, MaskingUnsetError) else error
+    return json_response(status, {"error": {"code": code, "message": message}}, headers)
+
+
+def retry_after_header(exc: MaskingUnsetError | None, default: int) -> dict[str, str]:
+    """``Retry-After`` in whole seconds: what DeepCall asked for, else ``default``."""
+    seconds = getattr(exc, "retry_after", None) or default
+    return {"Retry-After": str(math.ceil(max(1.0, float(seconds))))}
+
+
+def failure_response(
+    exc: MaskingUnsetError, retry_after: int = DEFAULT_RETRY_AFTER
+) -> WebhookResponse:
+    """The HTTP answer for one failure: 4xx for the caller's mistakes, 502 for a refusal that a
+    retry can't fix, 503 with ``Retry-After`` when a later delivery can succeed."""
+    for kind, status in _STATUS:
+        if isinstance(exc, kind):
+            headers = {"Allow": "POST"} if status == 405 else None
+            return error_response(status, exc, headers)
+    if classify(exc) in RETRY_KINDS:
+        return error_response(503, exc, retry_after_header(exc, retry_after))
+    return error_response(502, exc)
+
+
+def default_response(
+    outcomes: Sequence[ItemOutcome], retry_after: int = DEFAULT_RETRY_AFTER
+) -> WebhookResponse:
+    """One event: its own answer. Several: 200 with each one's result, unless one of them needs
+    the sender to retry (503; the ones that succeeded come back as duplicates)."""
+    if len(outcomes) == 1:
+        [outcome] = outcomes
+        if outcome.result is not None:
+            return json_response(200, outcome.result.body())
+        assert outcome.error is not None
+        return failure_response(outcome.error, retry_after)
+    retry = [o for o in outcomes if o.retryable]
+    body = {
+        "status": "retry" if retry else "processed",
+        "results": [outcome.summary() for outcome in outcomes],
+    }
+    if retry:
+        return json_response(503, body, retry_after_header(retry[0].error, retry_after))
+    return json_response(200, body)
