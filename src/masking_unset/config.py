@@ -32,7 +32,17 @@ def _csv(value: object) -> object:
     return value
 
 
+def _int_set(value: object) -> object:
+    if isinstance(value, str):
+        parts = [part.strip() for part in value.split(",") if part.strip()]
+        if not all(part.isdigit() for part in parts):
+            raise ValueError("must be a comma-separated list of DeepCall error codes")
+        return frozenset(int(part) for part in parts)
+    return value
+
+
 Optional = Annotated[str | None, BeforeValidator(_blank_to_none)]
+IntList = Annotated[frozenset[int], BeforeValidator(_int_set)]
 CsvList = Annotated[tuple[str, ...], BeforeValidator(_csv)]
 
 
@@ -59,7 +69,25 @@ class Settings(BaseModel):
     webhook_retry_after_seconds: int = Field(
         default=30, alias="WEBHOOK_RETRY_AFTER_SECONDS", ge=1, le=3600
     )
-    # Later stages of the pipeline (idempotency, queueing, mapping) read these.
+    deepcall_max_attempts: int = Field(default=3, alias="DEEPCALL_MAX_ATTEMPTS", ge=1, le=10)
+    deepcall_retry_base_seconds: float = Field(
+        default=0.2, alias="DEEPCALL_RETRY_BASE_SECONDS", ge=0, le=30
+    )
+    deepcall_retry_max_seconds: float = Field(
+        default=2.0, alias="DEEPCALL_RETRY_MAX_SECONDS", ge=0, le=60
+    )
+    retry_after_cap_seconds: float = Field(
+        default=5.0, alias="RETRY_AFTER_CAP_SECONDS", ge=0, le=60
+    )
+    deepcall_already_done_codes: IntList = Field(
+        default=frozenset(), alias="DEEPCALL_ALREADY_DONE_CODES"
+    )
+    queue_backoff_base_seconds: float = Field(
+        default=30.0, alias="QUEUE_BACKOFF_BASE_SECONDS", ge=0, le=43_200
+    )
+    queue_backoff_max_seconds: float = Field(
+        default=900.0, alias="QUEUE_BACKOFF_MAX_SECONDS", ge=0, le=43_200
+    )
     idempotency_table: Optional = Field(default=None, alias="IDEMPOTENCY_TABLE")
     idempotency_window_seconds: int = Field(
         default=86_400, alias="IDEMPOTENCY_WINDOW_SECONDS", ge=60

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -114,7 +115,8 @@ def test_rejected_requests_change_nothing(
         (b"{not json", 400, "malformed_body"),
         (b"[]", 400, "malformed_body"),
         (b'{"mask": 8040001234}', 400, "invalid_event"),
-        (b'{"ticket_id": "T-1"}', 422, "no_target"),
+        (b'{"event_id": "e-1"}', 422, "no_target"),
+        (b'{"ticket_id": "T-1"}', 422, "unresolved_target"),
         (b'{"mask": "12"}', 422, "invalid_number"),
         (b'{"m1": "9876543210", "m2": "+91 98765 43210"}', 422, "same_numbers"),
     ],
@@ -161,36 +163,93 @@ def test_rotated_webhook_secrets_both_verify(stack: LocalStack, deepcall: DeepCa
 
     stack.put_secret(stack.webhook_secrets_id, {"generic": [new, DEMO_WEBHOOK_SECRET]})
     assert invoke(http_api_event(CLOSE, secret=new))["statusCode"] == 200
-    other = {**CLOSE, "mask": "+91 80 4000 5678"}
+    other = {**CLOSE, "event_id": "evt-other", "mask": "+91 80 4000 5678"}
     assert invoke(http_api_event(other, secret=DEMO_WEBHOOK_SECRET))["statusCode"] == 200
     assert len(deepcall.unset_calls) == 2
 
 
+def queued_events(stack: LocalStack) -> list[dict[str, Any]]:
+    sqs = stack.aws.client("sqs")
+    messages = sqs.receive_message(QueueUrl=stack.queue_url, MaxNumberOfMessages=10)
+    return [json.loads(m["Body"]) for m in messages.get("Messages", [])]
+
+
+@pytest.fixture
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEEPCALL_RETRY_BASE_SECONDS", "0")
+    monkeypatch.setenv("RETRY_AFTER_CAP_SECONDS", "0")
+
+
+@pytest.mark.usefixtures("fast_retries")
 @pytest.mark.parametrize(
     ("fault", "code"),
     [
         (Fault(status=500, body=b'{"oops": true}'), "upstream_unavailable"),
         (Fault.html(status=502), "upstream_bad_response"),
         (Fault.error(1009, "Something went wrong"), "upstream_rejected"),
+        (Fault(reset=True), "upstream_unreachable"),
+        (Fault(truncate=True), "upstream_bad_response"),
     ],
 )
-def test_transient_deepcall_failure_is_503_with_retry_after(
+def test_deepcall_down_hands_the_event_to_the_queue(
     stack: LocalStack, deepcall: DeepCallStandIn, fault: Fault, code: str
 ) -> None:
-    deepcall.enqueue(fault)
+    deepcall.enqueue(fault, fault, fault)
     response = invoke(http_api_event(CLOSE))
-    assert response["statusCode"] == 503
-    assert int(response["headers"]["Retry-After"]) >= 1
-    assert response_json(response)["error"]["code"] == code
+    assert response["statusCode"] == 202
+    body = response_json(response)
+    assert body["status"] == "queued"
+    assert body["event_id"] == "evt-1"
+    assert len(deepcall.unset_calls) == 3  # the in-function attempts
+    # A cut-off answer may follow a request DeepCall did carry out; the others never reached it.
+    assert sum(deepcall.expired.values()) == (1 if fault.truncate else 0)
+    [queued] = queued_events(stack)
+    assert queued == {**CLOSE, "source": "generic"}
 
 
-def test_retry_after_from_deepcall_is_passed_on(
+@pytest.mark.usefixtures("fast_retries")
+def test_queued_event_is_expired_by_the_queue_handler(
     stack: LocalStack, deepcall: DeepCallStandIn
 ) -> None:
-    deepcall.enqueue(Fault.retry_after(7))
+    from masking_unset.handlers.queue import lambda_handler as queue_handler
+
+    deepcall.enqueue(*[Fault(status=503, body=b"down")] * 3)
+    assert invoke(http_api_event(CLOSE))["statusCode"] == 202
+    sqs = stack.aws.client("sqs")
+    [message] = sqs.receive_message(QueueUrl=stack.queue_url, AttributeNames=["All"])["Messages"]
+    record = {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": {"ApproximateReceiveCount": "1"},
+    }
+    answer = queue_handler({"Records": [record]}, LocalLambdaContext())  # type: ignore[arg-type]
+    assert answer == {"batchItemFailures": []}
+    assert list(deepcall.expired) == ["8040001234"]
+
+
+@pytest.mark.usefixtures("fast_retries")
+def test_transient_failure_recovers_within_the_invocation(
+    stack: LocalStack, deepcall: DeepCallStandIn
+) -> None:
+    deepcall.enqueue(Fault(status=502, body=b"<html/>"), Fault.retry_after(0))
+    response = invoke(http_api_event(CLOSE))
+    assert response["statusCode"] == 200
+    assert response_json(response)["status"] == "unset"
+    assert len(deepcall.unset_calls) == 3
+    assert queued_events(stack) == []
+
+
+@pytest.mark.usefixtures("fast_retries")
+def test_without_a_queue_a_transient_failure_is_503_with_retry_after(
+    stack: LocalStack, deepcall: DeepCallStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QUEUE_URL", stack.queue_url + "-missing")
+    deepcall.enqueue(*[Fault.retry_after(7)] * 3)
     response = invoke(http_api_event(CLOSE))
     assert response["statusCode"] == 503
     assert response["headers"]["Retry-After"] == "7"
+    assert response_json(response)["error"]["code"] == "upstream_unavailable"
 
 
 def test_permanent_deepcall_refusal_is_502(stack: LocalStack, deepcall: DeepCallStandIn) -> None:
@@ -223,9 +282,11 @@ def test_refused_credential_after_refresh_is_a_configuration_error(
 ) -> None:
     deepcall.set_credentials({"ssid": "something-else"})
     response = invoke(http_api_event(CLOSE))
-    assert response["statusCode"] == 503
-    assert response_json(response)["error"]["code"] == "configuration_error"
+    # Kept, not lost: the queue retries once an operator has fixed the secret.
+    assert response["statusCode"] == 202
+    assert response_json(response)["reason"].startswith("DeepCall refuses the credential")
     assert len(deepcall.unset_calls) == 2
+    assert len(queued_events(stack)) == 1
 
 
 def test_unreadable_credential_secret_is_a_configuration_error(
@@ -233,8 +294,8 @@ def test_unreadable_credential_secret_is_a_configuration_error(
 ) -> None:
     stack.put_secret(stack.deepcall_secret_id, {"password": "hunter2"})
     response = invoke(http_api_event(CLOSE))
-    assert response["statusCode"] == 503
-    assert response_json(response)["error"]["code"] == "configuration_error"
+    assert response["statusCode"] == 202
+    assert "DEEPCALL_SECRET_ID" in response_json(response)["reason"]
     assert "hunter2" not in response["body"]
     assert deepcall.unset_calls == []
 

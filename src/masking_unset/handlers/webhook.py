@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from masking_unset.handlers.apigw import to_event, to_request
 from masking_unset.logic.responses import DEFAULT_RETRY_AFTER, error_response, failure_response
+from masking_unset.logic.retry import Deadline
 from masking_unset.models.errors import MaskingUnsetError
 from masking_unset.models.http import WebhookResponse
 from masking_unset.observability import logger
@@ -30,7 +31,10 @@ def handle(event: dict[str, Any], context: LambdaContext) -> WebhookResponse:
         logger.append_keys(source=request.source)
         app = get_app()
         retry_after = app.settings.webhook_retry_after_seconds
-        response = app.webhook_receiver.receive(request)
+        if app.idempotency is not None:
+            app.idempotency.register(context)
+        deadline = Deadline(context.get_remaining_time_in_millis)
+        response = app.webhook_receiver.receive(request, deadline)
     except MaskingUnsetError as exc:
         logger.info("webhook refused", extra={"code": exc.code, "reason": exc.message})
         return failure_response(exc, retry_after)

@@ -45,7 +45,28 @@ def tamper_signature(event: dict[str, Any]) -> dict[str, Any]:
     return {**event, "headers": headers}
 
 
-def check(spec: dict[str, Any], outcome: dict[str, Any]) -> list[str]:
+def drain_dead_letters(stack: LocalStack) -> list[dict[str, str]]:
+    """Take every message off the dead-letter queue: its source message id and reason."""
+    sqs = stack.aws.client("sqs")
+    parked: list[dict[str, str]] = []
+    while True:
+        messages = sqs.receive_message(
+            QueueUrl=stack.dead_letter_queue_url,
+            MaxNumberOfMessages=10,
+            MessageAttributeNames=["All"],
+            WaitTimeSeconds=0,
+        ).get("Messages", [])
+        if not messages:
+            return parked
+        for message in messages:
+            attributes = message.get("MessageAttributes", {})
+            parked.append({k: v.get("StringValue", "") for k, v in attributes.items()})
+            sqs.delete_message(
+                QueueUrl=stack.dead_letter_queue_url, ReceiptHandle=message["ReceiptHandle"]
+            )
+
+
+def check(spec: dict[str, Any], outcome: dict[str, Any], parked: list[dict[str, str]]) -> list[str]:
     """Differences between what the manifest expects and what happened."""
     expect = spec.get("expect", {})
     problems = []
@@ -53,6 +74,9 @@ def check(spec: dict[str, Any], outcome: dict[str, Any]) -> list[str]:
         failed = [item["itemIdentifier"] for item in outcome.get("batchItemFailures", [])]
         if sorted(failed) != sorted(expect.get("failed", [])):
             problems.append(f"expected failed records {expect.get('failed')}, got {failed}")
+        ids = sorted(p.get("SourceMessageId", "") for p in parked)
+        if ids != sorted(expect.get("dead_lettered", [])):
+            problems.append(f"expected dead-lettered {expect.get('dead_lettered')}, got {ids}")
         return problems
     body = json.loads(outcome["body"])
     if outcome["statusCode"] != expect.get("statusCode"):
@@ -97,7 +121,13 @@ def replay(
             out(f"   DeepCall received POST {call.path} {shown_request(call.json)}")
         if not calls:
             out("   DeepCall received nothing")
-        problems = check(spec, outcome)
+        parked = drain_dead_letters(stack)
+        for message in parked:
+            out(
+                f"   dead-lettered {message.get('SourceMessageId')}: "
+                f"{message.get('ErrorCode')} ({message.get('ErrorMessage')})"
+            )
+        problems = check(spec, outcome, parked)
         for problem in problems:
             out(f"   !! {problem}")
         mismatches += bool(problems)

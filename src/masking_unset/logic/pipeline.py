@@ -1,14 +1,18 @@
-"""The pipeline every trigger shares: resolve the target, fetch credentials, call DeepCall."""
+"""The pipeline every trigger shares: resolve the target, fetch credentials, call DeepCall -
+at most once per event, retried within the invocation's time."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
 from masking_unset.config import Settings
 from masking_unset.logic.failures import FailureKind, classify
+from masking_unset.logic.idempotency import IdempotencyGuard, idempotency_key
 from masking_unset.logic.phone import PhoneNumber, parse_number
+from masking_unset.logic.redact import redact_number
+from masking_unset.logic.retry import Deadline, RetryPolicy
 from masking_unset.models.deepcall import (
     DeepCallCredentials,
     DeepCallReply,
@@ -18,16 +22,16 @@ from masking_unset.models.deepcall import (
 )
 from masking_unset.models.errors import (
     ConfigurationError,
+    MaskingUnsetError,
     SameNumbers,
+    UnresolvedTarget,
     UnusableTarget,
     UpstreamError,
-    UpstreamRejected,
 )
 from masking_unset.models.events import CloseEvent, Outcome, UnsetResult
 from masking_unset.observability import logger
 
-# DeepCall's code for an expired or invalid token: re-read the secret once, it may have rotated.
-CREDENTIAL_REFUSED_CODES = frozenset({1014})
+NUMBER_FIELDS = ("mask", "m1", "m2")
 
 
 class SecretReader(Protocol):
@@ -35,7 +39,7 @@ class SecretReader(Protocol):
 
     def get_json(
         self, secret_id: str, *, variable: str, refresh: bool = False
-    ) -> dict[str, object]: ...
+    ) -> dict[str, Any]: ...
 
 
 class UnsetCaller(Protocol):
@@ -44,7 +48,15 @@ class UnsetCaller(Protocol):
     def unset(self, credentials: DeepCallCredentials, target: UnsetTarget) -> DeepCallReply: ...
 
 
-def parse_credentials(document: dict[str, object]) -> DeepCallCredentials:
+class MaskingMap(Protocol):
+    """Ticket -> masking mapping (the DynamoDB implementation is in clients.masking_map)."""
+
+    def lookup(self, source: str, ticket_id: str) -> dict[str, str] | None: ...
+
+    def forget(self, source: str, ticket_id: str) -> None: ...
+
+
+def parse_credentials(document: dict[str, Any]) -> DeepCallCredentials:
     """DeepCall credentials from the secret's JSON: ``{"ssid"}`` or ``{"userId", "token"}``."""
     keys = set(document)
     try:
@@ -63,36 +75,53 @@ def parse_credentials(document: dict[str, object]) -> DeepCallCredentials:
     )
 
 
-def resolve_numbers(event: CloseEvent, settings: Settings) -> UnsetTarget:
-    """Parse and format the numbers an event carries. Raises :class:`UnusableTarget`."""
-    if not event.has_numbers:
-        raise UnusableTarget("the event names no masking: give mask, or m1 and/or m2")
+def target_from_numbers(numbers: dict[str, str], settings: Settings) -> UnsetTarget:
+    """Parse and format ``mask``/``m1``/``m2``. Raises :class:`UnusableTarget`."""
     region = settings.phone_default_region
-    parsed: dict[str, PhoneNumber] = {}
-    for field in ("mask", "m1", "m2"):
-        raw = getattr(event, field)
-        if raw is not None:
-            parsed[field] = parse_number(raw, field=field, region=region)
+    parsed: dict[str, PhoneNumber] = {
+        field: parse_number(raw, field=field, region=region)
+        for field in NUMBER_FIELDS
+        if (raw := numbers.get(field)) is not None
+    }
+    if not parsed:
+        raise UnusableTarget("the event names no masking: give mask, or m1 and/or m2")
     if "m1" in parsed and "m2" in parsed and parsed["m1"] == parsed["m2"]:
         raise SameNumbers("m1 and m2 are the same number")
     fmt = settings.deepcall_number_format
     return UnsetTarget(**{field: number.formatted(fmt) for field, number in parsed.items()})
 
 
+def resolve_numbers(event: CloseEvent, settings: Settings) -> UnsetTarget:
+    """The target named in the event's own payload. Raises :class:`UnusableTarget`."""
+    return target_from_numbers(
+        {f: v for f in NUMBER_FIELDS if (v := getattr(event, f)) is not None}, settings
+    )
+
+
 def redacted_target(target: UnsetTarget) -> dict[str, str]:
     """The target with each number cut to its last four digits."""
-    from masking_unset.logic.redact import redact_number
-
     return {field: redact_number(value) for field, value in target.fields().items()}
 
 
 class UnsetService:
-    """Expires the masking a close event names."""
+    """Expires the masking a close event names: once, retried, or not at all with a reason."""
 
-    def __init__(self, settings: Settings, secrets: SecretReader, deepcall: UnsetCaller) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        secrets: SecretReader,
+        deepcall: UnsetCaller,
+        *,
+        mapping: MaskingMap | None = None,
+        idempotency: IdempotencyGuard | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
         self._settings = settings
         self._secrets = secrets
         self._deepcall = deepcall
+        self._mapping = mapping
+        self.idempotency = idempotency
+        self._retry = retry or RetryPolicy()
 
     def credentials(self, *, refresh: bool = False) -> DeepCallCredentials:
         """The DeepCall credentials, from the (cached) secret."""
@@ -101,43 +130,91 @@ class UnsetService:
         )
         return parse_credentials(document)
 
-    def resolve(self, event: CloseEvent) -> UnsetTarget:
-        """The masking ``event`` means, formatted for DeepCall."""
-        return resolve_numbers(event, self._settings)
+    def expire(self, event: CloseEvent, deadline: Deadline | None = None) -> UnsetResult:
+        """Expire the masking now, unless this event was already handled.
 
-    def expire(self, event: CloseEvent) -> UnsetResult:
-        """Expire the masking now. Raises a :class:`MaskingUnsetError` subclass on failure."""
-        target = self.resolve(event)
+        Raises a :class:`MaskingUnsetError` subclass when it could not be done; nothing is recorded
+        then, so a later delivery of the same event tries again.
+        """
+        deadline = deadline or Deadline()
+        payload_target = resolve_numbers(event, self._settings) if event.has_numbers else None
+        if payload_target is None and not (self._mapping and event.ticket_id):
+            raise UnusableTarget("the event names no masking: give mask, or m1 and/or m2")
+
+        def action() -> dict[str, Any]:
+            return self._expire_now(event, payload_target, deadline).body()
+
+        if self._settings.dry_run or self.idempotency is None:
+            body = action()
+        else:
+            body = self.idempotency.once(idempotency_key(event, payload_target), action)
+        result = UnsetResult.model_validate(body)
+        if result.status is Outcome.DUPLICATE:
+            logger.info("duplicate event: nothing called", extra=self._ids(event))
+        return result
+
+    def _expire_now(
+        self, event: CloseEvent, payload_target: UnsetTarget | None, deadline: Deadline
+    ) -> UnsetResult:
+        target, from_mapping = payload_target, False
+        if target is None:
+            target, from_mapping = self._mapped_target(event), True
         shown = redacted_target(target)
+        log = {**self._ids(event), "target": shown}
         if self._settings.dry_run:
-            logger.info("dry run: unset not sent", extra={"target": shown})
+            logger.info("dry run: unset not sent", extra=log)
             return self._result(Outcome.DRY_RUN, event, shown)
         try:
-            self._call(target)
+            self._retry.run(lambda: self._call(target), deadline)
+            status = Outcome.UNSET
+            logger.info("masking expired", extra=log)
         except UpstreamError as exc:
-            if classify(exc) is not FailureKind.ALREADY_DONE:
+            codes = self._settings.deepcall_already_done_codes
+            if classify(exc, already_done_codes=codes) is not FailureKind.ALREADY_DONE:
                 raise
-            logger.info("nothing active to expire", extra={"target": shown})
-            return self._result(Outcome.ALREADY_DONE, event, shown)
-        logger.info("masking expired", extra={"target": shown})
-        return self._result(Outcome.UNSET, event, shown)
+            status = Outcome.ALREADY_DONE
+            logger.info("nothing active to expire", extra=log)
+        if from_mapping:
+            self._forget(event)
+        return self._result(status, event, shown)
+
+    def _mapped_target(self, event: CloseEvent) -> UnsetTarget:
+        assert self._mapping is not None
+        assert event.ticket_id is not None
+        numbers = self._mapping.lookup(event.source, event.ticket_id)
+        if not numbers:
+            raise UnresolvedTarget("no number in the event and no masking recorded for this ticket")
+        return target_from_numbers(numbers, self._settings)
+
+    def _forget(self, event: CloseEvent) -> None:
+        assert self._mapping is not None
+        assert event.ticket_id is not None
+        try:
+            self._mapping.forget(event.source, event.ticket_id)
+        except MaskingUnsetError as exc:
+            # The masking is expired; a stale entry only waits for its TTL.
+            logger.warning("mapping entry not removed", extra={"code": exc.code})
 
     def _call(self, target: UnsetTarget) -> DeepCallReply:
         try:
             return self._deepcall.unset(self.credentials(), target)
-        except UpstreamRejected as exc:
-            if exc.deepcall_code not in CREDENTIAL_REFUSED_CODES:
+        except UpstreamError as exc:
+            if classify(exc) is not FailureKind.CREDENTIALS:
                 raise
             logger.warning("deepcall refused the credential; re-reading the secret")
         try:
             return self._deepcall.unset(self.credentials(refresh=True), target)
-        except UpstreamRejected as exc:
-            if exc.deepcall_code in CREDENTIAL_REFUSED_CODES:
+        except UpstreamError as exc:
+            if classify(exc) is FailureKind.CREDENTIALS:
                 raise ConfigurationError(
                     "DeepCall refuses the credential in DEEPCALL_SECRET_ID "
                     f"(code {exc.deepcall_code}); rotate the secret"
                 ) from None
             raise
+
+    @staticmethod
+    def _ids(event: CloseEvent) -> dict[str, Any]:
+        return {"event_id": event.event_id, "ticket_id": event.ticket_id, "source": event.source}
 
     @staticmethod
     def _result(status: Outcome, event: CloseEvent, shown: dict[str, str]) -> UnsetResult:

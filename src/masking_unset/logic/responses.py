@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from masking_unset.logic.failures import FailureKind, classify
+from masking_unset.logic.idempotency import InFlight
 from masking_unset.models.errors import (
     AuthenticationFailed,
     InvalidEvent,
@@ -17,7 +18,7 @@ from masking_unset.models.errors import (
     UnknownSource,
     UnusableTarget,
 )
-from masking_unset.models.events import UnsetResult
+from masking_unset.models.events import Outcome, UnsetResult
 from masking_unset.models.http import WebhookResponse
 
 DEFAULT_RETRY_AFTER = 30
@@ -31,6 +32,7 @@ class MethodNotAllowed(MaskingUnsetError):
 
 # Order matters: subclasses before their bases.
 _STATUS: tuple[tuple[type[MaskingUnsetError], int], ...] = (
+    (InFlight, 409),
     (InvalidEvent, 400),
     (AuthenticationFailed, 401),
     (UnknownSource, 404),
@@ -97,6 +99,8 @@ def failure_response(
     for kind, status in _STATUS:
         if isinstance(exc, kind):
             headers = {"Allow": "POST"} if status == 405 else None
+            if status == 409:  # the first delivery is still running: come back shortly
+                headers = {"Retry-After": "5"}
             return error_response(status, exc, headers)
     if classify(exc) in RETRY_KINDS:
         return error_response(503, exc, retry_after_header(exc, retry_after))
@@ -111,7 +115,8 @@ def default_response(
     if len(outcomes) == 1:
         [outcome] = outcomes
         if outcome.result is not None:
-            return json_response(200, outcome.result.body())
+            status = 202 if outcome.result.status is Outcome.QUEUED else 200
+            return json_response(status, outcome.result.body())
         assert outcome.error is not None
         return failure_response(outcome.error, retry_after)
     retry = [o for o in outcomes if o.retryable]

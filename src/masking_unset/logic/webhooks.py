@@ -6,13 +6,18 @@ import time
 from collections.abc import Callable
 
 from masking_unset.config import Settings
+from masking_unset.logic.batch import Sender
+from masking_unset.logic.failures import classify
+from masking_unset.logic.idempotency import InFlight
 from masking_unset.logic.pipeline import SecretReader, UnsetService
-from masking_unset.logic.responses import ItemOutcome, MethodNotAllowed
+from masking_unset.logic.responses import RETRY_KINDS, ItemOutcome, MethodNotAllowed
+from masking_unset.logic.retry import Deadline
 from masking_unset.models.errors import (
     ConfigurationError,
     MaskingUnsetError,
     PayloadTooLarge,
     UnknownSource,
+    UpstreamUnavailable,
 )
 from masking_unset.models.events import CloseEvent, Ignored, Outcome, UnsetResult
 from masking_unset.models.http import WebhookRequest, WebhookResponse
@@ -30,14 +35,17 @@ class WebhookReceiver:
         settings: Settings,
         secrets: SecretReader,
         service: UnsetService,
+        *,
+        fallback: Sender | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
         self._secrets = secrets
         self._service = service
+        self._fallback = fallback
         self._clock = clock
 
-    def receive(self, request: WebhookRequest) -> WebhookResponse:
+    def receive(self, request: WebhookRequest, deadline: Deadline | None = None) -> WebhookResponse:
         """Authenticate and act on ``request``.
 
         Raises a :class:`MaskingUnsetError` subclass when the request as a whole is refused (wrong
@@ -54,10 +62,10 @@ class WebhookReceiver:
         secrets = self.source_secrets(source.name)
         source.authenticate(request, secrets, self._clock())
         items = source.parse(request, self._settings)
-        outcomes = [self._act(item) for item in items]
+        outcomes = [self._act(item, deadline or Deadline()) for item in items]
         return source.respond(outcomes, self._settings.webhook_retry_after_seconds)
 
-    def _act(self, item: CloseEvent | Ignored) -> ItemOutcome:
+    def _act(self, item: CloseEvent | Ignored, deadline: Deadline) -> ItemOutcome:
         if isinstance(item, Ignored):
             logger.info(
                 "event ignored",
@@ -76,10 +84,38 @@ class WebhookReceiver:
             return ItemOutcome(result=result)
         logger.append_keys(event_id=item.event_id, ticket_id=item.ticket_id)
         try:
-            return ItemOutcome(result=self._service.expire(item))
+            return ItemOutcome(result=self._service.expire(item, deadline))
         except MaskingUnsetError as exc:
             logger.warning("event failed", extra={"code": exc.code, "reason": exc.message})
-            return ItemOutcome(error=exc)
+            error = exc
+        except Exception:  # noqa: BLE001 - a bug must not lose the event: queue it
+            logger.exception("event failed unexpectedly")
+            error = UpstreamUnavailable("the event could not be processed", code="internal_error")
+        if isinstance(error, InFlight) or classify(error) not in RETRY_KINDS:
+            return ItemOutcome(error=error)
+        return self._hand_to_queue(item, error)
+
+    def _hand_to_queue(self, event: CloseEvent, error: MaskingUnsetError) -> ItemOutcome:
+        """Nothing is lost when DeepCall is down: the queue retries the event later."""
+        if self._fallback is None:
+            return ItemOutcome(error=error)
+        try:
+            self._fallback.send(
+                event.model_dump_json(exclude_none=True),
+                group_id=event.ticket_id or event.event_id,
+                dedup_id=event.event_id,
+            )
+        except MaskingUnsetError as exc:
+            logger.error("queue fallback failed", extra={"code": exc.code})
+            return ItemOutcome(error=error)
+        logger.info("event queued for retry", extra={"code": error.code})
+        result = UnsetResult(
+            status=Outcome.QUEUED,
+            event_id=event.event_id,
+            ticket_id=event.ticket_id,
+            reason=error.message,
+        )
+        return ItemOutcome(result=result)
 
     def source_secrets(self, source: str) -> list[str]:
         """The secrets configured for ``source``; :class:`UnknownSource` if there are none."""

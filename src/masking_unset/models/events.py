@@ -44,7 +44,8 @@ class CloseEvent(BaseModel):
     m1: NumberText | None = None
     m2: NumberText | None = None
     occurred_at: AwareDatetime | None = None
-    # Set by the pipeline, not by senders: which webhook source or queue the event came from.
+    # Where the event came from: the webhook source (from its URL, never the body), or on the
+    # queue whatever the producer names (it keys the ticket mapping); "queue" by default.
     source: Annotated[StrictStr, Field(max_length=64)] = "queue"
 
     def __repr__(self) -> str:
@@ -74,15 +75,16 @@ class CloseEvent(BaseModel):
         return cls.from_document(document, source=source)
 
     @classmethod
-    def from_document(cls, document: object, *, source: str) -> CloseEvent:
-        """Validate an already decoded JSON document."""
+    def from_document(cls, document: object, *, source: str | None) -> CloseEvent:
+        """Validate an already decoded JSON document. ``source`` overrides the body's own
+        ``source`` (a webhook's source is its URL, never what the body claims)."""
         if not isinstance(document, dict):
             raise MalformedBody("body must be a JSON object")
         try:
             event = cls.model_validate(document)
         except ValidationError as exc:
             raise InvalidEvent(describe_fields(exc)) from None
-        return event.model_copy(update={"source": source})
+        return event if source is None else event.model_copy(update={"source": source})
 
 
 def describe_fields(exc: ValidationError) -> str:
@@ -125,6 +127,7 @@ class UnsetResult(BaseModel):
     ticket_id: str | None = None
     target: dict[str, str] = Field(default_factory=dict)  # field -> redacted number
     reason: str | None = None
+    first_status: Outcome | None = None  # on a duplicate: how the first delivery ended
 
     def body(self) -> dict[str, object]:
         """The JSON body answered to a webhook caller."""

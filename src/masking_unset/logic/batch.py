@@ -1,0 +1,238 @@
+"""SQS batches: each record expired, parked in the dead-letter queue with its reason, or handed
+back for a later attempt - concurrently across records, in order within a FIFO message group."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
+
+from masking_unset.clients.queues import (
+    ATTR_ERROR_CODE,
+    ATTR_ERROR_MESSAGE,
+    ATTR_RECEIVE_COUNT,
+    ATTR_SOURCE_MESSAGE_ID,
+)
+from masking_unset.logic.envelopes import unwrap
+from masking_unset.logic.failures import FailureKind, classify
+from masking_unset.logic.pipeline import UnsetService
+from masking_unset.logic.retry import Deadline
+from masking_unset.models.errors import MalformedBody, MaskingUnsetError
+from masking_unset.models.events import CloseEvent
+from masking_unset.observability import logger
+
+
+class Sender(Protocol):
+    """A queue to send to (see :class:`masking_unset.clients.queues.QueueClient`)."""
+
+    @property
+    def is_fifo(self) -> bool: ...
+
+    def send(
+        self,
+        body: str,
+        *,
+        attributes: Mapping[str, str] | None = None,
+        group_id: str | None = None,
+        dedup_id: str | None = None,
+    ) -> str: ...
+
+
+class VisibilityControl(Protocol):
+    """Delays a message's redelivery (see :class:`masking_unset.clients.queues.QueueClient`)."""
+
+    def delay_redelivery(self, receipt_handle: str, seconds: int) -> None: ...
+
+
+class RecordFate(StrEnum):
+    """How a record left the batch."""
+
+    DONE = "done"  # expired, already expired, duplicate or dry run: delete it
+    PARKED = "parked"  # permanent failure, sent to the dead-letter queue: delete it
+    RETRY = "retry"  # report it failed: SQS delivers it again
+    SKIPPED = "skipped"  # not started (time short, or an earlier record of its group failed)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueRecord:
+    """The parts of an SQS record this service reads."""
+
+    message_id: str
+    receipt_handle: str
+    body: str
+    receive_count: int
+    group_id: str | None
+
+    @classmethod
+    def from_sqs(cls, record: Mapping[str, Any]) -> QueueRecord:
+        """Read an SQS event record."""
+        attributes = record.get("attributes") or {}
+        try:
+            count = int(attributes.get("ApproximateReceiveCount", "1"))
+        except (TypeError, ValueError):
+            count = 1
+        return cls(
+            message_id=str(record.get("messageId", "")),
+            receipt_handle=str(record.get("receiptHandle", "")),
+            body=str(record.get("body") or ""),
+            receive_count=count,
+            group_id=attributes.get("MessageGroupId"),
+        )
+
+
+def parse_record(body: str) -> CloseEvent:
+    """The close event in a message body, unwrapped from SNS or EventBridge if need be."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        raise MalformedBody("body is not valid JSON") from None
+    document = unwrap(document)
+    source = document.get("source") if isinstance(document, dict) else None
+    return CloseEvent.from_document(document, source=source if isinstance(source, str) else None)
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Visibility backoff for records handed back: exponential in the receive count, jittered."""
+
+    base_seconds: float = 30.0
+    max_seconds: float = 900.0
+
+    def seconds(self, receive_count: int, rng: random.Random) -> int:
+        """How long the record stays invisible before its next delivery."""
+        ceiling = min(self.max_seconds, self.base_seconds * 2 ** max(0, receive_count - 1))
+        # Equal jitter: spread retries out without ever retrying at once.
+        return int(ceiling / 2 + rng.uniform(0, ceiling / 2))
+
+
+class BatchProcessor:
+    """Processes one SQS batch and tells which records SQS must deliver again."""
+
+    def __init__(
+        self,
+        service: UnsetService,
+        *,
+        dead_letters: Sender | None,
+        visibility: VisibilityControl | None,
+        max_concurrency: int = 10,
+        backoff: Backoff | None = None,
+        start_budget_seconds: float = 10.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._service = service
+        self._dead_letters = dead_letters
+        self._visibility = visibility
+        self._max_concurrency = max_concurrency
+        self._backoff = backoff or Backoff()
+        self._start_budget = start_budget_seconds
+        self._rng = rng or random.Random()
+
+    def process(self, records: Sequence[Mapping[str, Any]], deadline: Deadline) -> list[str]:
+        """Process the batch; returns the message ids to report in ``batchItemFailures``."""
+        parsed = [QueueRecord.from_sqs(record) for record in records]
+        lanes = self._lanes(parsed)
+        fates: dict[str, RecordFate] = {}
+        if len(lanes) <= 1 or self._max_concurrency == 1:
+            for lane in lanes:
+                fates.update(self._run_lane(lane, deadline))
+        else:
+            workers = min(self._max_concurrency, len(lanes))
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="record") as pool:
+                for lane_fates in pool.map(lambda lane: self._run_lane(lane, deadline), lanes):
+                    fates.update(lane_fates)
+        failed = [r.message_id for r in parsed if fates.get(r.message_id) in _REDELIVER]
+        counts: dict[str, int] = {}
+        for fate in fates.values():
+            counts[fate.value] = counts.get(fate.value, 0) + 1
+        logger.info("batch done", extra={"records": len(parsed), **counts})
+        return failed
+
+    @staticmethod
+    def _lanes(records: list[QueueRecord]) -> list[list[QueueRecord]]:
+        # A FIFO message group is one lane, processed in order; every other record is its own.
+        groups: dict[str, list[QueueRecord]] = {}
+        lanes: list[list[QueueRecord]] = []
+        for record in records:
+            if record.group_id is None:
+                lanes.append([record])
+            elif record.group_id in groups:
+                groups[record.group_id].append(record)
+            else:
+                groups[record.group_id] = [record]
+                lanes.append(groups[record.group_id])
+        return lanes
+
+    def _run_lane(self, lane: list[QueueRecord], deadline: Deadline) -> dict[str, RecordFate]:
+        fates: dict[str, RecordFate] = {}
+        blocked = False
+        for record in lane:
+            if blocked or deadline.remaining() < self._start_budget:
+                fates[record.message_id] = RecordFate.SKIPPED
+                continue
+            fate = self._run_record(record, deadline)
+            fates[record.message_id] = fate
+            # Within a FIFO group nothing may overtake a record that will come back.
+            blocked = record.group_id is not None and fate is RecordFate.RETRY
+        return fates
+
+    def _run_record(self, record: QueueRecord, deadline: Deadline) -> RecordFate:
+        ids = {"message_id": record.message_id, "receive_count": record.receive_count}
+        try:
+            event = parse_record(record.body)
+            result = self._service.expire(event, deadline)
+        except Exception as exc:  # noqa: BLE001 - one record's failure must not end the batch
+            return self._failed(record, exc, ids)
+        logger.info("record done", extra={**ids, "status": result.status.value})
+        return RecordFate.DONE
+
+    def _failed(self, record: QueueRecord, exc: Exception, ids: dict[str, Any]) -> RecordFate:
+        kind = classify(exc)
+        if isinstance(exc, MaskingUnsetError):
+            code, message = exc.code, exc.message
+            log = {**ids, "code": code, "kind": kind.value, "reason": message}
+            logger.warning("record failed", extra=log)
+        else:
+            code, message = "internal_error", "unexpected failure"
+            logger.exception("record failed unexpectedly", extra={**ids, "kind": kind.value})
+        if kind is FailureKind.PERMANENT and self._park(record, code, message):
+            return RecordFate.PARKED
+        self._delay(record)
+        return RecordFate.RETRY
+
+    def _park(self, record: QueueRecord, code: str, message: str) -> bool:
+        if self._dead_letters is None:
+            return False
+        try:
+            self._dead_letters.send(
+                record.body,
+                attributes={
+                    ATTR_ERROR_CODE: code,
+                    ATTR_ERROR_MESSAGE: message[:1000],
+                    ATTR_SOURCE_MESSAGE_ID: record.message_id,
+                    ATTR_RECEIVE_COUNT: str(record.receive_count),
+                },
+                group_id=record.group_id,
+                dedup_id=record.message_id,
+            )
+        except MaskingUnsetError as exc:
+            logger.error("dead-letter send failed", extra={"code": exc.code})
+            return False
+        logger.info("record dead-lettered", extra={"message_id": record.message_id, "code": code})
+        return True
+
+    def _delay(self, record: QueueRecord) -> None:
+        if self._visibility is None or not record.receipt_handle:
+            return
+        seconds = self._backoff.seconds(record.receive_count, self._rng)
+        try:
+            self._visibility.delay_redelivery(record.receipt_handle, seconds)
+        except MaskingUnsetError as exc:
+            # The record still comes back, after the queue's own visibility timeout.
+            logger.warning("visibility not changed", extra={"code": exc.code})
+
+
+_REDELIVER = frozenset({RecordFate.RETRY, RecordFate.SKIPPED})

@@ -1,0 +1,23 @@
+"""Unwrapping the envelopes that fan-out services put around a close event."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from masking_unset.models.errors import MalformedBody
+
+
+def unwrap(document: Any) -> Any:
+    """The close event inside an SNS notification (``"Type": "Notification"``, JSON ``Message``)
+    or an EventBridge event (``detail``); anything else is returned as it is."""
+    if not isinstance(document, dict):
+        return document
+    if document.get("Type") == "Notification" and isinstance(document.get("Message"), str):
+        try:
+            return unwrap(json.loads(document["Message"]))
+        except ValueError:
+            raise MalformedBody("the SNS notification's Message is not JSON") from None
+    if "detail-type" in document and isinstance(document.get("detail"), dict):
+        return document["detail"]
+    return document

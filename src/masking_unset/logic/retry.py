@@ -1,0 +1,66 @@
+"""Bounded retries with exponential backoff and full jitter, inside the invocation's time."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from masking_unset.logic.failures import FailureKind, classify
+from masking_unset.models.errors import UpstreamError
+
+T = TypeVar("T")
+
+
+class Deadline:
+    """Time left in this invocation (from the Lambda context), or unbounded outside Lambda."""
+
+    def __init__(self, remaining_ms: Callable[[], int] | None = None) -> None:
+        self._remaining_ms = remaining_ms
+
+    def remaining(self) -> float:
+        """Seconds left."""
+        return math.inf if self._remaining_ms is None else self._remaining_ms() / 1000.0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try before handing an event back to its queue or sender."""
+
+    max_attempts: int = 3
+    base_delay: float = 0.2
+    max_delay: float = 2.0
+    retry_after_cap: float = 5.0
+    # An attempt is only started if this much time would remain after it: the slowest attempt
+    # (connect + read timeout) plus room to answer or to hand the event on.
+    attempt_budget: float = 8.05
+    safety_margin: float = 2.0
+    sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
+    rng: random.Random = field(default_factory=random.Random, compare=False)
+
+    def backoff(self, attempt: int, exc: BaseException) -> float:
+        """Delay before attempt ``attempt + 1``: ``Retry-After`` (capped) or full jitter."""
+        asked = getattr(exc, "retry_after", None) if isinstance(exc, UpstreamError) else None
+        if asked is not None:
+            return min(float(asked), self.retry_after_cap)
+        return self.rng.uniform(0.0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+
+    def run(self, action: Callable[[], T], deadline: Deadline) -> T:
+        """Call ``action`` until it succeeds, fails for a reason retrying can't fix, runs out of
+        attempts, or the next attempt would not finish before the deadline."""
+        attempt = 1
+        while True:
+            try:
+                return action()
+            except Exception as exc:
+                if classify(exc) is not FailureKind.RETRYABLE or attempt >= self.max_attempts:
+                    raise
+                delay = self.backoff(attempt, exc)
+                needed = delay + self.attempt_budget + self.safety_margin
+                if deadline.remaining() < needed:
+                    raise
+                self.sleep(delay)
+                attempt += 1

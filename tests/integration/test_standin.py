@@ -1,0 +1,474 @@
+"""The DeepCall stand-in, exercised over real HTTP on loopback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from masking_unset.local.deepcall_standin import (
+    DEFAULT_ALREADY_DONE_REPLY,
+    UNSET_PATH,
+    DeepCallStandIn,
+    Fault,
+)
+
+SSID = "demo"
+JOIN_TIMEOUT = 5.0
+
+
+@pytest.fixture
+def http() -> Iterator[requests.Session]:
+    with requests.Session() as session:
+        # Loopback only: an HTTP(S)_PROXY in the environment must not capture these calls.
+        session.trust_env = False
+        yield session
+
+
+@pytest.fixture
+def standin() -> Iterator[DeepCallStandIn]:
+    with DeepCallStandIn(credentials={"ssid": SSID}) as server:
+        yield server
+
+
+def unset(
+    http: requests.Session,
+    standin: DeepCallStandIn,
+    body: Any | None = None,
+    *,
+    timeout: float = 5.0,
+    **fields: Any,
+) -> requests.Response:
+    payload = body if body is not None else {"ssid": SSID, "expiry_duration": -1, **fields}
+    return http.post(f"{standin.base_url}{UNSET_PATH}", json=payload, timeout=timeout)
+
+
+def test_base_url_is_loopback_with_a_real_port(standin: DeepCallStandIn) -> None:
+    assert standin.base_url.startswith("http://127.0.0.1:")
+    assert int(standin.base_url.rsplit(":", 1)[1]) > 0
+
+
+def test_success_is_answered_and_recorded(http: requests.Session, standin: DeepCallStandIn) -> None:
+    response = unset(http, standin, mask="9000000001")
+
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.json() == {"status": "success", "message": "Your masking unset"}
+    [call] = standin.unset_calls
+    assert call.method == "POST"
+    assert call.path == UNSET_PATH
+    assert call.json == {"ssid": SSID, "expiry_duration": -1, "mask": "9000000001"}
+    assert call.headers["Content-Type"] == "application/json"
+    assert standin.requests == [call]
+    assert standin.expired == {"9000000001": 1}
+
+
+def test_m1_m2_key_and_unquoted_numbers(http: requests.Session, standin: DeepCallStandIn) -> None:
+    response = unset(http, standin, m1=9876543210, m2="9123456780")
+
+    assert response.json()["status"] == "success"
+    assert standin.expired == {"9876543210|9123456780": 1}
+
+
+def test_second_unset_answers_already_done(
+    http: requests.Session, standin: DeepCallStandIn
+) -> None:
+    assert unset(http, standin, mask="9000000001").json()["status"] == "success"
+    second = unset(http, standin, mask="9000000001")
+
+    assert second.status_code == 200
+    assert second.json() == DEFAULT_ALREADY_DONE_REPLY
+    assert standin.expired["9000000001"] == 1
+
+
+def test_inactive_target_gets_the_configured_reply(http: requests.Session) -> None:
+    reply = {"status": "error", "code": 1503, "message": "already expired"}
+    with DeepCallStandIn(active={"9000000001"}, already_done_reply=reply) as server:
+        known = unset(http, server, mask="9000000001")
+        unknown = unset(http, server, mask="9000000002")
+
+    assert known.json()["status"] == "success"
+    assert unknown.json() == reply
+    assert server.expired == {"9000000001": 1}
+
+
+def test_non_negative_duration_succeeds_without_expiring(
+    http: requests.Session, standin: DeepCallStandIn
+) -> None:
+    response = unset(http, standin, mask="9000000001", expiry_duration=30)
+
+    assert response.json()["status"] == "success"
+    assert standin.expired == {}
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        pytest.param([1, 2], 1047, id="json-list"),
+        pytest.param({"expiry_duration": -1, "mask": "1"}, 1000, id="auth-missing"),
+        pytest.param({"ssid": SSID, "expiry_duration": -1}, 1000, id="no-target"),
+        pytest.param({"ssid": SSID, "expiry_duration": -1, "mask": ""}, 1000, id="empty-mask"),
+        pytest.param(
+            {"ssid": SSID, "expiry_duration": -1, "m1": "98", "m2": "98"}, 1501, id="m1-eq-m2"
+        ),
+        pytest.param({"ssid": SSID, "expiry_duration": "-1", "mask": "1"}, 1502, id="str-expiry"),
+        pytest.param({"ssid": SSID, "expiry_duration": True, "mask": "1"}, 1502, id="bool-expiry"),
+        pytest.param({"ssid": SSID, "mask": "1"}, 1502, id="no-expiry"),
+        pytest.param({"ssid": "other", "expiry_duration": -1, "mask": "1"}, 1014, id="bad-ssid"),
+        pytest.param(
+            {"userId": "u", "token": "t", "expiry_duration": -1, "mask": "1"},
+            1014,
+            id="wrong-auth-form",
+        ),
+    ],
+)
+def test_invalid_requests_get_deepcall_errors(
+    http: requests.Session, standin: DeepCallStandIn, body: Any, code: int
+) -> None:
+    response = unset(http, standin, body)
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "error"
+    assert response.json()["code"] == code
+    assert standin.expired == {}
+
+
+def test_non_json_body_is_invalid_request_data(
+    http: requests.Session, standin: DeepCallStandIn
+) -> None:
+    response = http.post(f"{standin.base_url}{UNSET_PATH}", data=b"not json", timeout=5)
+
+    assert response.json() == {"status": "error", "message": "Invalid request data", "code": 1047}
+    assert standin.unset_calls[0].json is None
+    assert standin.unset_calls[0].body == b"not json"
+
+
+def test_user_id_and_token_credentials(http: requests.Session) -> None:
+    with DeepCallStandIn(credentials={"userId": "42", "token": "t"}) as server:
+        ok = unset(http, server, {"userId": 42, "token": "t", "expiry_duration": -1, "mask": "1"})
+        with_ssid = unset(
+            http,
+            server,
+            {"userId": "42", "token": "t", "ssid": "s", "expiry_duration": -1, "mask": "2"},
+        )
+        wrong = unset(
+            http, server, {"userId": "42", "token": "x", "expiry_duration": -1, "m1": "3"}
+        )
+
+    assert ok.json()["status"] == "success"
+    assert with_ssid.json()["code"] == 1000  # ssid must not be present with userId/token
+    assert wrong.json()["code"] == 1014
+
+
+def test_any_credentials_when_none_configured(http: requests.Session) -> None:
+    with DeepCallStandIn() as server:
+        response = unset(http, server, {"ssid": "whatever", "expiry_duration": -1, "mask": "1"})
+
+    assert response.json()["status"] == "success"
+
+
+def test_rotation_rejects_the_old_credential(
+    http: requests.Session, standin: DeepCallStandIn
+) -> None:
+    standin.set_credentials({"ssid": "rotated"})
+
+    old = unset(http, standin, mask="1")
+    new = unset(http, standin, {"ssid": "rotated", "expiry_duration": -1, "mask": "1"})
+
+    assert old.json() == {"status": "error", "code": 1014, "message": "Invalid token"}
+    assert new.json()["status"] == "success"
+
+
+def test_bad_credentials_shape_is_refused() -> None:
+    with pytest.raises(ValueError, match="credentials"):
+        DeepCallStandIn(credentials={"ssid": "s", "token": "t"})
+
+
+def test_other_paths_and_methods(http: requests.Session, standin: DeepCallStandIn) -> None:
+    missing = http.post(f"{standin.base_url}/api/v2/Masking/set", json={}, timeout=5)
+    wrong_method = http.get(f"{standin.base_url}{UNSET_PATH}", timeout=5)
+
+    assert missing.status_code == 404
+    assert missing.json()["status"] == "error"
+    assert wrong_method.status_code == 405
+    assert wrong_method.headers["Allow"] == "POST"
+    assert standin.unset_calls == []
+
+
+def test_error_fault_with_5xx(http: requests.Session, standin: DeepCallStandIn) -> None:
+    standin.enqueue(Fault.error(1009, "Something went wrong", status=503))
+
+    response = unset(http, standin, mask="1")
+
+    assert response.status_code == 503
+    assert response.json() == {"status": "error", "message": "Something went wrong", "code": 1009}
+    assert standin.expired == {}
+
+
+def test_status_fault_without_body_processes_normally(
+    http: requests.Session, standin: DeepCallStandIn
+) -> None:
+    standin.enqueue(Fault(status=500))
+
+    response = unset(http, standin, mask="1")
+
+    # DeepCall did the work; something in front of it reported a failure anyway.
+    assert response.status_code == 500
+    assert response.json()["status"] == "success"
+    assert standin.expired == {"1": 1}
+
+
+def test_retry_after_fault(http: requests.Session, standin: DeepCallStandIn) -> None:
+    standin.enqueue(Fault.retry_after(7))
+
+    response = unset(http, standin, mask="1")
+
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "7"
+    assert standin.expired == {}
+
+
+def test_html_fault(http: requests.Session, standin: DeepCallStandIn) -> None:
+    standin.enqueue(Fault.html())
+
+    response = unset(http, standin, mask="1")
+
+    assert response.status_code == 502
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert "<html>" in response.text
+    with pytest.raises(requests.JSONDecodeError):
+        response.json()
+
+
+def test_truncated_fault(http: requests.Session, standin: DeepCallStandIn) -> None:
+    standin.enqueue(Fault(truncate=True))
+
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        unset(http, standin, mask="1")
+    # The stand-in keeps serving on new connections.
+    assert unset(http, standin, mask="2").json()["status"] == "success"
+
+
+def test_reset_fault(http: requests.Session, standin: DeepCallStandIn) -> None:
+    standin.enqueue(Fault(reset=True))
+
+    with pytest.raises(requests.ConnectionError) as excinfo:
+        unset(http, standin, mask="1")
+
+    assert "ConnectionResetError" in repr(excinfo.value)
+    assert standin.expired == {}
+    assert len(standin.unset_calls) == 1
+
+
+def test_timeout_fault(http: requests.Session, standin: DeepCallStandIn) -> None:
+    # The stand-in's stop() cuts the 30 s delay short, so this test does not wait for it.
+    standin.enqueue(Fault.timeout(30))
+
+    with pytest.raises(requests.ReadTimeout):
+        unset(http, standin, mask="1", timeout=0.2)
+
+
+def test_latency_is_applied_and_changeable(
+    http: requests.Session, standin: DeepCallStandIn
+) -> None:
+    standin.latency = 30.0
+    with pytest.raises(requests.ReadTimeout):
+        unset(http, standin, mask="1", timeout=0.2)
+
+    standin.latency = 0.0
+    assert unset(http, standin, mask="2").json()["status"] == "success"
+
+
+def test_faults_are_consumed_in_order(http: requests.Session, standin: DeepCallStandIn) -> None:
+    standin.enqueue(Fault.error(1010, "Error in DB connect"), Fault.html(504))
+
+    responses = [unset(http, standin, mask=str(i)) for i in range(3)]
+
+    assert [r.status_code for r in responses] == [200, 504, 200]
+    assert responses[0].json()["code"] == 1010
+    assert responses[2].json()["status"] == "success"
+    assert standin.expired == {"2": 1}
+
+
+def outcomes_with_fault_rate(http: requests.Session, seed: int) -> list[str]:
+    """What 40 sequential unset calls see under a 40% seeded fault rate."""
+    faults = [Fault.error(1009, "Something went wrong", status=500), Fault.html(502)]
+    with DeepCallStandIn(credentials={"ssid": SSID}) as server:
+        server.set_fault_rate(0.4, faults, seed=seed)
+        results = []
+        for i in range(40):
+            response = unset(http, server, mask=f"90000{i:05d}")
+            is_json = response.headers["Content-Type"] == "application/json"
+            code = response.json().get("code") if is_json else "html"
+            results.append(f"{response.status_code}:{code}")
+        expired = server.expired
+    assert sum(expired.values()) == results.count("200:None")
+    return results
+
+
+def test_fault_rate_is_deterministic_for_a_seed(http: requests.Session) -> None:
+    first = outcomes_with_fault_rate(http, seed=7)
+    second = outcomes_with_fault_rate(http, seed=7)
+    other = outcomes_with_fault_rate(http, seed=8)
+
+    assert first == second
+    assert first != other
+    assert {"200:None", "500:1009", "502:html"} <= set(first)
+
+
+def test_fault_rate_validation(standin: DeepCallStandIn) -> None:
+    with pytest.raises(ValueError, match="rate"):
+        standin.set_fault_rate(1.5, [Fault()], seed=1)
+    with pytest.raises(ValueError, match="fault"):
+        standin.set_fault_rate(0.5, [], seed=1)
+
+
+def test_clear_forgets_requests_expired_and_faults(
+    http: requests.Session, standin: DeepCallStandIn
+) -> None:
+    unset(http, standin, mask="1")
+    standin.enqueue(Fault.html())
+
+    standin.clear()
+
+    assert standin.requests == []
+    assert standin.expired == {}
+    assert unset(http, standin, mask="1").json()["status"] == "success"
+
+
+def test_http_control_endpoints(http: requests.Session, standin: DeepCallStandIn) -> None:
+    base = f"{standin.base_url}/_standin"
+    faults = [Fault.error(1009, "boom", status=503).to_dict(), {"status": 429, "body": "slow"}]
+
+    enqueued = http.post(f"{base}/faults", json=faults, timeout=5)
+    first = unset(http, standin, mask="1")
+    second = unset(http, standin, mask="2")
+    third = unset(http, standin, mask="3")
+    recorded = http.get(f"{base}/requests", timeout=5).json()
+    expired = http.get(f"{base}/expired", timeout=5).json()
+    reset = http.post(f"{base}/reset", timeout=5)
+
+    assert enqueued.json() == {"status": "ok", "enqueued": 2}
+    assert (first.status_code, first.json()["code"]) == (503, 1009)
+    assert (second.status_code, second.text) == (429, "slow")
+    assert third.json()["status"] == "success"
+    assert [r["json"]["mask"] for r in recorded] == ["1", "2", "3"]
+    assert recorded[0]["method"] == "POST"
+    assert recorded[0]["path"] == UNSET_PATH
+    assert expired == {"3": 1}
+    assert reset.json() == {"status": "ok"}
+    assert http.get(f"{base}/requests", timeout=5).json() == []
+    assert http.get(f"{base}/expired", timeout=5).json() == {}
+    # Control traffic is not recorded as DeepCall traffic.
+    assert standin.requests == []
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "payload", "status"),
+    [
+        ("POST", "faults", [{"nope": 1}], 400),
+        ("POST", "faults", {"status": 500}, 400),
+        ("POST", "faults", [{"status": "500"}], 400),
+        ("GET", "faults", None, 405),
+        ("POST", "requests", None, 405),
+        ("GET", "unknown", None, 404),
+    ],
+)
+def test_http_control_rejects_bad_input(
+    http: requests.Session,
+    standin: DeepCallStandIn,
+    method: str,
+    path: str,
+    payload: Any,
+    status: int,
+) -> None:
+    response = http.request(method, f"{standin.base_url}/_standin/{path}", json=payload, timeout=5)
+
+    assert response.status_code == status
+
+
+def test_fault_dict_round_trip() -> None:
+    fault = Fault(status=503, body=b"x", headers={"A": "b"}, delay=0.5, reset=True, truncate=True)
+
+    assert Fault.from_dict(fault.to_dict()) == fault
+
+
+def test_stop_returns_promptly_with_a_delayed_request_in_flight(http: requests.Session) -> None:
+    server = DeepCallStandIn(credentials={"ssid": SSID})
+    server.start()
+    server.enqueue(Fault(delay=60))
+    outcome: list[BaseException | requests.Response] = []
+
+    def call() -> None:
+        try:
+            outcome.append(unset(http, server, mask="1", timeout=30))
+        except requests.RequestException as exc:
+            outcome.append(exc)
+
+    client = threading.Thread(target=call)
+    client.start()
+    assert server.wait_for_unset_calls(1, timeout=JOIN_TIMEOUT)
+
+    stopper = threading.Thread(target=server.stop)
+    stopper.start()
+    stopper.join(JOIN_TIMEOUT)
+    client.join(JOIN_TIMEOUT)
+
+    assert not stopper.is_alive()
+    assert not client.is_alive()
+    # The delayed request was dropped, not answered, and nothing was expired.
+    assert isinstance(outcome[0], requests.ConnectionError)
+    assert server.expired == {}
+
+
+def test_stop_with_an_idle_keep_alive_connection(http: requests.Session) -> None:
+    server = DeepCallStandIn()
+    server.start()
+    unset(http, server, mask="1")  # leaves a pooled connection open
+
+    stopper = threading.Thread(target=server.stop)
+    stopper.start()
+    stopper.join(JOIN_TIMEOUT)
+
+    assert not stopper.is_alive()
+
+
+def test_command_line_serves_until_terminated(http: requests.Session) -> None:
+    # The argument list is fixed; no shell, no outside input.
+    process = subprocess.Popen(  # noqa: S603
+        [
+            sys.executable,
+            "-m",
+            "masking_unset.local.deepcall_standin",
+            "--port",
+            "0",
+            "--ssid",
+            SSID,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        base_url = process.stdout.readline().strip()
+        assert base_url.startswith("http://127.0.0.1:")
+        response = http.post(
+            f"{base_url}{UNSET_PATH}",
+            json={"ssid": SSID, "expiry_duration": -1, "mask": "1"},
+            timeout=5,
+        )
+        recorded = http.get(f"{base_url}/_standin/requests", timeout=5).json()
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=JOIN_TIMEOUT)
+
+    assert response.json()["status"] == "success"
+    assert [r["json"]["mask"] for r in recorded] == ["1"]
+    assert process.returncode == 0
+    assert "Traceback" not in stderr
