@@ -8,6 +8,7 @@ from masking_unset.logic.failures import FailureKind, classify
 from masking_unset.models.errors import (
     AuthenticationFailed,
     ConfigurationError,
+    InFlight,
     InvalidNumber,
     UnresolvedTarget,
     UpstreamRejected,
@@ -41,6 +42,7 @@ def rejected(code: int | None, message: str = "x", status: int = 200) -> Upstrea
         (UnresolvedTarget("x"), FailureKind.PERMANENT),
         (AuthenticationFailed("x"), FailureKind.PERMANENT),
         (RuntimeError("bug"), FailureKind.RETRYABLE),
+        (InFlight("x"), FailureKind.RETRYABLE),
     ],
 )
 def test_table(exc: BaseException, kind: FailureKind) -> None:

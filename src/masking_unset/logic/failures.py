@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from masking_unset.models.errors import (
     ConfigurationError,
+    InFlight,
     MaskingUnsetError,
     UpstreamError,
     UpstreamUnavailable,
@@ -52,7 +53,7 @@ def classify(
 ) -> FailureKind:
     """Classify a failure. ``already_done_codes`` are extra DeepCall codes an operator has seen
     mean "nothing active to expire" (configuration, since DeepCall leaves it open)."""
-    if isinstance(exc, UpstreamUnavailable):
+    if isinstance(exc, UpstreamUnavailable | InFlight):
         return FailureKind.RETRYABLE
     if isinstance(exc, UpstreamError):
         code = exc.deepcall_code

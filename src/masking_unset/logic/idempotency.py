@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from masking_unset.models.errors import MaskingUnsetError, UpstreamUnavailable
+from masking_unset.models.errors import InFlight, UpstreamUnavailable
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -16,12 +16,6 @@ if TYPE_CHECKING:
     from masking_unset.models.events import CloseEvent
 
 DUPLICATE = "duplicate"
-
-
-class InFlight(MaskingUnsetError):
-    """The same event is being processed right now by another invocation."""
-
-    code = "in_progress"
 
 
 def idempotency_key(event: CloseEvent, target: UnsetTarget | None) -> str:

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from masking_unset.logic.failures import FailureKind, classify
-from masking_unset.logic.idempotency import InFlight
 from masking_unset.models.errors import (
     AuthenticationFailed,
+    InFlight,
     InvalidEvent,
     MaskingUnsetError,
     PayloadTooLarge,

@@ -8,12 +8,12 @@ from collections.abc import Callable
 from masking_unset.config import Settings
 from masking_unset.logic.batch import Sender
 from masking_unset.logic.failures import classify
-from masking_unset.logic.idempotency import InFlight
 from masking_unset.logic.pipeline import SecretReader, UnsetService
 from masking_unset.logic.responses import RETRY_KINDS, ItemOutcome, MethodNotAllowed
 from masking_unset.logic.retry import Deadline
 from masking_unset.models.errors import (
     ConfigurationError,
+    InFlight,
     MaskingUnsetError,
     PayloadTooLarge,
     UnknownSource,

@@ -80,6 +80,12 @@ class PayloadTooLarge(MaskingUnsetError):
     code = "payload_too_large"
 
 
+class InFlight(MaskingUnsetError):
+    """The same event is being processed right now by another invocation: try again shortly."""
+
+    code = "in_progress"
+
+
 class UpstreamError(MaskingUnsetError):
     """DeepCall did not expire the masking.
 
