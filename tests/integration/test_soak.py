@@ -1,0 +1,177 @@
+"""Soak: 1,000 close events through the queue handler with a third of DeepCall's answers failing,
+SQS redelivery driven against the moto server until the queue drains.
+
+Every masking must be expired exactly once at the stand-in, every permanent failure parked in
+the dead-letter queue with its reason, and nothing else left anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from masking_unset.handlers.queue import lambda_handler
+from masking_unset.local.deepcall_standin import DeepCallStandIn, Fault
+from masking_unset.local.lambda_context import LocalLambdaContext
+from masking_unset.local.stack import LocalStack
+
+EVENTS = 1_000
+DUPLICATE_SHARE = 0.05
+FAULT_RATE = 0.35
+MAX_RECEIVES = 3_000  # bounded: the loop ends even if something is wrong
+
+# Answers that never reached DeepCall's logic (so a retry is the right thing)...
+UNPROCESSED_FAULTS = [
+    Fault(status=503, body=b'{"message": "Service Unavailable"}'),
+    Fault.html(status=502),
+    Fault(reset=True),
+    Fault.retry_after(0),
+    Fault.error(1010, "Error in DB connect"),
+]
+# ...and one that did: the masking is expired but the answer is cut off on the way back.
+LOST_ANSWER = Fault(truncate=True)
+
+
+def build_events(rng: random.Random) -> tuple[list[dict[str, Any]], set[str], int]:
+    """Close events (some repeated) plus a few that can never succeed."""
+    bodies: list[dict[str, Any]] = []
+    good: set[str] = set()
+    for index in range(EVENTS):
+        if index % 25 == 0:  # 4% permanent failures of different kinds
+            bad = [
+                {"event_id": f"bad-{index}", "m1": "9876543210", "m2": "09876543210"},
+                {"event_id": f"bad-{index}", "mask": "12"},
+                {"event_id": f"bad-{index}", "mask": 8040000000},
+                {"event_id": f"bad-{index}"},
+            ]
+            bodies.append(bad[(index // 25) % len(bad)])
+            continue
+        national = f"80{index:08d}"
+        good.add(national)
+        bodies.append({"event_id": f"evt-{index}", "ticket_id": f"T-{index}", "mask": national})
+    duplicates = [body for body in bodies if rng.random() < DUPLICATE_SHARE]
+    bodies.extend(duplicates)
+    rng.shuffle(bodies)
+    permanent = sum(1 for body in bodies if str(body.get("event_id", "")).startswith("bad-"))
+    return bodies, good, permanent
+
+
+def send_all(stack: LocalStack, bodies: list[dict[str, Any]]) -> None:
+    sqs = stack.aws.client("sqs")
+    for start in range(0, len(bodies), 10):
+        entries = [
+            {"Id": str(i), "MessageBody": json.dumps(body)}
+            for i, body in enumerate(bodies[start : start + 10])
+        ]
+        sqs.send_message_batch(QueueUrl=stack.queue_url, Entries=entries)
+
+
+def drain(stack: LocalStack) -> Counter[str]:
+    """Play the Lambda event source mapping: receive, invoke, delete what succeeded."""
+    sqs = stack.aws.client("sqs")
+    counts: Counter[str] = Counter()
+    for _ in range(MAX_RECEIVES):
+        messages = sqs.receive_message(
+            QueueUrl=stack.queue_url,
+            MaxNumberOfMessages=10,
+            AttributeNames=["ApproximateReceiveCount"],
+            WaitTimeSeconds=0,
+        ).get("Messages", [])
+        if not messages:
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=stack.queue_url,
+                AttributeNames=[
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                ],
+            )["Attributes"]
+            if all(value == "0" for value in attributes.values()):
+                return counts
+            continue
+        records = [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": dict(m.get("Attributes", {})),
+                "eventSource": "aws:sqs",
+            }
+            for m in messages
+        ]
+        answer = lambda_handler({"Records": records}, LocalLambdaContext())  # type: ignore[arg-type]
+        failed = {item["itemIdentifier"] for item in answer["batchItemFailures"]}
+        counts["invocations"] += 1
+        counts["records"] += len(records)
+        counts["handed_back"] += len(failed)
+        done = [m for m in messages if m["MessageId"] not in failed]
+        if done:
+            sqs.delete_message_batch(
+                QueueUrl=stack.queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)
+                ],
+            )
+    pytest.fail(f"the queue did not drain within {MAX_RECEIVES} receives")
+
+
+def read_dead_letters(stack: LocalStack) -> list[dict[str, str]]:
+    sqs = stack.aws.client("sqs")
+    parked: list[dict[str, str]] = []
+    while messages := sqs.receive_message(
+        QueueUrl=stack.dead_letter_queue_url,
+        MaxNumberOfMessages=10,
+        MessageAttributeNames=["All"],
+        VisibilityTimeout=600,
+    ).get("Messages", []):
+        for message in messages:
+            attributes = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
+            parked.append({"body": message["Body"], **attributes})
+    return parked
+
+
+@pytest.mark.soak
+def test_soak_every_masking_expired_exactly_once(
+    stack: LocalStack,
+    deepcall: DeepCallStandIn,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("DEEPCALL_RETRY_BASE_SECONDS", "0")
+    monkeypatch.setenv("RETRY_AFTER_CAP_SECONDS", "0")
+    monkeypatch.setenv("QUEUE_BACKOFF_BASE_SECONDS", "0")  # redeliver at once: the test drives time
+    monkeypatch.setenv("DEEPCALL_ALREADY_DONE_CODES", "1505")  # the stand-in's "nothing active"
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "ERROR")
+    rng = random.Random(20261126)
+    bodies, good, permanent = build_events(rng)
+    deepcall.set_fault_rate(FAULT_RATE, [*UNPROCESSED_FAULTS, LOST_ANSWER], seed=7)
+
+    send_all(stack, bodies)
+    counts = drain(stack)
+
+    # Exactly once: every good masking expired one time, nothing else expired.
+    assert set(deepcall.expired) == good
+    assert set(deepcall.expired.values()) == {1}
+    # Permanent failures parked with their reasons; nothing else parked.
+    parked = read_dead_letters(stack)
+    assert len(parked) == permanent
+    assert {p["ErrorCode"] for p in parked} == {
+        "same_numbers",
+        "invalid_number",
+        "invalid_event",
+        "no_target",
+    }
+    assert all(json.loads(p["body"])["event_id"].startswith("bad-") for p in parked)
+    assert all(p["ErrorMessage"] and p["SourceMessageId"] for p in parked)
+    assert counts["handed_back"] > 0  # the faults really did send records round again
+    calls = len(deepcall.unset_calls)
+    with capsys.disabled():
+        print(
+            f"\nsoak: messages={len(bodies)} maskings={len(good)} expired_once={len(deepcall.expired)}"
+            f" dead_lettered={len(parked)} deepcall_calls={calls}"
+            f" invocations={counts['invocations']} records_delivered={counts['records']}"
+            f" handed_back={counts['handed_back']}"
+        )
