@@ -170,7 +170,8 @@ def test_soak_every_masking_expired_exactly_once(
     calls = len(deepcall.unset_calls)
     with capsys.disabled():
         print(
-            f"\nsoak: messages={len(bodies)} maskings={len(good)} expired_once={len(deepcall.expired)}"
+            f"\nsoak: messages={len(bodies)} maskings={len(good)}"
+            f" expired_once={len(deepcall.expired)}"
             f" dead_lettered={len(parked)} deepcall_calls={calls}"
             f" invocations={counts['invocations']} records_delivered={counts['records']}"
             f" handed_back={counts['handed_back']}"
