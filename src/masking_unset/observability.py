@@ -1,7 +1,83 @@
-"""The service's logger. Structured JSON; never a raw phone number, a secret or a whole event."""
+"""Logs, metrics and traces. Structured; never a raw phone number, a secret or a whole event."""
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
-logger = Logger(service="masking-unset")
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Tracer
+
+SERVICE = "masking-unset"
+NAMESPACE = "MaskingUnset"
+
+logger = Logger(service=SERVICE)
+metrics = Metrics(service=SERVICE, namespace=NAMESPACE)
+_metrics_lock = threading.Lock()  # batch records run in threads; the metric set is shared
+
+
+def count(name: str, value: float = 1) -> None:
+    """Add to a counter flushed (as EMF) when the invocation ends."""
+    with _metrics_lock:
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+
+def count_by(name: str, dimension: str, value: str) -> None:
+    """A counter with its own dimension (a reason or a code), emitted at once."""
+    with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=NAMESPACE) as metric:
+        metric.add_dimension(name="service", value=SERVICE)
+        metric.add_dimension(name=dimension, value=value[:250])
+
+
+def milliseconds(name: str, value: float) -> None:
+    """Add a duration in milliseconds."""
+    with _metrics_lock:
+        metrics.add_metric(name=name, unit=MetricUnit.Milliseconds, value=round(value, 3))
+
+
+@lru_cache(maxsize=1)
+def tracer() -> Tracer:
+    """The X-Ray tracer, created on first use (its SDK is slow to import). Powertools disables it
+    outside Lambda."""
+    from aws_lambda_powertools import Tracer
+
+    return Tracer(service=SERVICE, patch_modules=("botocore",))
+
+
+@contextmanager
+def subsegment(name: str, **annotations: str) -> Iterator[Any]:
+    """A trace subsegment around a block; annotations must hold no personal data."""
+    active = tracer()
+    if active.disabled:
+        with nullcontext() as nothing:
+            yield nothing
+        return
+    with active.provider.in_subsegment(name) as segment:
+        for key, value in annotations.items():
+            segment.put_annotation(key=key, value=value)
+        yield segment
+
+
+def current_trace_entity() -> Any | None:
+    """The active trace segment of this thread, to hand to worker threads (None when off)."""
+    if tracer().disabled:
+        return None
+    from aws_xray_sdk.core import xray_recorder
+
+    return xray_recorder.get_trace_entity()
+
+
+def adopt_trace_entity(entity: Any | None) -> None:
+    """Make ``entity`` the parent of this worker thread's subsegments (X-Ray context is per
+    thread, and a thread without one would drop its subsegments)."""
+    if entity is None:
+        return
+    from aws_xray_sdk.core import xray_recorder
+
+    xray_recorder.set_trace_entity(entity)

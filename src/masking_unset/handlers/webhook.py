@@ -11,7 +11,7 @@ from masking_unset.logic.responses import DEFAULT_RETRY_AFTER, error_response, f
 from masking_unset.logic.retry import Deadline
 from masking_unset.models.errors import MaskingUnsetError
 from masking_unset.models.http import WebhookResponse
-from masking_unset.observability import logger
+from masking_unset.observability import count_by, logger, metrics
 
 
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
@@ -19,6 +19,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     return to_event(handle(event, context))
 
 
+@metrics.log_metrics(capture_cold_start_metric=True)
 @logger.inject_lambda_context(clear_state=True)
 def handle(event: dict[str, Any], context: LambdaContext) -> WebhookResponse:
     """The webhook flow, answering a :class:`WebhookResponse` whatever happens."""
@@ -36,6 +37,7 @@ def handle(event: dict[str, Any], context: LambdaContext) -> WebhookResponse:
         deadline = Deadline(context.get_remaining_time_in_millis)
         response = app.webhook_receiver.receive(request, deadline)
     except MaskingUnsetError as exc:
+        count_by("WebhooksRejected", "reason", exc.code)
         logger.info("webhook refused", extra={"code": exc.code, "reason": exc.message})
         return failure_response(exc, retry_after)
     except Exception:  # noqa: BLE001 - no stack trace may reach the caller

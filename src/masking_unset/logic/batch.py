@@ -23,7 +23,13 @@ from masking_unset.logic.pipeline import UnsetService
 from masking_unset.logic.retry import Deadline
 from masking_unset.models.errors import MalformedBody, MaskingUnsetError
 from masking_unset.models.events import CloseEvent
-from masking_unset.observability import logger
+from masking_unset.observability import (
+    adopt_trace_entity,
+    count,
+    count_by,
+    current_trace_entity,
+    logger,
+)
 
 
 class Sender(Protocol):
@@ -141,10 +147,18 @@ class BatchProcessor:
                 fates.update(self._run_lane(lane, deadline))
         else:
             workers = min(self._max_concurrency, len(lanes))
+            entity = current_trace_entity()
+
+            def run(lane: list[QueueRecord]) -> dict[str, RecordFate]:
+                adopt_trace_entity(entity)
+                return self._run_lane(lane, deadline)
+
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="record") as pool:
-                for lane_fates in pool.map(lambda lane: self._run_lane(lane, deadline), lanes):
+                for lane_fates in pool.map(run, lanes):
                     fates.update(lane_fates)
         failed = [r.message_id for r in parsed if fates.get(r.message_id) in _REDELIVER]
+        if failed:
+            count("RecordsHandedBack", len(failed))
         counts: dict[str, int] = {}
         for fate in fates.values():
             counts[fate.value] = counts.get(fate.value, 0) + 1
@@ -221,6 +235,7 @@ class BatchProcessor:
         except MaskingUnsetError as exc:
             logger.error("dead-letter send failed", extra={"code": exc.code})
             return False
+        count_by("DeadLettered", "reason", code)
         logger.info("record dead-lettered", extra={"message_id": record.message_id, "code": code})
         return True
 

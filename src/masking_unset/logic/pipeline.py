@@ -3,6 +3,7 @@ at most once per event, retried within the invocation's time."""
 
 from __future__ import annotations
 
+import time
 from typing import Any, Protocol
 
 from pydantic import ValidationError
@@ -29,7 +30,7 @@ from masking_unset.models.errors import (
     UpstreamError,
 )
 from masking_unset.models.events import CloseEvent, Outcome, UnsetResult
-from masking_unset.observability import logger
+from masking_unset.observability import count, count_by, logger, milliseconds, subsegment
 
 NUMBER_FIELDS = ("mask", "m1", "m2")
 
@@ -150,6 +151,7 @@ class UnsetService:
             body = self.idempotency.once(idempotency_key(event, payload_target), action)
         result = UnsetResult.model_validate(body)
         if result.status is Outcome.DUPLICATE:
+            count("Duplicates")
             logger.info("duplicate event: nothing called", extra=self._ids(event))
         return result
 
@@ -162,17 +164,20 @@ class UnsetService:
         shown = redacted_target(target)
         log = {**self._ids(event), "target": shown}
         if self._settings.dry_run:
+            count("DryRuns")
             logger.info("dry run: unset not sent", extra=log)
             return self._result(Outcome.DRY_RUN, event, shown)
         try:
             self._retry.run(lambda: self._call(target), deadline)
             status = Outcome.UNSET
+            count("MaskingsExpired")
             logger.info("masking expired", extra=log)
         except UpstreamError as exc:
             codes = self._settings.deepcall_already_done_codes
             if classify(exc, already_done_codes=codes) is not FailureKind.ALREADY_DONE:
                 raise
             status = Outcome.ALREADY_DONE
+            count("AlreadyExpired")
             logger.info("nothing active to expire", extra=log)
         if from_mapping:
             self._forget(event)
@@ -197,13 +202,13 @@ class UnsetService:
 
     def _call(self, target: UnsetTarget) -> DeepCallReply:
         try:
-            return self._deepcall.unset(self.credentials(), target)
+            return self._measured_unset(self.credentials(), target)
         except UpstreamError as exc:
             if classify(exc) is not FailureKind.CREDENTIALS:
                 raise
             logger.warning("deepcall refused the credential; re-reading the secret")
         try:
-            return self._deepcall.unset(self.credentials(refresh=True), target)
+            return self._measured_unset(self.credentials(refresh=True), target)
         except UpstreamError as exc:
             if classify(exc) is FailureKind.CREDENTIALS:
                 raise ConfigurationError(
@@ -211,6 +216,23 @@ class UnsetService:
                     f"(code {exc.deepcall_code}); rotate the secret"
                 ) from None
             raise
+
+    def _measured_unset(
+        self, credentials: DeepCallCredentials, target: UnsetTarget
+    ) -> DeepCallReply:
+        started = time.perf_counter()
+        with subsegment("## deepcall.unset", fields=",".join(target.fields())) as segment:
+            try:
+                reply = self._deepcall.unset(credentials, target)
+            except UpstreamError as exc:
+                code = str(exc.deepcall_code) if exc.deepcall_code is not None else exc.code
+                count_by("UpstreamErrors", "code", code)
+                if segment is not None:
+                    segment.put_annotation(key="error_code", value=code)
+                raise
+            finally:
+                milliseconds("DeepCallLatency", (time.perf_counter() - started) * 1000)
+        return reply
 
     @staticmethod
     def _ids(event: CloseEvent) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from masking_unset.models.errors import (
 )
 from masking_unset.models.events import CloseEvent, Ignored, Outcome, UnsetResult
 from masking_unset.models.http import WebhookRequest, WebhookResponse
-from masking_unset.observability import logger
+from masking_unset.observability import count, logger
 from masking_unset.sources import get_source
 
 MAX_BODY_BYTES = 256 * 1024
@@ -67,6 +67,7 @@ class WebhookReceiver:
 
     def _act(self, item: CloseEvent | Ignored, deadline: Deadline) -> ItemOutcome:
         if isinstance(item, Ignored):
+            count("EventsIgnored")
             logger.info(
                 "event ignored",
                 extra={
@@ -108,6 +109,7 @@ class WebhookReceiver:
         except MaskingUnsetError as exc:
             logger.error("queue fallback failed", extra={"code": exc.code})
             return ItemOutcome(error=error)
+        count("EventsQueued")
         logger.info("event queued for retry", extra={"code": error.code})
         result = UnsetResult(
             status=Outcome.QUEUED,
