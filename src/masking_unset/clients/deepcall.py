@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from email.utils import parsedate_to_datetime
 from time import time
+from typing import Protocol
 
 import requests
 from pydantic import ValidationError
@@ -17,6 +18,18 @@ from masking_unset.models.errors import UpstreamRejected, UpstreamUnavailable
 UNSET_PATH = "/api/v2/Masking/unset"
 EXPIRE_NOW_MINUTES = -1  # a negative duration expires the masking immediately
 _MAX_MESSAGE = 200
+
+
+class RequestPacer(Protocol):
+    """Paces requests (see :class:`masking_unset.logic.ratelimit.TokenBucket`)."""
+
+    def acquire(self) -> bool:
+        """Wait for a slot; False, without waiting, when none comes soon enough."""
+        ...
+
+    def wait_time(self) -> float:
+        """Seconds until a slot would be free."""
+        ...
 
 
 def build_session(pool_size: int = 10) -> requests.Session:
@@ -53,10 +66,12 @@ class DeepCallClient:
         session: requests.Session,
         connect_timeout: float = 3.05,
         read_timeout: float = 5.0,
+        pacer: RequestPacer | None = None,
     ) -> None:
         self._url = base_url.rstrip("/") + UNSET_PATH
         self._session = session
         self._timeout = (connect_timeout, read_timeout)
+        self._pacer = pacer
 
     @staticmethod
     def unset_body(credentials: DeepCallCredentials, target: UnsetTarget) -> dict[str, object]:
@@ -72,8 +87,16 @@ class DeepCallClient:
 
         Returns DeepCall's success reply. Raises :class:`UpstreamRejected` when DeepCall answers
         with an error body (its ``code`` kept), :class:`UpstreamUnavailable` when no usable
-        answer came back (connection failure, timeout, 429/5xx, a body that is not JSON).
+        answer came back (connection failure, timeout, 429/5xx, a body that is not JSON) or when
+        the ``DEEPCALL_MAX_RPS`` pacer has no slot soon enough (code ``rate_limited``, nothing
+        sent; its ``retry_after`` says when one frees up).
         """
+        if self._pacer is not None and not self._pacer.acquire():
+            raise UpstreamUnavailable(
+                "DeepCall request rate limit reached (DEEPCALL_MAX_RPS)",
+                code="rate_limited",
+                retry_after=self._pacer.wait_time(),
+            )
         try:
             response = self._session.post(
                 self._url, json=self.unset_body(credentials, target), timeout=self._timeout
@@ -81,6 +104,11 @@ class DeepCallClient:
         except requests.Timeout:
             raise UpstreamUnavailable(
                 "DeepCall did not answer in time", code="upstream_timeout"
+            ) from None
+        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError):
+            # The request may well have been carried out; only the answer was lost.
+            raise UpstreamUnavailable(
+                "DeepCall's answer was cut off", code="upstream_bad_response"
             ) from None
         except requests.RequestException as exc:
             # The exception text can echo the URL but never the body; keep only its type.

@@ -1,0 +1,124 @@
+"""The DeepCall client against the stand-in over real HTTP: every kind of answer is typed."""
+
+from __future__ import annotations
+
+from email.utils import formatdate
+
+import pytest
+
+from masking_unset.clients.deepcall import DeepCallClient, build_session, parse_retry_after
+from masking_unset.local.deepcall_standin import DeepCallStandIn, Fault
+from masking_unset.models.deepcall import SsidCredentials, UnsetTarget
+from masking_unset.models.errors import UpstreamRejected, UpstreamUnavailable
+
+CREDS = SsidCredentials.model_validate({"ssid": "s-1"})
+TARGET = UnsetTarget(mask="8040001234")
+
+
+@pytest.fixture
+def standin() -> DeepCallStandIn:
+    with DeepCallStandIn(credentials={"ssid": "s-1"}) as server:
+        yield server
+
+
+def client(server: DeepCallStandIn, read_timeout: float = 2.0) -> DeepCallClient:
+    return DeepCallClient(server.base_url, session=build_session(2), read_timeout=read_timeout)
+
+
+def test_success_sends_json_with_expiry_minus_one(standin: DeepCallStandIn) -> None:
+    reply = client(standin).unset(CREDS, TARGET)
+    assert reply.succeeded
+    [call] = standin.unset_calls
+    assert call.headers.get("Content-Type", call.headers.get("content-type")) == "application/json"
+    assert call.json == {"ssid": "s-1", "mask": "8040001234", "expiry_duration": -1}
+
+
+def test_session_is_reused(standin: DeepCallStandIn) -> None:
+    deepcall = client(standin)
+    deepcall.unset(CREDS, TARGET)
+    deepcall.unset(CREDS, UnsetTarget(mask="8040001235"))
+    assert len(standin.unset_calls) == 2
+    pools = deepcall._session.get_adapter(standin.base_url).poolmanager.pools
+    [pool] = [pools[key] for key in pools.keys()]  # noqa: SIM118 - RecentlyUsedContainer
+    assert pool.num_connections == 1  # the second request rode the kept-alive connection
+
+
+@pytest.mark.parametrize("status", [200, 400, 503])
+def test_error_body_is_typed_with_its_code_whatever_the_status(
+    standin: DeepCallStandIn, status: int
+) -> None:
+    standin.enqueue(Fault.error(1047, "Invalid request data", status=status))
+    with pytest.raises(UpstreamRejected) as caught:
+        client(standin).unset(CREDS, TARGET)
+    assert caught.value.deepcall_code == 1047
+    assert caught.value.http_status == status
+
+
+def test_code_as_text_is_understood(standin: DeepCallStandIn) -> None:
+    standin.enqueue(Fault(body=b'{"status": "error", "code": "1014", "message": "Invalid token"}'))
+    with pytest.raises(UpstreamRejected) as caught:
+        client(standin).unset(CREDS, TARGET)
+    assert caught.value.deepcall_code == 1014
+
+
+@pytest.mark.parametrize(
+    ("fault", "code"),
+    [
+        (Fault.html(502), "upstream_bad_response"),
+        (Fault(status=200, body=b"OK"), "upstream_bad_response"),
+        (Fault(status=200, body=b"[1, 2]"), "upstream_bad_response"),
+        (Fault(truncate=True), "upstream_bad_response"),
+        (Fault(reset=True), "upstream_unreachable"),
+        (Fault(status=503, body=b'{"message": "busy"}'), "upstream_unavailable"),
+    ],
+)
+def test_unusable_answers_are_unavailable_never_a_crash(
+    standin: DeepCallStandIn, fault: Fault, code: str
+) -> None:
+    standin.enqueue(fault)
+    with pytest.raises(UpstreamUnavailable) as caught:
+        client(standin).unset(CREDS, TARGET)
+    assert caught.value.code == code
+
+
+def test_http_error_without_error_body_is_rejected(standin: DeepCallStandIn) -> None:
+    standin.enqueue(Fault(status=404, body=b'{"message": "no route"}'))
+    with pytest.raises(UpstreamRejected) as caught:
+        client(standin).unset(CREDS, TARGET)
+    assert caught.value.deepcall_code is None
+    assert caught.value.http_status == 404
+
+
+def test_read_timeout(standin: DeepCallStandIn) -> None:
+    standin.enqueue(Fault.timeout(3.0))
+    with pytest.raises(UpstreamUnavailable) as caught:
+        client(standin, read_timeout=0.3).unset(CREDS, TARGET)
+    assert caught.value.code == "upstream_timeout"
+
+
+def test_retry_after_is_read(standin: DeepCallStandIn) -> None:
+    standin.enqueue(Fault.retry_after(12))
+    with pytest.raises(UpstreamUnavailable) as caught:
+        client(standin).unset(CREDS, TARGET)
+    assert caught.value.http_status == 429
+    assert caught.value.retry_after == 12
+
+
+def test_connection_refused_is_unreachable() -> None:
+    server = DeepCallStandIn()
+    server.start()
+    url = server.base_url
+    server.stop()
+    deepcall = DeepCallClient(url, session=build_session(1), connect_timeout=0.5)
+    with pytest.raises(UpstreamUnavailable) as caught:
+        deepcall.unset(CREDS, TARGET)
+    assert caught.value.code == "upstream_unreachable"
+
+
+def test_parse_retry_after_forms() -> None:
+    assert parse_retry_after("7") == 7.0
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("soon") is None
+    in_ten = parse_retry_after(formatdate(1_000_010, usegmt=True), now=1_000_000)
+    assert in_ten == pytest.approx(10.0)
+    assert parse_retry_after(formatdate(999_000, usegmt=True), now=1_000_000) == 0.0
