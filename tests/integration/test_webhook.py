@@ -323,3 +323,18 @@ def test_missing_configuration_answers_without_a_stack_trace(
     assert response["statusCode"] == 503
     assert response_json(response)["error"]["code"] == "configuration_error"
     assert "Traceback" not in response["body"]
+
+
+@pytest.mark.usefixtures("fast_retries")
+def test_read_timeouts_are_retried_then_queued(
+    stack: LocalStack, deepcall: DeepCallStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DEEPCALL_TIMEOUT_SECONDS", "0.2")
+    deepcall.enqueue(Fault.timeout(3.0), Fault.timeout(3.0))
+    response = invoke(http_api_event(CLOSE))
+    assert response["statusCode"] == 200  # third attempt answered in time
+    assert len(deepcall.unset_calls) == 3
+    deepcall.enqueue(*[Fault.timeout(3.0)] * 3)
+    queued = invoke(http_api_event({**CLOSE, "event_id": "evt-slow", "mask": "08040005555"}))
+    assert queued["statusCode"] == 202
+    assert response_json(queued)["reason"] == "DeepCall did not answer in time"
