@@ -122,3 +122,11 @@ def test_parse_retry_after_forms() -> None:
     in_ten = parse_retry_after(formatdate(1_000_010, usegmt=True), now=1_000_000)
     assert in_ten == pytest.approx(10.0)
     assert parse_retry_after(formatdate(999_000, usegmt=True), now=1_000_000) == 0.0
+
+
+def test_redirects_are_not_followed(standin: DeepCallStandIn) -> None:
+    # A 307 would resend the body, credentials included, to wherever Location points.
+    standin.enqueue(Fault(status=307, body=b"", headers={"Location": standin.base_url + "/x"}))
+    with pytest.raises(UpstreamUnavailable):
+        client(standin).unset(CREDS, TARGET)
+    assert len(standin.requests) == 1

@@ -99,7 +99,10 @@ class DeepCallClient:
             )
         try:
             response = self._session.post(
-                self._url, json=self.unset_body(credentials, target), timeout=self._timeout
+                self._url,
+                json=self.unset_body(credentials, target),
+                timeout=self._timeout,
+                allow_redirects=False,  # the body carries credentials: never resend it elsewhere
             )
         except requests.Timeout:
             raise UpstreamUnavailable(
