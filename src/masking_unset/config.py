@@ -11,6 +11,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.functional_validators import BeforeValidator
 
+from masking_unset.logic.fields import FieldOverrides
 from masking_unset.models.errors import ConfigurationError
 
 
@@ -101,6 +102,23 @@ class Settings(BaseModel):
     hubspot_closed_stages: CsvList = Field(default=(), alias="HUBSPOT_CLOSED_STAGES")
     public_base_url: Optional = Field(default=None, alias="PUBLIC_BASE_URL")
     salesforce_org_ids: CsvList = Field(default=(), alias="SALESFORCE_ORG_IDS")
+    # Status labels counted as closed on top of each source's own (localized or custom labels).
+    zendesk_closed_statuses: CsvList = Field(default=(), alias="ZENDESK_CLOSED_STATUSES")
+    freshdesk_closed_statuses: CsvList = Field(default=(), alias="FRESHDESK_CLOSED_STATUSES")
+    salesforce_closed_statuses: CsvList = Field(default=(), alias="SALESFORCE_CLOSED_STATUSES")
+    # JSON objects {field: JMESPath expression or null} overriding where a source reads a field.
+    source_fields_zendesk: FieldOverrides = Field(
+        default_factory=dict, alias="SOURCE_FIELDS_ZENDESK"
+    )
+    source_fields_freshdesk: FieldOverrides = Field(
+        default_factory=dict, alias="SOURCE_FIELDS_FRESHDESK"
+    )
+    source_fields_hubspot: FieldOverrides = Field(
+        default_factory=dict, alias="SOURCE_FIELDS_HUBSPOT"
+    )
+    source_fields_salesforce: FieldOverrides = Field(
+        default_factory=dict, alias="SOURCE_FIELDS_SALESFORCE"
+    )
 
     @field_validator("phone_default_region")
     @classmethod

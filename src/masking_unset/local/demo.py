@@ -9,15 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from masking_unset.local.lambda_context import LocalLambdaContext
-from masking_unset.local.stack import (
-    DEMO_WEBHOOK_SECRET,
-    LocalStack,
-    environment,
-    local_stack,
-    resign_api_event,
-)
-
-SIGNING_SECRETS = {"generic": DEMO_WEBHOOK_SECRET}
+from masking_unset.local.signers import SIGNERS, sign_event
+from masking_unset.local.stack import LocalStack, environment, local_stack
 
 
 def shown_request(body: Any) -> str:
@@ -36,11 +29,18 @@ def shown_request(body: Any) -> str:
     return json.dumps(shown)
 
 
+_WRONG_SIGNATURE = "A" * 43 + "="
+_WRONG_SIGNATURES = {
+    "webhook-signature": "v1," + _WRONG_SIGNATURE,
+    "x-zendesk-webhook-signature": _WRONG_SIGNATURE,
+    "x-hubspot-signature-v3": _WRONG_SIGNATURE,
+}
+
+
 def tamper_signature(event: dict[str, Any]) -> dict[str, Any]:
-    """The same event with its Standard Webhooks signature replaced by a wrong one."""
+    """The same event with its signature (of whichever source) replaced by a wrong one."""
     headers = {
-        key: ("v1," + "A" * 43 + "=" if key.lower() == "webhook-signature" else value)
-        for key, value in event["headers"].items()
+        key: _WRONG_SIGNATURES.get(key.lower(), value) for key, value in event["headers"].items()
     }
     return {**event, "headers": headers}
 
@@ -66,7 +66,52 @@ def drain_dead_letters(stack: LocalStack) -> list[dict[str, str]]:
             )
 
 
-def check(spec: dict[str, Any], outcome: dict[str, Any], parked: list[dict[str, str]]) -> list[str]:
+def write_mappings(stack: LocalStack, mappings: dict[str, dict[str, str]]) -> None:
+    """Record ticket -> masking items (``{"<source>#<ticket id>": {"mask": ...}}``) before the
+    event arrives, as the system that creates maskings would."""
+    for key, numbers in mappings.items():
+        stack.put_mapping(key, numbers)
+
+
+def soap_ack(body: str) -> bool | None:
+    """The ``Ack`` of a SOAP ``notificationsResponse``, or None if there is none."""
+    from defusedxml.ElementTree import fromstring
+
+    for element in fromstring(body).iter():
+        if element.tag.rsplit("}", 1)[-1] == "Ack":
+            return (element.text or "").strip() == "true"
+    return None
+
+
+def check_webhook(expect: dict[str, Any], outcome: dict[str, Any]) -> list[str]:
+    """Differences between the expected and the actual webhook answer."""
+    problems = []
+    if outcome["statusCode"] != expect.get("statusCode"):
+        problems.append(f"expected HTTP {expect.get('statusCode')}, got {outcome['statusCode']}")
+    if "ack" in expect:
+        if (ack := soap_ack(outcome["body"])) is not expect["ack"]:
+            problems.append(f"expected Ack {expect['ack']}, got {ack}")
+        return problems
+    body = json.loads(outcome["body"])
+    if "status" in expect and body.get("status") != expect["status"]:
+        problems.append(f"expected status {expect['status']!r}, got {body.get('status')!r}")
+    if "error" in expect and body.get("error", {}).get("code") != expect["error"]:
+        problems.append(f"expected error {expect['error']!r}, got {body.get('error')!r}")
+    if "results" in expect:
+        statuses = [result.get("status") for result in body.get("results", [])]
+        if statuses != expect["results"]:
+            problems.append(f"expected results {expect['results']}, got {statuses}")
+    return problems
+
+
+def check(
+    spec: dict[str, Any],
+    outcome: dict[str, Any],
+    parked: list[dict[str, str]],
+    *,
+    calls: int | None = None,
+    mappings_left: list[str] | None = None,
+) -> list[str]:
     """Differences between what the manifest expects and what happened."""
     expect = spec.get("expect", {})
     problems = []
@@ -77,14 +122,14 @@ def check(spec: dict[str, Any], outcome: dict[str, Any], parked: list[dict[str, 
         ids = sorted(p.get("SourceMessageId", "") for p in parked)
         if ids != sorted(expect.get("dead_lettered", [])):
             problems.append(f"expected dead-lettered {expect.get('dead_lettered')}, got {ids}")
-        return problems
-    body = json.loads(outcome["body"])
-    if outcome["statusCode"] != expect.get("statusCode"):
-        problems.append(f"expected HTTP {expect.get('statusCode')}, got {outcome['statusCode']}")
-    if "status" in expect and body.get("status") != expect["status"]:
-        problems.append(f"expected status {expect['status']!r}, got {body.get('status')!r}")
-    if "error" in expect and body.get("error", {}).get("code") != expect["error"]:
-        problems.append(f"expected error {expect['error']!r}, got {body.get('error')!r}")
+    else:
+        problems.extend(check_webhook(expect, outcome))
+    if "deepcall_calls" in expect and calls != expect["deepcall_calls"]:
+        problems.append(f"expected {expect['deepcall_calls']} DeepCall call(s), got {calls}")
+    if "mappings_left" in expect and sorted(mappings_left or []) != sorted(expect["mappings_left"]):
+        problems.append(
+            f"expected mapping items left {expect['mappings_left']}, got {mappings_left}"
+        )
     return problems
 
 
@@ -102,15 +147,22 @@ def replay(
             continue
         reset_app()
         event = json.loads((events_dir / name).read_text())
-        if (source := spec.get("sign")) in SIGNING_SECRETS:
-            event = resign_api_event(event, SIGNING_SECRETS[source])
+        if (source := spec.get("sign")) in SIGNERS:
+            event = sign_event(event, source)
             if spec.get("tamper"):  # a fresh timestamp, so only the signature itself is wrong
                 event = tamper_signature(event)
+        mappings: dict[str, dict[str, str]] = spec.get("mapping", {})
+        write_mappings(stack, mappings)
         before = len(stack.deepcall.unset_calls)
         handler = webhook.lambda_handler if spec["function"] == "webhook" else queue.lambda_handler
-        outcome = handler(event, LocalLambdaContext())  # type: ignore[arg-type]
+        with environment(spec.get("env", {})):  # per-event settings, read afresh after reset_app
+            outcome = handler(event, LocalLambdaContext())  # type: ignore[arg-type]
+        reset_app()
         calls = stack.deepcall.unset_calls[before:]
+        left = [key for key in mappings if stack.mapping_exists(key)]
         out(f"\n== {name}  ->  {spec['function']} handler")
+        for key in mappings:
+            out(f"   mapping {key}: written first, {'still there' if key in left else 'removed'}")
         if spec["function"] == "webhook":
             out(f"   answered HTTP {outcome['statusCode']}: {outcome['body']}")
             if "Retry-After" in outcome["headers"]:
@@ -127,7 +179,7 @@ def replay(
                 f"   dead-lettered {message.get('SourceMessageId')}: "
                 f"{message.get('ErrorCode')} ({message.get('ErrorMessage')})"
             )
-        problems = check(spec, outcome, parked)
+        problems = check(spec, outcome, parked, calls=len(calls), mappings_left=left)
         for problem in problems:
             out(f"   !! {problem}")
         mismatches += bool(problems)

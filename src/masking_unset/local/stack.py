@@ -19,7 +19,15 @@ from masking_unset.logic.signatures import standard_webhooks_sign
 # Demo values only: they protect nothing and exist so that the local run is self-contained.
 DEMO_SSID = "demo-ssid-not-a-real-session"
 DEMO_WEBHOOK_SECRET = "whsec_bWFza2luZy11bnNldC1kZW1vLXNpZ25pbmcta2V5"  # noqa: S105
-DEMO_SOURCE_SECRETS: dict[str, list[str]] = {"generic": [DEMO_WEBHOOK_SECRET]}
+DEMO_SOURCE_SECRETS: dict[str, list[str]] = {
+    "generic": [DEMO_WEBHOOK_SECRET],
+    "zendesk": ["demo-zendesk-signing-secret-not-real"],
+    "freshdesk": ["demo-freshdesk-token-not-real"],
+    "hubspot": ["demo-hubspot-client-secret-not-real"],
+    "salesforce": ["demo-salesforce-token-not-real"],
+}
+DEMO_HUBSPOT_CLOSED_STAGES = "4"  # "Closed" in HubSpot's default ticket pipeline
+DEMO_SALESFORCE_ORG_ID = "00D000000000DEMOAA"
 
 
 @dataclass
@@ -48,11 +56,31 @@ class LocalStack:
             "DEAD_LETTER_QUEUE_URL": self.dead_letter_queue_url,
             "IDEMPOTENCY_TABLE": self.idempotency_table,
             "MASKING_MAP_TABLE": self.masking_map_table,
+            "HUBSPOT_CLOSED_STAGES": DEMO_HUBSPOT_CLOSED_STAGES,
+            "SALESFORCE_ORG_IDS": DEMO_SALESFORCE_ORG_ID,
             "POWERTOOLS_SERVICE_NAME": "masking-unset",
             "POWERTOOLS_METRICS_NAMESPACE": "MaskingUnset",
             "POWERTOOLS_TRACE_DISABLED": "true",
             **self.extra_env,
         }
+
+    def put_mapping(
+        self, key: str, numbers: Mapping[str, str], expires_at: int | None = None
+    ) -> None:
+        """Record which masking a ticket has (``key`` is ``<source>#<ticket id>``), as the
+        system that creates maskings would."""
+        item: dict[str, Any] = {"pk": {"S": key}}
+        item.update({field: {"S": value} for field, value in numbers.items()})
+        if expires_at is not None:
+            item["expires_at"] = {"N": str(expires_at)}
+        self.aws.client("dynamodb").put_item(TableName=self.masking_map_table, Item=item)
+
+    def mapping_exists(self, key: str) -> bool:
+        """Whether the ticket's mapping item is still in the table."""
+        found = self.aws.client("dynamodb").get_item(
+            TableName=self.masking_map_table, Key={"pk": {"S": key}}, ConsistentRead=True
+        )
+        return "Item" in found
 
     def put_secret(self, secret_id: str, value: Mapping[str, Any]) -> None:
         """Replace a secret's value (rotation)."""

@@ -3,9 +3,22 @@
 from __future__ import annotations
 
 from masking_unset.sources.base import WebhookSource
+from masking_unset.sources.freshdesk import FreshdeskSource
 from masking_unset.sources.generic import GenericSource
+from masking_unset.sources.hubspot import HubSpotSource
+from masking_unset.sources.salesforce import SalesforceSource
+from masking_unset.sources.zendesk import ZendeskSource
 
-SOURCES: dict[str, WebhookSource] = {source.name: source for source in (GenericSource(),)}
+SOURCES: dict[str, WebhookSource] = {
+    source.name: source
+    for source in (
+        GenericSource(),
+        ZendeskSource(),
+        FreshdeskSource(),
+        HubSpotSource(),
+        SalesforceSource(),
+    )
+}
 
 
 def get_source(name: str) -> WebhookSource | None:

@@ -1,0 +1,161 @@
+"""Where a webhook source finds each field of its payload: JMESPath expressions, with defaults per
+source that an operator can override per source (``SOURCE_FIELDS_<SOURCE>``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
+from typing import Annotated, Any
+
+import jmespath  # type: ignore[import-untyped]
+from jmespath.exceptions import JMESPathError  # type: ignore[import-untyped]
+from pydantic import BeforeValidator
+
+from masking_unset.models.errors import InvalidEvent, MalformedBody
+
+# The fields a source can read; every SOURCE_FIELDS_* key must be one of them.
+FIELD_NAMES = ("event_id", "ticket_id", "status", "closed", "mask", "m1", "m2", "occurred_at")
+ID_FIELDS = ("event_id", "ticket_id")
+NUMBER_FIELDS = ("mask", "m1", "m2")
+_MAX_ID_LENGTH = 256
+
+
+@lru_cache(maxsize=512)
+def compiled(expression: str) -> Any:
+    """The parsed JMESPath expression (cached: each one is parsed once per container)."""
+    return jmespath.compile(expression)
+
+
+def parse_field_overrides(value: object) -> object:
+    """Validate a ``SOURCE_FIELDS_*`` value: a JSON object from field name to a JMESPath
+    expression, or to ``null`` to stop reading that field. Errors name the field, never the
+    payload."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            value = None
+    if not isinstance(value, Mapping):
+        raise ValueError('must be a JSON object such as {"mask": "detail.mask"}')
+    overrides: dict[str, str | None] = {}
+    for name, expression in value.items():
+        if name not in FIELD_NAMES:
+            raise ValueError(f"unknown field {str(name)[:40]!r}; known: {', '.join(FIELD_NAMES)}")
+        if expression is None:
+            overrides[name] = None
+            continue
+        if not isinstance(expression, str) or not expression.strip():
+            raise ValueError(f"the expression for {name} must be a non-empty string or null")
+        try:
+            compiled(expression)
+        except JMESPathError:
+            raise ValueError(f"the expression for {name} is not valid JMESPath") from None
+        overrides[name] = expression
+    return overrides
+
+
+FieldOverrides = Annotated[dict[str, str | None], BeforeValidator(parse_field_overrides)]
+
+
+def load_json(raw: bytes) -> Any:
+    """The decoded JSON body. Raises :class:`MalformedBody` if it is not JSON."""
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise MalformedBody("body is not valid JSON") from None
+
+
+def read_fields(
+    document: object, defaults: Mapping[str, str], overrides: Mapping[str, str | None]
+) -> dict[str, Any]:
+    """Evaluate each field's expression (an override wins over the default) on ``document``.
+
+    Fields without an expression are absent. Raises :class:`InvalidEvent` when an expression
+    cannot be applied to this payload (a function given the wrong type, for example).
+    """
+    expressions = {**defaults, **overrides}
+    values: dict[str, Any] = {}
+    for name, expression in expressions.items():
+        if not expression:
+            continue
+        try:
+            values[name] = compiled(expression).search(document)
+        except JMESPathError:
+            raise InvalidEvent(
+                f"the expression for {name} does not apply to this payload"
+            ) from None
+    return values
+
+
+def as_text(value: object, name: str) -> str | None:
+    """A field as text: numbers CRMs send as JSON numbers become text, blanks become None.
+
+    Raises :class:`InvalidEvent` naming the field (never its value) for lists, objects, decimals
+    and booleans.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value.strip() or None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    kind = {bool: "a boolean", float: "a decimal number", list: "a list", dict: "an object"}
+    raise InvalidEvent(
+        f"{name} must be text or a whole number, not {kind.get(type(value), 'another type')}"
+    )
+
+
+def short_id(value: object, name: str) -> str | None:
+    """An id as text, cut to the length the canonical event accepts (for ignored events)."""
+    text = as_text(value, name)
+    return text[:_MAX_ID_LENGTH] if text else None
+
+
+def is_true(value: object) -> bool:
+    """Whether a flag is set: JSON ``true`` or the text ``true`` (Salesforce sends text)."""
+    if isinstance(value, bool):
+        return value
+    return isinstance(value, str) and value.strip().casefold() in {"true", "1", "yes"}
+
+
+def status_in(status: str | None, statuses: Iterable[str]) -> bool:
+    """Whether ``status`` is one of ``statuses``, ignoring case and surrounding blanks."""
+    if status is None:
+        return False
+    wanted = status.strip().casefold()
+    return any(wanted == candidate.strip().casefold() for candidate in statuses)
+
+
+def closes(
+    fields: Mapping[str, Any], closed_statuses: Iterable[str], *, status_required: bool = False
+) -> bool:
+    """Whether the fields read from a payload say the ticket closed.
+
+    A true ``closed`` flag or a status among ``closed_statuses`` is a close. With neither a status
+    nor a flag, a body written by a CRM rule (trigger, automation, outbound message) counts as a
+    close: the rule's own condition chose it. ``status_required`` turns that off for payloads
+    that always carry a status.
+    """
+    flag = fields.get("closed")
+    status = as_text(fields.get("status"), "status")
+    if is_true(flag):
+        return True
+    if status is None:
+        return flag is None and not status_required
+    return status_in(status, closed_statuses)
+
+
+def event_document(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The canonical event's fields from values read out of a payload: ids and numbers as text,
+    ``occurred_at`` as given (ISO-8601 text, or unix seconds or milliseconds)."""
+    document: dict[str, Any] = {
+        name: text
+        for name in (*ID_FIELDS, *NUMBER_FIELDS)
+        if (text := as_text(fields.get(name), name))
+    }
+    if fields.get("occurred_at") not in (None, ""):
+        document["occurred_at"] = fields["occurred_at"]
+    return document

@@ -1,0 +1,86 @@
+"""``freshdesk``: automation "Trigger webhook" actions, authenticated by a shared token."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+from collections.abc import Sequence
+
+from masking_unset.config import Settings
+from masking_unset.logic.fields import closes, event_document, load_json, read_fields, short_id
+from masking_unset.models.errors import AuthenticationFailed, MalformedBody
+from masking_unset.models.events import CloseEvent, Ignored
+from masking_unset.models.http import WebhookRequest
+from masking_unset.sources.base import WebhookSource
+
+TOKEN_HEADER = "X-Webhook-Token"  # noqa: S105 - a header name
+# Freshdesk status ids: 2 Open, 3 Pending, 4 Resolved, 5 Closed.
+CLOSED_STATUSES = ("resolved", "closed", "4", "5")
+FIELDS = {
+    "ticket_id": "freshdesk_webhook.ticket_id",
+    "status": "freshdesk_webhook.ticket_status",
+    "mask": "freshdesk_webhook.mask || freshdesk_webhook.ticket_cf_mask",
+    "m1": "freshdesk_webhook.m1 || freshdesk_webhook.ticket_cf_m1",
+    "m2": "freshdesk_webhook.m2 || freshdesk_webhook.ticket_cf_m2",
+}
+
+
+def offered_tokens(request: WebhookRequest) -> list[str]:
+    """Every credential the request offers: the token header, a Bearer token, and both halves
+    of Basic credentials (Freshdesk sends an API key as the user name)."""
+    offered = [request.header(TOKEN_HEADER) or ""]
+    scheme, _, value = (request.header("Authorization") or "").strip().partition(" ")
+    if scheme.lower() == "bearer":
+        offered.append(value.strip())
+    elif scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, ValueError):
+            raise AuthenticationFailed(
+                "the Basic credentials do not decode", code="invalid_token"
+            ) from None
+        user, _, password = decoded.partition(":")
+        offered.extend((user, password))
+    return [token for token in offered if token]
+
+
+class FreshdeskSource(WebhookSource):
+    """Freshdesk automation webhooks: ``{"freshdesk_webhook": {...}}`` with the chosen fields."""
+
+    name = "freshdesk"
+
+    def authenticate(self, request: WebhookRequest, secrets: Sequence[str], now: float) -> None:
+        """Pass when any offered token equals any configured secret (compared in constant time)."""
+        offered = offered_tokens(request)
+        if not offered:
+            raise AuthenticationFailed(
+                f"send the token in {TOKEN_HEADER}, as a Bearer token or as Basic credentials",
+                code="missing_token",
+            )
+        # Every pair is compared, so the time taken does not tell which one matched.
+        matches = [
+            hmac.compare_digest(token.encode(), secret.encode())
+            for token in offered
+            for secret in secrets
+        ]
+        if not any(matches):
+            raise AuthenticationFailed("the token does not match", code="invalid_token")
+
+    def parse(self, request: WebhookRequest, settings: Settings) -> Sequence[CloseEvent | Ignored]:
+        """One event: a close when the status is Resolved or Closed (4 or 5)."""
+        document = load_json(request.body)
+        if not isinstance(document, dict):
+            raise MalformedBody("body must be a JSON object")
+        fields = read_fields(document, FIELDS, settings.source_fields_freshdesk)
+        statuses = (*CLOSED_STATUSES, *settings.freshdesk_closed_statuses)
+        if not closes(fields, statuses):
+            return [
+                Ignored(
+                    reason="ticket is not resolved or closed",
+                    event_id=short_id(fields.get("event_id"), "event_id"),
+                    ticket_id=short_id(fields.get("ticket_id"), "ticket_id"),
+                )
+            ]
+        # No delivery id: the pipeline keys duplicates on ticket, masking and occurred_at.
+        return [CloseEvent.from_document(event_document(fields), source=self.name)]

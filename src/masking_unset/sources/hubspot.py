@@ -1,0 +1,141 @@
+"""``hubspot``: app webhook subscriptions, signed with HubSpot's signature v3."""
+
+from __future__ import annotations
+
+import hmac
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from masking_unset.config import Settings, get_settings
+from masking_unset.logic.fields import event_document, load_json, read_fields, short_id, status_in
+from masking_unset.logic.signatures import check_timestamp_window, hmac_sha256_b64
+from masking_unset.models.errors import (
+    AuthenticationFailed,
+    ConfigurationError,
+    InvalidEvent,
+    MalformedBody,
+)
+from masking_unset.models.events import CloseEvent, Ignored
+from masking_unset.models.http import WebhookRequest
+from masking_unset.sources.base import WebhookSource
+
+SIGNATURE_HEADER = "X-HubSpot-Signature-v3"
+TIMESTAMP_HEADER = "X-HubSpot-Request-Timestamp"
+STAGE_CHANGE = ("ticket.propertyChange", "hs_pipeline_stage")
+# occurredAt is unix milliseconds; the canonical event reads such large numbers as milliseconds.
+FIELDS = {"ticket_id": "objectId", "status": "propertyValue", "occurred_at": "occurredAt"}
+# HubSpot decodes exactly these escapes in the URI before signing it.
+_SIGNED_ESCAPES = re.compile(r"%(3A|2F|3F|40|21|24|27|28|29|2A|2C|3B)", re.IGNORECASE)
+_WEBHOOKS_PATH = "/webhooks/"
+
+
+def hubspot_signature(secret: str, method: str, uri: str, body: bytes, timestamp: str) -> str:
+    """``X-HubSpot-Signature-v3``: base64 HMAC-SHA256 of method + URI + raw body + timestamp."""
+    content = f"{method}{uri}".encode() + body + timestamp.encode()
+    return hmac_sha256_b64(secret.encode("utf-8"), content)
+
+
+def decode_signed_escapes(uri: str) -> str:
+    """The URI as HubSpot signs it: only ``%3A %2F %3F %40 %21 %24 %27 %28 %29 %2A %2C %3B``
+    decoded, every other escape left as sent."""
+    return _SIGNED_ESCAPES.sub(lambda match: chr(int(match.group(1), 16)), uri)
+
+
+def signed_uri(request: WebhookRequest, public_base_url: str | None) -> str:
+    """The full https URI HubSpot called, rebuilt from the request.
+
+    Without ``public_base_url`` it is ``https://<domain><path>?<query>``, right for an HTTP API's
+    ``$default`` stage and for Function URLs. With it, ``public_base_url`` replaces everything
+    before ``/webhooks/``: a custom domain, and any stage or mapping prefix API Gateway adds to
+    or removes from the path.
+    """
+    path = request.path
+    if public_base_url:
+        start = path.find(_WEBHOOKS_PATH)
+        uri = public_base_url.rstrip("/") + (path[start:] if start >= 0 else path)
+    else:
+        uri = f"https://{request.domain}{path}"
+    if request.raw_query:
+        uri += f"?{request.raw_query}"
+    return decode_signed_escapes(uri)
+
+
+class HubSpotSource(WebhookSource):
+    """HubSpot ticket stage changes; each event of a delivery is handled on its own.
+
+    ``authenticate`` is not handed the settings, and the signed URI depends on
+    ``PUBLIC_BASE_URL``: ``settings`` supplies them (the container's cached settings, the same
+    object the receiver holds).
+    """
+
+    name = "hubspot"
+
+    def __init__(self, settings: Callable[[], Settings] = get_settings) -> None:
+        self._settings = settings
+
+    def authenticate(self, request: WebhookRequest, secrets: Sequence[str], now: float) -> None:
+        """Verify signature v3 over method + URI + raw body + timestamp (milliseconds), within
+        five minutes of ``now``."""
+        signature = request.header(SIGNATURE_HEADER)
+        timestamp = request.header(TIMESTAMP_HEADER)
+        if not signature or not timestamp:
+            raise AuthenticationFailed(
+                f"{SIGNATURE_HEADER} and {TIMESTAMP_HEADER} headers are required",
+                code="missing_signature",
+            )
+        if not timestamp.isdigit():
+            raise AuthenticationFailed(f"{TIMESTAMP_HEADER} must be unix milliseconds")
+        check_timestamp_window(int(timestamp) / 1000, now)
+        uri = signed_uri(request, self._settings().public_base_url)
+        offered = signature.strip().encode()
+        for secret in secrets:
+            expected = hubspot_signature(secret, request.method, uri, request.body, timestamp)
+            if hmac.compare_digest(expected.encode(), offered):
+                return
+        raise AuthenticationFailed("signature does not match")
+
+    def parse(self, request: WebhookRequest, settings: Settings) -> Sequence[CloseEvent | Ignored]:
+        """Every event of the array: a close when a ticket entered a closed stage."""
+        if not settings.hubspot_closed_stages:
+            raise ConfigurationError("HUBSPOT_CLOSED_STAGES is empty: no stage counts as closed")
+        document = load_json(request.body)
+        if not isinstance(document, list):
+            raise MalformedBody("body must be a JSON array of events")
+        return [self._event(item, settings) for item in document]
+
+    def _event(self, item: Any, settings: Settings) -> CloseEvent | Ignored:
+        try:
+            return self._read(item, settings)
+        except InvalidEvent as exc:
+            # One unreadable event must not hold back the others of the delivery.
+            return Ignored(reason=f"unreadable event: {exc.message}")
+
+    def _read(self, item: Any, settings: Settings) -> CloseEvent | Ignored:
+        if not isinstance(item, dict):
+            return Ignored(reason="not an event object")
+        fields = read_fields(item, FIELDS, settings.source_fields_hubspot)
+        if fields.get("event_id") is None:
+            fields["event_id"] = _event_id(item)
+        if (item.get("subscriptionType"), item.get("propertyName")) != STAGE_CHANGE:
+            return self._ignored("not a ticket stage change", fields)
+        stage = short_id(fields.get("status"), "status")
+        if not status_in(stage, settings.hubspot_closed_stages):
+            return self._ignored("stage is not in HUBSPOT_CLOSED_STAGES", fields)
+        return CloseEvent.from_document(event_document(fields), source=self.name)
+
+    @staticmethod
+    def _ignored(reason: str, fields: dict[str, Any]) -> Ignored:
+        return Ignored(
+            reason=reason,
+            event_id=short_id(fields.get("event_id"), "event_id"),
+            ticket_id=short_id(fields.get("ticket_id"), "ticket_id"),
+        )
+
+
+def _event_id(item: dict[str, Any]) -> str | None:
+    # eventId alone is not guaranteed unique: scope it by portal and time.
+    event_id = item.get("eventId")
+    if event_id is None or isinstance(event_id, bool):
+        return None
+    return f"{item.get('portalId', '')}-{event_id}-{item.get('occurredAt', '')}"

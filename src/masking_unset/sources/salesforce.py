@@ -1,0 +1,190 @@
+"""``salesforce``: Outbound Messages (SOAP 1.1), checked by organization id and a URL token."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import parse_qs
+from xml.etree.ElementTree import Element, ParseError
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
+
+from masking_unset.config import Settings
+from masking_unset.logic.fields import (
+    as_text,
+    closes,
+    event_document,
+    read_fields,
+    short_id,
+)
+from masking_unset.logic.responses import ItemOutcome, retry_after_header
+from masking_unset.models.errors import (
+    AuthenticationFailed,
+    ConfigurationError,
+    InvalidEvent,
+    MalformedBody,
+)
+from masking_unset.models.events import CloseEvent, Ignored
+from masking_unset.models.http import WebhookRequest, WebhookResponse
+from masking_unset.sources.base import WebhookSource
+
+OUTBOUND_NS = "http://soap.sforce.com/2005/09/outbound"
+SOAP_ENV_NS = "http://schemas.xmlsoap.org/soap/envelope/"
+_XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
+_MAX_DEPTH = 16  # an outbound message nests 6 deep; deeper is not one
+CLOSED_STATUSES = ("closed", "resolved")
+# Relative to one Notification, converted from XML as {"Id": ..., "sObject": {field: text}}.
+FIELDS = {
+    "event_id": "Id",
+    "ticket_id": "sObject.Id",
+    "status": "sObject.Status",
+    "closed": "sObject.IsClosed",
+    "mask": "sObject.Mask__c",
+    "m1": "sObject.M1__c",
+    "m2": "sObject.M2__c",
+}
+CONTENT_TYPE = "text/xml; charset=utf-8"
+
+
+def soap_ack(ack: bool) -> str:
+    """The ``notificationsResponse`` Salesforce waits for; ``false`` makes it deliver again."""
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        f'<soapenv:Envelope xmlns:soapenv="{SOAP_ENV_NS}">'
+        "<soapenv:Body>"
+        f'<notificationsResponse xmlns="{OUTBOUND_NS}">'
+        f"<Ack>{'true' if ack else 'false'}</Ack>"
+        "</notificationsResponse>"
+        "</soapenv:Body>"
+        "</soapenv:Envelope>"
+    )
+
+
+def parse_xml(raw: bytes) -> Element:
+    """Parse with every DTD, entity and external reference refused, before anything expands."""
+    try:
+        root: Element = fromstring(raw, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except DefusedXmlException:
+        raise MalformedBody("DTDs and entities are not accepted") from None
+    except ParseError:
+        raise MalformedBody("body is not well-formed XML") from None
+    return root
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def to_document(element: Element, depth: int = 0) -> Any:
+    """An element as plain data: text for a leaf (None when ``xsi:nil``), a dict by local name
+    for the rest, a list where a name repeats."""
+    if depth > _MAX_DEPTH:
+        raise MalformedBody("the XML is nested too deeply")
+    if element.get(_XSI_NIL) == "true":
+        return None
+    children = list(element)
+    if not children:
+        return (element.text or "").strip()
+    document: dict[str, Any] = {}
+    for child in children:
+        name, value = _local(child.tag), to_document(child, depth + 1)
+        if name not in document:
+            document[name] = value
+        elif isinstance(previous := document[name], list):
+            previous.append(value)
+        else:
+            document[name] = [previous, value]
+    return document
+
+
+def outbound_message(raw: bytes) -> dict[str, Any]:
+    """The ``notifications`` element of a SOAP envelope, with ``Notification`` always a list."""
+    root = parse_xml(raw)
+    envelope = to_document(root)
+    if _local(root.tag) != "Envelope" or not isinstance(envelope, dict):
+        raise MalformedBody("not a SOAP envelope")
+    body = envelope.get("Body")
+    message = body.get("notifications") if isinstance(body, dict) else None
+    if not isinstance(message, dict):
+        raise MalformedBody("not a Salesforce outbound message: no notifications element")
+    notifications = message.get("Notification")
+    if notifications is None:
+        notifications = []
+    message["Notification"] = notifications if isinstance(notifications, list) else [notifications]
+    return message
+
+
+def _org_allowed(org_id: str | None, allowed: Sequence[str]) -> bool:
+    # Setup shows the 15-character id, messages carry the 18-character one: compare the first 15.
+    if not org_id:
+        return False
+    return any(org_id[:15] == candidate[:15] for candidate in allowed if candidate)
+
+
+class SalesforceSource(WebhookSource):
+    """Salesforce Outbound Messages: up to 100 notifications, answered with a SOAP ``Ack``."""
+
+    name = "salesforce"
+
+    def authenticate(self, request: WebhookRequest, secrets: Sequence[str], now: float) -> None:
+        """The ``token`` query parameter must equal a configured secret (constant time). The
+        organization id is checked in :meth:`parse`, once the message is read."""
+        token = request.query.get("token") or next(
+            iter(parse_qs(request.raw_query).get("token", [])), ""
+        )
+        if not token:
+            raise AuthenticationFailed(
+                "add ?token=<secret> to the endpoint URL", code="missing_token"
+            )
+        matches = [hmac.compare_digest(token.encode(), secret.encode()) for secret in secrets]
+        if not any(matches):
+            raise AuthenticationFailed("the token does not match", code="invalid_token")
+
+    def parse(self, request: WebhookRequest, settings: Settings) -> Sequence[CloseEvent | Ignored]:
+        """Every notification: a close when the case is closed, otherwise ignored."""
+        if not settings.salesforce_org_ids:
+            raise ConfigurationError("SALESFORCE_ORG_IDS is empty: no organization is allowed")
+        message = outbound_message(request.body)
+        if not _org_allowed(
+            as_text(message.get("OrganizationId"), "OrganizationId"), settings.salesforce_org_ids
+        ):
+            raise AuthenticationFailed(
+                "OrganizationId is not in SALESFORCE_ORG_IDS", code="unknown_organization"
+            )
+        return [self._event(item, settings) for item in message["Notification"]]
+
+    def _event(self, item: Any, settings: Settings) -> CloseEvent | Ignored:
+        try:
+            return self._read(item, settings)
+        except InvalidEvent as exc:
+            # One unreadable notification must not hold back the others of the message.
+            return Ignored(reason=f"unreadable notification: {exc.message}")
+
+    def _read(self, item: Any, settings: Settings) -> CloseEvent | Ignored:
+        if not isinstance(item, dict):
+            return Ignored(reason="empty notification")
+        fields = read_fields(item, FIELDS, settings.source_fields_salesforce)
+        statuses = (*CLOSED_STATUSES, *settings.salesforce_closed_statuses)
+        if not closes(fields, statuses):
+            return Ignored(
+                reason="case is not closed",
+                event_id=short_id(fields.get("event_id"), "event_id"),
+                ticket_id=short_id(fields.get("ticket_id"), "ticket_id"),
+            )
+        return CloseEvent.from_document(event_document(fields), source=self.name)
+
+    def respond(self, outcomes: Sequence[ItemOutcome], retry_after: int) -> WebhookResponse:
+        """``Ack`` true when every notification is finished (done, ignored, queued or failed for
+        good); false with 503 when one needs a retry: Salesforce resends the whole message, and
+        the finished ones come back as duplicates."""
+        retry = [outcome for outcome in outcomes if outcome.retryable]
+        if retry:
+            return WebhookResponse(
+                status=503,
+                body=soap_ack(False),
+                content_type=CONTENT_TYPE,
+                headers=retry_after_header(retry[0].error, retry_after),
+            )
+        return WebhookResponse(status=200, body=soap_ack(True), content_type=CONTENT_TYPE)

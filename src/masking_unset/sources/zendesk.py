@@ -1,0 +1,113 @@
+"""``zendesk``: ticket event subscriptions and trigger/automation bodies, signed by Zendesk."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from masking_unset.config import Settings
+from masking_unset.logic.fields import closes, event_document, load_json, read_fields, short_id
+from masking_unset.logic.signatures import check_timestamp_window, hmac_sha256_b64
+from masking_unset.models.errors import AuthenticationFailed, MalformedBody
+from masking_unset.models.events import CloseEvent, Ignored
+from masking_unset.models.http import WebhookRequest
+from masking_unset.sources.base import WebhookSource
+
+SIGNATURE_HEADER = "X-Zendesk-Webhook-Signature"
+TIMESTAMP_HEADER = "X-Zendesk-Webhook-Signature-Timestamp"
+INVOCATION_HEADER = "X-Zendesk-Webhook-Invocation-Id"
+STATUS_CHANGED = "zen:event-type:ticket.status_changed"
+CLOSED_STATUSES = ("solved", "closed")
+
+# An event subscription's payload is fixed by Zendesk; it carries no masking numbers unless an
+# override points at a ticket field that holds them (external_id, for example).
+EVENT_FIELDS = {
+    "event_id": "id",
+    "ticket_id": "detail.id",
+    "status": "event.current.status || event.current",
+    "occurred_at": "time",
+}
+# A trigger's body is written by the admin; these are the names the guide recommends.
+TRIGGER_FIELDS = {
+    "event_id": "event_id",
+    "ticket_id": "ticket_id",
+    "status": "status",
+    "mask": "mask",
+    "m1": "m1",
+    "m2": "m2",
+    "occurred_at": "occurred_at",
+}
+
+
+def zendesk_signature(secret: str, timestamp: str, body: bytes) -> str:
+    """``X-Zendesk-Webhook-Signature``: base64 HMAC-SHA256 of the timestamp text + raw body."""
+    return hmac_sha256_b64(secret.encode("utf-8"), timestamp.encode("utf-8") + body)
+
+
+def _epoch_seconds(timestamp: str) -> float:
+    try:
+        when = datetime.fromisoformat(timestamp.strip())
+    except ValueError:
+        raise AuthenticationFailed(f"{TIMESTAMP_HEADER} must be an ISO-8601 time") from None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+
+
+class ZendeskSource(WebhookSource):
+    """Zendesk webhooks: ``ticket.status_changed`` events, or a trigger's own JSON body."""
+
+    name = "zendesk"
+
+    def authenticate(self, request: WebhookRequest, secrets: Sequence[str], now: float) -> None:
+        """Verify the signature over timestamp + raw body, within five minutes of ``now``."""
+        signature = request.header(SIGNATURE_HEADER)
+        timestamp = request.header(TIMESTAMP_HEADER)
+        if not signature or not timestamp:
+            raise AuthenticationFailed(
+                f"{SIGNATURE_HEADER} and {TIMESTAMP_HEADER} headers are required",
+                code="missing_signature",
+            )
+        check_timestamp_window(_epoch_seconds(timestamp), now)
+        offered = signature.strip().encode()
+        for secret in secrets:
+            expected = zendesk_signature(secret, timestamp, request.body).encode()
+            if hmac.compare_digest(expected, offered):
+                return
+        raise AuthenticationFailed("signature does not match")
+
+    def parse(self, request: WebhookRequest, settings: Settings) -> Sequence[CloseEvent | Ignored]:
+        """One event: a close when the ticket is solved or closed, otherwise ignored."""
+        document = load_json(request.body)
+        if not isinstance(document, dict):
+            raise MalformedBody("body must be a JSON object")
+        kind = document.get("type")
+        subscription = isinstance(kind, str) and kind.startswith("zen:event-type:")
+        defaults = EVENT_FIELDS if subscription else TRIGGER_FIELDS
+        fields = read_fields(document, defaults, settings.source_fields_zendesk)
+        if subscription and fields.get("ticket_id") is None:
+            fields["ticket_id"] = _ticket_from_subject(document.get("subject"))
+        if not subscription and fields.get("event_id") is None:
+            fields["event_id"] = request.header(INVOCATION_HEADER)
+        if subscription and kind != STATUS_CHANGED:
+            return [self._ignored("not a ticket status change", fields)]
+        statuses = (*CLOSED_STATUSES, *settings.zendesk_closed_statuses)
+        if not closes(fields, statuses, status_required=subscription):
+            return [self._ignored("ticket is not solved or closed", fields)]
+        return [CloseEvent.from_document(event_document(fields), source=self.name)]
+
+    @staticmethod
+    def _ignored(reason: str, fields: Mapping[str, Any]) -> Ignored:
+        return Ignored(
+            reason=reason,
+            event_id=short_id(fields.get("event_id"), "event_id"),
+            ticket_id=short_id(fields.get("ticket_id"), "ticket_id"),
+        )
+
+
+def _ticket_from_subject(subject: object) -> str | None:
+    # Event payloads name the ticket as "zen:ticket:<id>" too.
+    prefix = "zen:ticket:"
+    if isinstance(subject, str) and subject.startswith(prefix):
+        return subject.removeprefix(prefix) or None
+    return None

@@ -1,0 +1,126 @@
+"""``freshdesk``: token header, Bearer and Basic credentials; resolved and closed statuses."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+
+from masking_unset.config import Settings
+from masking_unset.models.errors import AuthenticationFailed, MalformedBody
+from masking_unset.models.events import CloseEvent, Ignored
+from masking_unset.models.http import WebhookRequest
+from masking_unset.sources.freshdesk import FreshdeskSource
+
+TOKEN = "fd-shared-token-7f3a"
+SOURCE = FreshdeskSource()
+BASE_ENV = {"DEEPCALL_BASE_URL": "https://api.example.com", "DEEPCALL_SECRET_ID": "arn:secret"}
+SETTINGS = Settings.from_env(BASE_ENV)
+
+
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def request(headers: dict[str, str] | None = None, body: bytes = b"{}") -> WebhookRequest:
+    return WebhookRequest(
+        method="POST",
+        path="/webhooks/freshdesk",
+        source="freshdesk",
+        headers={"content-type": "application/json", **(headers or {})},
+        body=body,
+    )
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"x-webhook-token": TOKEN},
+        {"authorization": f"Bearer {TOKEN}"},
+        {"authorization": f"bearer   {TOKEN} "},
+        {"authorization": basic("freshdesk", TOKEN)},  # the password is the token
+        {"authorization": basic(TOKEN, "X")},  # an API key as the user name
+    ],
+)
+def test_each_credential_form_passes(headers: dict[str, str]) -> None:
+    SOURCE.authenticate(request(headers), ["rotated-out", TOKEN], 0.0)
+
+
+@pytest.mark.parametrize(
+    ("headers", "code"),
+    [
+        ({}, "missing_token"),
+        ({"authorization": "Bearer "}, "missing_token"),
+        ({"x-webhook-token": TOKEN[:-1]}, "invalid_token"),
+        ({"x-webhook-token": TOKEN + "x"}, "invalid_token"),
+        ({"authorization": f"Bearer {TOKEN.upper()}"}, "invalid_token"),
+        ({"authorization": basic("freshdesk", "wrong")}, "invalid_token"),
+        ({"authorization": "Basic !!not-base64!!"}, "invalid_token"),
+        ({"authorization": f"Token {TOKEN}"}, "missing_token"),  # an unknown scheme offers nothing
+    ],
+)
+def test_wrong_or_missing_credentials_are_refused(headers: dict[str, str], code: str) -> None:
+    with pytest.raises(AuthenticationFailed) as caught:
+        SOURCE.authenticate(request(headers), [TOKEN], 0.0)
+    assert caught.value.code == code
+    assert TOKEN not in caught.value.message
+
+
+def parse(document: Any, settings: Settings = SETTINGS) -> CloseEvent | Ignored:
+    body = document if isinstance(document, bytes) else json.dumps(document).encode()
+    [item] = SOURCE.parse(request(body=body), settings)
+    return item
+
+
+def webhook(**fields: Any) -> dict[str, Any]:
+    return {"freshdesk_webhook": {"ticket_id": "11", "ticket_subject": "Refund", **fields}}
+
+
+@pytest.mark.parametrize("status", ["Resolved", "Closed", "closed", 4, 5, "4", "5"])
+def test_resolved_and_closed_are_closes(status: object) -> None:
+    event = parse(webhook(ticket_status=status, ticket_cf_mask="+91 80 4000 0011"))
+    assert isinstance(event, CloseEvent)
+    assert event.source == "freshdesk"
+    assert event.ticket_id == "11"
+    assert event.mask == "+91 80 4000 0011"
+    assert event.event_id is None  # Freshdesk has no delivery id: the pipeline hashes
+
+
+@pytest.mark.parametrize("status", ["Open", "Pending", 2, "3", "Waiting on Customer"])
+def test_other_statuses_are_ignored(status: object) -> None:
+    item = parse(webhook(ticket_status=status, mask="08040001234"))
+    assert isinstance(item, Ignored)
+    assert item.ticket_id == "11"
+
+
+def test_numbers_as_json_numbers_and_plain_names() -> None:
+    event = parse(webhook(ticket_id=11, ticket_status="Resolved", m1=9876500011, m2=9123400011))
+    assert isinstance(event, CloseEvent)
+    assert (event.ticket_id, event.m1, event.m2) == ("11", "9876500011", "9123400011")
+
+
+def test_custom_closed_statuses_and_field_overrides() -> None:
+    settings = Settings.from_env(
+        {
+            **BASE_ENV,
+            "FRESHDESK_CLOSED_STATUSES": "Completed",
+            "SOURCE_FIELDS_FRESHDESK": '{"mask": "freshdesk_webhook.ticket_cf_masked_number"}',
+        }
+    )
+    event = parse(
+        webhook(ticket_status="Completed", ticket_cf_masked_number="08040001234"), settings
+    )
+    assert isinstance(event, CloseEvent)
+    assert event.mask == "08040001234"
+
+
+def test_without_a_status_the_automation_chose_the_ticket() -> None:
+    assert isinstance(parse(webhook(mask="08040001234")), CloseEvent)
+
+
+@pytest.mark.parametrize("body", [b"not json", b"[]"])
+def test_unreadable_bodies_are_malformed(body: bytes) -> None:
+    with pytest.raises(MalformedBody):
+        parse(body)

@@ -1,0 +1,259 @@
+"""``zendesk``: the signature (Zendesk's test vector, tampering), both payload shapes."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from masking_unset.config import Settings
+from masking_unset.models.errors import AuthenticationFailed, InvalidEvent, MalformedBody
+from masking_unset.models.events import CloseEvent, Ignored
+from masking_unset.models.http import WebhookRequest
+from masking_unset.sources.zendesk import ZendeskSource, zendesk_signature
+
+# Zendesk's documented test secret and its recomputed vector.
+SECRET = "dGhpc19zZWNyZXRfaXNfZm9yX3Rlc3Rpbmdfb25seQ=="
+TIMESTAMP = "2021-03-25T05:09:27Z"
+BODY = b'{"ticket_id":"35436","status":"Solved"}'
+SIGNATURE = "X75SLt7M1E1kdzGr9xAJYFLHDBxqJritcdXmiBLsc48="
+NOW = datetime(2021, 3, 25, 5, 9, 27, tzinfo=UTC).timestamp()
+
+SOURCE = ZendeskSource()
+BASE_ENV = {"DEEPCALL_BASE_URL": "https://api.example.com", "DEEPCALL_SECRET_ID": "arn:secret"}
+SETTINGS = Settings.from_env(BASE_ENV)
+
+
+def request(
+    body: bytes = BODY,
+    *,
+    signature: str | None = SIGNATURE,
+    timestamp: str | None = TIMESTAMP,
+    headers: dict[str, str] | None = None,
+) -> WebhookRequest:
+    all_headers = {"content-type": "application/json", **(headers or {})}
+    if signature is not None:
+        all_headers["x-zendesk-webhook-signature"] = signature
+    if timestamp is not None:
+        all_headers["x-zendesk-webhook-signature-timestamp"] = timestamp
+    return WebhookRequest(
+        method="POST", path="/webhooks/zendesk", source="zendesk", headers=all_headers, body=body
+    )
+
+
+def authenticate(req: WebhookRequest, secrets: list[str] | None = None, now: float = NOW) -> None:
+    SOURCE.authenticate(req, secrets or [SECRET], now)
+
+
+def test_zendesk_test_vector_signs_and_verifies() -> None:
+    assert zendesk_signature(SECRET, TIMESTAMP, BODY) == SIGNATURE
+    authenticate(request())
+
+
+def test_body_then_timestamp_is_not_the_scheme() -> None:
+    # An older Zendesk page signs body + timestamp; that order must not pass.
+    from masking_unset.logic.signatures import hmac_sha256_b64
+
+    wrong_order = hmac_sha256_b64(SECRET.encode(), BODY + TIMESTAMP.encode())
+    with pytest.raises(AuthenticationFailed):
+        authenticate(request(signature=wrong_order))
+
+
+def test_any_rotated_secret_passes() -> None:
+    authenticate(request(), secrets=["previous-secret", SECRET])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "now", "code"),
+    [
+        ({"signature": None}, NOW, "missing_signature"),
+        ({"timestamp": None}, NOW, "missing_signature"),
+        ({"timestamp": "yesterday"}, NOW, "invalid_signature"),
+        ({}, NOW + 301, "stale_signature"),
+        ({}, NOW - 301, "stale_signature"),
+        ({"signature": SIGNATURE[:-2] + "A="}, NOW, "invalid_signature"),
+    ],
+)
+def test_rejections_carry_a_specific_code(kwargs: dict[str, Any], now: float, code: str) -> None:
+    with pytest.raises(AuthenticationFailed) as caught:
+        authenticate(request(**kwargs), now=now)
+    assert caught.value.code == code
+
+
+def test_window_edges_are_inclusive() -> None:
+    authenticate(request(), now=NOW + 300)
+    authenticate(request(), now=NOW - 300)
+
+
+@given(body=st.binary(max_size=300))
+def test_tampered_body_never_verifies(body: bytes) -> None:
+    if body == BODY:
+        return
+    with pytest.raises(AuthenticationFailed):
+        authenticate(request(body))
+
+
+@given(seconds=st.integers(min_value=-(10**8), max_value=10**8).filter(lambda s: s != 0))
+def test_tampered_timestamp_never_verifies(seconds: int) -> None:
+    moved = datetime(2021, 3, 25, 5, 9, 27, tzinfo=UTC) + timedelta(seconds=seconds)
+    with pytest.raises(AuthenticationFailed):
+        authenticate(request(timestamp=moved.strftime("%Y-%m-%dT%H:%M:%SZ")), now=moved.timestamp())
+
+
+def test_the_same_instant_written_differently_does_not_verify() -> None:
+    with pytest.raises(AuthenticationFailed):
+        authenticate(request(timestamp="2021-03-25T05:09:27+00:00"))
+
+
+@given(secret=st.text(min_size=1, max_size=64))
+def test_other_secret_never_verifies(secret: str) -> None:
+    if secret == SECRET:
+        return
+    with pytest.raises(AuthenticationFailed):
+        authenticate(request(), secrets=[secret])
+
+
+@given(
+    secret=st.text(min_size=1, max_size=64),
+    body=st.binary(max_size=300),
+    when=st.datetimes(
+        min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+    ),
+)
+def test_whatever_we_sign_verifies(secret: str, body: bytes, when: datetime) -> None:
+    timestamp = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    signed = request(
+        body, signature=zendesk_signature(secret, timestamp, body), timestamp=timestamp
+    )
+    authenticate(signed, secrets=[secret], now=when.replace(microsecond=0).timestamp())
+
+
+# -- payloads ---------------------------------------------------------------------------------
+
+
+def status_changed(current: str = "SOLVED", **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "zen:event-type:ticket.status_changed",
+        "account_id": 10154711,
+        "id": "5c1e2f6a-8d3b-4e7a-9f10-2b6c4d8e0a51",
+        "time": "2026-11-26T10:00:00Z",
+        "zendesk_event_version": "2022-11-06",
+        "subject": "zen:ticket:5158",
+        "detail": {"id": "5158", "status": current, "external_id": "+91 80 4000 5158"},
+        "event": {"current": current, "previous": "OPEN"},
+        **extra,
+    }
+
+
+def parse(
+    document: Any, settings: Settings = SETTINGS, headers: dict[str, str] | None = None
+) -> CloseEvent | Ignored:
+    body = document if isinstance(document, bytes) else json.dumps(document).encode()
+    [item] = SOURCE.parse(request(body, headers=headers), settings)
+    return item
+
+
+@pytest.mark.parametrize("current", ["SOLVED", "CLOSED", "solved"])
+def test_status_changed_to_solved_or_closed_is_a_close(current: str) -> None:
+    event = parse(status_changed(current))
+    assert isinstance(event, CloseEvent)
+    assert event.source == "zendesk"
+    assert event.event_id == "5c1e2f6a-8d3b-4e7a-9f10-2b6c4d8e0a51"
+    assert event.ticket_id == "5158"
+    assert event.occurred_at == datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+    assert not event.has_numbers  # the mapping table names the masking
+
+
+def test_an_override_reads_the_numbers_from_a_ticket_field() -> None:
+    settings = Settings.from_env(
+        {**BASE_ENV, "SOURCE_FIELDS_ZENDESK": '{"mask": "detail.external_id || mask"}'}
+    )
+    event = parse(status_changed(), settings)
+    assert isinstance(event, CloseEvent)
+    assert event.mask == "+91 80 4000 5158"
+    # The same override still reads a trigger body's own "mask".
+    trigger = parse({"ticket_id": "1", "status": "Solved", "mask": "08040001234"}, settings)
+    assert isinstance(trigger, CloseEvent)
+    assert trigger.mask == "08040001234"
+
+
+def test_the_ticket_id_falls_back_to_the_subject() -> None:
+    document = status_changed()
+    del document["detail"]["id"]
+    event = parse(document)
+    assert isinstance(event, CloseEvent)
+    assert event.ticket_id == "5158"
+
+
+def test_event_object_with_a_status_key_is_read_too() -> None:
+    event = parse(status_changed(event={"current": {"status": "Solved"}}))
+    assert isinstance(event, CloseEvent)
+
+
+@pytest.mark.parametrize(
+    ("document", "reason"),
+    [
+        (status_changed("PENDING"), "ticket is not solved or closed"),
+        (status_changed(event={}), "ticket is not solved or closed"),
+        (status_changed(type="zen:event-type:ticket.priority_changed"), "not a ticket status"),
+    ],
+)
+def test_other_events_are_ignored_with_their_ids(document: dict[str, Any], reason: str) -> None:
+    item = parse(document)
+    assert isinstance(item, Ignored)
+    assert item.reason.startswith(reason)
+    assert item.event_id == "5c1e2f6a-8d3b-4e7a-9f10-2b6c4d8e0a51"
+    assert item.ticket_id == "5158"
+
+
+def test_trigger_body_with_numbers_given_as_json_numbers() -> None:
+    body = {"ticket_id": 5159, "status": "Solved", "m1": 9876515159, "m2": "+91 91234 15159"}
+    event = parse(body, headers={"x-zendesk-webhook-invocation-id": "8350205590"})
+    assert isinstance(event, CloseEvent)
+    assert (event.ticket_id, event.m1, event.m2) == ("5159", "9876515159", "+91 91234 15159")
+    assert event.event_id == "8350205590"  # the delivery id stands in
+
+
+def test_trigger_body_event_id_wins_over_the_delivery_id() -> None:
+    body = {"event_id": "ev-1", "ticket_id": "1", "mask": "08040001234"}
+    event = parse(body, headers={"x-zendesk-webhook-invocation-id": "8350205590"})
+    assert isinstance(event, CloseEvent)
+    assert event.event_id == "ev-1"
+
+
+def test_trigger_body_without_status_is_a_close() -> None:
+    # The trigger's own condition chose the ticket.
+    event = parse({"ticket_id": "1", "mask": "08040001234"})
+    assert isinstance(event, CloseEvent)
+
+
+def test_localized_labels_count_once_configured() -> None:
+    body = {"ticket_id": "1", "status": "Gelöst", "mask": "08040001234"}
+    assert isinstance(parse(body), Ignored)
+    settings = Settings.from_env({**BASE_ENV, "ZENDESK_CLOSED_STATUSES": "gelöst,geschlossen"})
+    assert isinstance(parse(body, settings), CloseEvent)
+
+
+def test_trigger_body_pending_is_ignored() -> None:
+    item = parse({"ticket_id": "7", "status": "Pending", "mask": "08040001234"})
+    assert isinstance(item, Ignored)
+    assert item.ticket_id == "7"
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (b"{not json", MalformedBody),
+        (b"[1, 2]", MalformedBody),
+        (json.dumps({"ticket_id": "1", "mask": ["9876543210"]}).encode(), InvalidEvent),
+        (json.dumps({"ticket_id": "1", "occurred_at": "soon"}).encode(), InvalidEvent),
+    ],
+)
+def test_unreadable_bodies_are_refused(body: bytes, error: type[Exception]) -> None:
+    with pytest.raises(error) as caught:
+        parse(body)
+    assert "9876543210" not in str(caught.value)
