@@ -50,3 +50,37 @@ ci: lint typecheck cfn-lint test  ## everything CI checks
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+# Deployment checks. checkov and the SAM CLI are tools, not project dependencies: each gets its own
+# environment under .cache/tools/, outside the locked .venv, because their trees are large and pin
+# boto3 versions that conflict with each other and with uv.lock. Their versions are pinned with
+# hashes in .ci/<tool>-requirements.txt, compiled from the .in files by `make tools-pins`.
+TOOLS := .cache/tools
+
+.PHONY: checkov artifact requirements tools-pins
+
+# CI also checks the template with checkov and the deployment package built by sam.
+ci: checkov artifact
+
+$(TOOLS)/%/.synced: .ci/%-requirements.txt | $(UV)
+	$(UV) venv --quiet --clear --python $(PYTHON) $(TOOLS)/$*
+	$(UV) pip sync --quiet --python $(TOOLS)/$*/bin/python $<
+	touch $@
+
+# --skip-download: no call to Prisma Cloud; the checks themselves ship with checkov.
+checkov: $(TOOLS)/checkov/.synced  ## scan template.yaml; each skip states its reason in the template
+	$(TOOLS)/checkov/bin/checkov --file template.yaml --compact --skip-download
+
+artifact: dev $(TOOLS)/sam/.synced  ## sam build, then run both handlers from the build, not from src/
+	$(BIN)/python .ci/artifact_check.py --sam $(TOOLS)/sam/bin/sam --work-dir .cache/artifact
+
+# What sam build installs into the package: the runtime dependencies of uv.lock, nothing from dev.
+# tests/test_artifact_requirements.py fails when this file and uv.lock disagree.
+requirements: | $(UV)  ## regenerate src/requirements.txt from uv.lock
+	$(UV) export --quiet --frozen --no-dev --no-emit-project --output-file src/requirements.txt
+
+tools-pins: | $(UV)  ## re-resolve .ci/<tool>-requirements.txt after editing a .ci/*.in file
+	for tool in checkov sam; do \
+		$(UV) pip compile --quiet --universal --python-version 3.13 --generate-hashes \
+			--output-file .ci/$$tool-requirements.txt .ci/$$tool-requirements.in || exit 1; \
+	done

@@ -1,0 +1,77 @@
+"""Runs code from the package that sam built, for .ci/artifact_check.py.
+
+Started as ``python3.13 -I -S artifact_invoke.py FUNCTION_DIR OUT [HANDLER EVENT]``. -I ignores the
+PYTHON* variables, the user site and this script's folder; -S leaves out site-packages. So apart
+from the standard library, only FUNCTION_DIR (what sam build made) can be imported, as on Lambda.
+
+With HANDLER and EVENT it calls ``masking_unset.handlers.HANDLER.lambda_handler`` on the event.
+Without them it imports every module of the package instead, so that a dependency used only on a
+rare path is found missing here rather than in production. OUT receives a JSON report.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pkgutil
+import sys
+import sysconfig
+from pathlib import Path
+from typing import Any
+
+
+def foreign_modules(function_dir: Path) -> list[str]:
+    """Loaded modules that come from neither the package nor the standard library: with -I -S
+    there should be none, and any would mean the check is not testing the package."""
+    paths = sysconfig.get_paths()
+    stdlib = {Path(paths["stdlib"]).resolve(), Path(paths["platstdlib"]).resolve()}
+    site = {Path(paths["purelib"]).resolve(), Path(paths["platlib"]).resolve()}
+    foreign = []
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if not file:
+            continue
+        path = Path(file).resolve()
+        if path == Path(__file__).resolve():  # this script, as __main__ (and __mp_main__)
+            continue
+        in_stdlib = any(path.is_relative_to(p) for p in stdlib)
+        in_site = any(path.is_relative_to(p) for p in site)
+        if not path.is_relative_to(function_dir) and (in_site or not in_stdlib):
+            foreign.append(f"{name} from {path}")
+    return sorted(foreign)
+
+
+def import_everything() -> list[str]:
+    """Import each module of the package; the names imported."""
+    package = importlib.import_module("masking_unset")
+    names = [info.name for info in pkgutil.walk_packages(package.__path__, "masking_unset.")]
+    for name in names:
+        importlib.import_module(name)
+    return names
+
+
+def invoke(handler: str, event_file: Path) -> Any:
+    """What the handler answers for the event, with a Lambda-like context."""
+    module = importlib.import_module(f"masking_unset.handlers.{handler}")
+    from masking_unset.local.lambda_context import LocalLambdaContext
+
+    event = json.loads(event_file.read_text())
+    return module.lambda_handler(event, LocalLambdaContext())
+
+
+def main() -> None:
+    function_dir, out, *call = sys.argv[1:]
+    root = Path(function_dir).resolve()
+    sys.path.insert(0, str(root))
+    report: dict[str, Any] = {}
+    if call:
+        handler, event_file = call
+        report["response"] = invoke(handler, Path(event_file))
+    else:
+        report["imported"] = import_everything()
+    report["foreign_modules"] = foreign_modules(root)
+    Path(out).write_text(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
