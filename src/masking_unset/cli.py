@@ -1,18 +1,63 @@
-"""The ``masking-unset`` command."""
+"""The ``masking-unset`` command: a thin parser; the work is in :mod:`masking_unset.ops`."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
+import textwrap
+import threading
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+from masking_unset.ops.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandError, UsageError
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
+
+EXIT_CODES = """\
+exit codes:
+  0  the operation succeeded
+  1  the operation failed (a refused webhook, a failed unset, an AWS call that failed)
+  2  usage or configuration error (bad arguments, unreadable file, missing variable)
+"""
+
+ENVIRONMENT = """\
+environment (--live, expire, dlq, redrive): the functions' own variables, e.g.
+  DEEPCALL_BASE_URL, DEEPCALL_SECRET_ID, WEBHOOK_SECRETS_ID, QUEUE_URL, DEAD_LETTER_QUEUE_URL,
+  and the usual AWS_* (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL).
+"""
+
+
+def _out(line: str) -> None:
+    print(line, flush=True)
+
+
+def _err(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid port: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError("the port must lie in 0..65535")
+    return port
 
 
 def _default_events_dir() -> Path:
     return Path.cwd() / "events"
+
+
+# --- commands -----------------------------------------------------------------------------------
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -21,51 +66,430 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     events_dir = Path(args.events)
     if not (events_dir / "manifest.json").is_file():
-        print(f"error: {events_dir}/manifest.json not found", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError(f"{events_dir}/manifest.json not found")
     return run(events_dir, verbose=args.verbose)
 
 
 def cmd_resign(args: argparse.Namespace) -> int:
     """Print an API Gateway event file re-signed with a fresh timestamp (for sam local invoke)."""
     from masking_unset.local.stack import DEMO_WEBHOOK_SECRET, resign_api_event
+    from masking_unset.ops.invoke import load_event
+    from masking_unset.ops.sign import read_secret
 
-    secret = Path(args.secret_file).read_text().strip() if args.secret_file else DEMO_WEBHOOK_SECRET
-    event = json.loads(Path(args.event).read_text())
-    print(json.dumps(resign_api_event(event, secret), indent=2))
+    secret = (
+        read_secret(Path(args.secret_file), "generic") if args.secret_file else DEMO_WEBHOOK_SECRET
+    )
+    event = load_event(Path(args.event))
+    try:
+        resigned = resign_api_event(event, secret)
+    except ValueError:
+        raise UsageError("the secret is not a whsec_ (base64) signing secret") from None
+    _out(json.dumps(resigned, indent=2))
     return EXIT_OK
+
+
+def cmd_invoke(args: argparse.Namespace) -> int:
+    """Run a handler on an event file."""
+    from masking_unset.ops.console import function_logs
+    from masking_unset.ops.invoke import ensure_succeeded, invoke
+
+    with function_logs(args.verbose):
+        invocation = invoke(
+            Path(args.event), args.function, live=args.live, out=_out, resign=args.resign
+        )
+    ensure_succeeded(invocation)
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the webhook function over HTTP until SIGINT (Ctrl-C) or SIGTERM."""
+    from masking_unset.ops.console import function_logs
+    from masking_unset.ops.serve import announce, serving
+
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    # Handled explicitly: a shell starts background jobs with SIGINT ignored.
+    handled = (signal.SIGINT, signal.SIGTERM)
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = {sig: signal.signal(sig, _on_signal) for sig in handled} if in_main else {}
+    try:
+        with (
+            function_logs(args.verbose),
+            serving(
+                args.host, args.port, live=args.live, public_url=args.public_url, out=_err
+            ) as running,
+        ):
+            announce(running, _out)
+            stop.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    _err("stopped")
+    return EXIT_OK
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    """Print the headers of a signed request and a curl line."""
+    from masking_unset.ops.sign import (
+        SignInput,
+        carries_secret,
+        default_url,
+        print_signed,
+        read_body,
+        read_secret,
+        signer_for,
+    )
+    from masking_unset.ops.sign import sign as sign_request
+
+    source = args.source
+    signer_for(source, url_given=args.url is not None)
+    if args.demo_secret:
+        from masking_unset.local.stack import DEMO_SOURCE_SECRETS
+
+        if source not in DEMO_SOURCE_SECRETS:
+            raise UsageError(f"there is no demo secret for the source {source!r}")
+        secret = DEMO_SOURCE_SECRETS[source][0]
+    else:
+        secret = read_secret(Path(args.secret_file), source)
+    body = read_body(Path(args.body))
+    request = SignInput(
+        source=source, secret=secret, body=body, url=args.url or default_url(source)
+    )
+    signed = sign_request(request)
+    print_signed(signed, _out, body_file=args.body, secret_file=args.secret_file)
+    if not carries_secret(signed):
+        _err("note: the signature's timestamp goes stale after 5 minutes")
+    return EXIT_OK
+
+
+def cmd_expire(args: argparse.Namespace) -> int:
+    """Expire one masking now with the configured credentials."""
+    from masking_unset.ops.console import function_logs
+    from masking_unset.ops.expire import build_app, close_event, expire
+
+    if args.mask and (args.m1 or args.m2):
+        raise UsageError("give --mask, or --m1 and/or --m2, not both")
+    event = close_event(
+        mask=args.mask, m1=args.m1, m2=args.m2, ticket_id=args.ticket_id, event_id=args.event_id
+    )
+    with function_logs(args.verbose):
+        expire(build_app(dry_run=args.dry_run), event, _out)
+    return EXIT_OK
+
+
+def _queue_url(value: str | None, variable: str, option: str) -> str:
+    url = value or os.environ.get(variable, "").strip()
+    if not url:
+        raise UsageError(f"{variable} is not set (or pass {option})")
+    return url
+
+
+def _sqs() -> SQSClient:
+    import boto3
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        return boto3.session.Session().client("sqs")
+    except BotoCoreError as exc:
+        raise UsageError(f"AWS configuration: {exc}") from None
+
+
+def cmd_dlq_list(args: argparse.Namespace) -> int:
+    """Show what is parked in the dead-letter queue and why."""
+    from masking_unset.ops.dlq import list_dead_letters, print_listing
+
+    if args.max < 1:
+        raise UsageError("--max must be at least 1")
+    url = _queue_url(args.dlq_url, "DEAD_LETTER_QUEUE_URL", "--dlq-url")
+    listing = list_dead_letters(_sqs(), url, max_messages=args.max)
+    if args.json:
+        for message in listing.messages:
+            _out(json.dumps(message.to_dict()))
+    else:
+        print_listing(listing, _out)
+    return EXIT_OK
+
+
+def cmd_redrive(args: argparse.Namespace) -> int:
+    """Move dead-lettered messages back to the main queue."""
+    from masking_unset.ops.dlq import redrive
+
+    dlq_url = _queue_url(args.dlq_url, "DEAD_LETTER_QUEUE_URL", "--dlq-url")
+    queue_url = _queue_url(args.queue_url, "QUEUE_URL", "--queue-url")
+    if args.poll_seconds <= 0 or args.timeout <= 0:
+        raise UsageError("--poll-seconds and --timeout must be positive")
+    if args.max_per_second is not None and not 1 <= args.max_per_second <= 500:
+        raise UsageError("--max-per-second must lie in 1..500 (SQS's limit)")
+    redrive(
+        _sqs(),
+        dlq_url,
+        queue_url,
+        _out,
+        wait=args.wait,
+        max_per_second=args.max_per_second,
+        poll_seconds=args.poll_seconds,
+        timeout_seconds=args.timeout,
+    )
+    return EXIT_OK
+
+
+def cmd_openapi(args: argparse.Namespace) -> int:
+    """Write docs/openapi.json from the models, or check that it is up to date."""
+    from masking_unset.ops.openapi import build_document, render, write_or_check
+
+    if args.output == "-":
+        sys.stdout.write(render(build_document()))
+        return EXIT_OK
+    write_or_check(Path(args.output), check=args.check, out=_out)
+    return EXIT_OK
+
+
+# --- parser -------------------------------------------------------------------------------------
+
+
+def _command(
+    commands: Any, name: str, help_text: str, description: str, epilog: str = ""
+) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name,
+        help=help_text,
+        description=textwrap.fill(description, 90),
+        epilog=(epilog + "\n\n" if epilog else "") + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(
         prog="masking-unset",
-        description="Expire DeepCall maskings when support tickets close: local tools.",
+        description="Expire DeepCall maskings when support tickets close: operational tools.",
+        epilog=EXIT_CODES + "\n" + ENVIRONMENT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = commands.add_parser(
-        "demo", help="run both handlers on events/ against a local AWS endpoint and DeepCall"
+    demo = _command(
+        commands,
+        "demo",
+        "run both handlers on events/ against a local AWS endpoint and DeepCall",
+        "Replay every file of events/manifest.json against the local stand-ins.",
     )
     demo.add_argument("--events", default=str(_default_events_dir()), help="events folder")
     demo.add_argument("--verbose", action="store_true", help="show the functions' own logs")
     demo.set_defaults(func=cmd_demo)
 
-    resign = commands.add_parser(
-        "resign", help="re-sign a generic-source API event file with a fresh timestamp"
+    resign = _command(
+        commands,
+        "resign",
+        "re-sign a generic-source API event file with a fresh timestamp",
+        "Print the event with a fresh Standard Webhooks signature (for sam local invoke).",
     )
     resign.add_argument("event", help="an events/*.json file")
     resign.add_argument(
         "--secret-file", help="file holding the whsec_ signing secret (default: the demo secret)"
     )
     resign.set_defaults(func=cmd_resign)
+
+    invoke = _command(
+        commands,
+        "invoke",
+        "run a handler on an event file",
+        "Run the webhook or queue handler on an event file and print its answer. By default on "
+        "the local stand-ins (moto server + DeepCall stand-in, demo secrets; webhook events are "
+        "signed again with their source's demo secret and a fresh timestamp), printing the "
+        "requests DeepCall received, redacted.",
+        "examples:\n"
+        "  masking-unset invoke events/webhook-http-api.json\n"
+        "  masking-unset invoke events/sqs-batch.json --function queue\n"
+        "  masking-unset resign ev.json --secret-file s.txt > fresh.json && \\\n"
+        "    masking-unset invoke fresh.json --live\n\n"
+        "A webhook answer other than 2xx, or records handed back by the queue handler, exit 1.\n"
+        "A record parked in the dead-letter queue counts as handled.",
+    )
+    invoke.add_argument("event", metavar="EVENT.json", help="API Gateway or SQS event file")
+    invoke.add_argument(
+        "--function",
+        choices=["webhook", "queue"],
+        help="which handler (default: guessed from the event's shape)",
+    )
+    invoke.add_argument(
+        "--live", action="store_true", help="use the configuration in the environment"
+    )
+    invoke.add_argument(
+        "--no-resign",
+        dest="resign",
+        action="store_false",
+        help="keep the event's own signature (stale 5 minutes after it was made)",
+    )
+    invoke.add_argument("--verbose", action="store_true", help="show the functions' own logs")
+    invoke.set_defaults(func=cmd_invoke)
+
+    serve = _command(
+        commands,
+        "serve",
+        "serve the webhook function over local HTTP",
+        "Serve POST /webhooks/{source} on a local HTTP server: every request becomes an API "
+        "Gateway HTTP API (payload 2.0) event for the webhook handler. By default on the local "
+        "stand-ins; --live uses the environment's configuration.",
+        "examples:\n"
+        "  masking-unset serve\n"
+        "  masking-unset serve --port 9000 --live\n\n"
+        "Stop with Ctrl-C (exit 0).",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=_port, default=8080, help="port (default 8080; 0 = any free)")
+    serve.add_argument(
+        "--live", action="store_true", help="use the configuration in the environment"
+    )
+    serve.add_argument(
+        "--public-url",
+        help="PUBLIC_BASE_URL for the function: the URL senders call, e.g. a tunnel's "
+        "(default on the stand-ins: this server's URL)",
+    )
+    serve.add_argument("--verbose", action="store_true", help="show the functions' own logs")
+    serve.set_defaults(func=cmd_serve)
+
+    sign = _command(
+        commands,
+        "sign",
+        "print the headers of a correctly signed webhook request",
+        "Sign BODY_FILE for a source and print the request's headers and a curl line that sends "
+        "the file. A token that is itself the secret is never printed: curl reads it from the "
+        "secret file.",
+        "examples:\n"
+        "  masking-unset sign --source generic --secret-file whsec.txt body.json\n"
+        "  masking-unset sign --source generic --demo-secret body.json \\\n"
+        "    --url http://127.0.0.1:8080/webhooks/generic\n\n"
+        "The secret file holds the bare secret, or the WEBHOOK_SECRETS_ID JSON document.",
+    )
+    from masking_unset.ops.sign import SIGNERS
+
+    sign.add_argument("--source", required=True, choices=sorted(SIGNERS), help="the webhook source")
+    secret = sign.add_mutually_exclusive_group(required=True)
+    secret.add_argument("--secret-file", help="file holding the source's signing secret")
+    secret.add_argument(
+        "--demo-secret", action="store_true", help="use the local stand-ins' demo secret"
+    )
+    sign.add_argument("body", metavar="BODY_FILE", help="the exact body to send")
+    sign.add_argument("--url", help="where it is sent (default http://127.0.0.1:8080/webhooks/S)")
+    sign.set_defaults(func=cmd_sign)
+
+    expire = _command(
+        commands,
+        "expire",
+        "expire one masking now with the configured credentials",
+        "Expire a masking through the functions' own pipeline (DEEPCALL_BASE_URL, "
+        "DEEPCALL_SECRET_ID, ... from the environment). Numbers are shown redacted.",
+        "examples:\n"
+        "  masking-unset expire --mask '+91 80 4000 1234' --dry-run\n"
+        "  masking-unset expire --m1 9876543210 --m2 9123456780 --ticket-id T-42\n\n"
+        "--dry-run shows the request that would be sent and sends nothing (DRY_RUN=true).\n"
+        "An unusable number or a configuration error exits 2; a failed unset exits 1.",
+    )
+    expire.add_argument("--mask", help="the masking number")
+    expire.add_argument("--m1", help="one of the two masked numbers")
+    expire.add_argument("--m2", help="the other masked number")
+    expire.add_argument("--ticket-id", help="ticket id, for the logs and idempotency record")
+    expire.add_argument("--event-id", help="event id (default: a fresh cli-<uuid>)")
+    expire.add_argument("--dry-run", action="store_true", help="send nothing, show what would go")
+    expire.add_argument("--verbose", action="store_true", help="show the functions' own logs")
+    expire.set_defaults(func=cmd_expire)
+
+    dlq = _command(
+        commands,
+        "dlq",
+        "inspect the dead-letter queue",
+        "Inspect the dead-letter queue (DEAD_LETTER_QUEUE_URL).",
+    )
+    dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True, metavar="COMMAND")
+    dlq_list = _command(
+        dlq_commands,
+        "list",
+        "show parked messages and why they were parked",
+        "Show the messages parked in the dead-letter queue with their reason (ErrorCode, "
+        "ErrorMessage), the message they came from and its receive count. Numbers in bodies are "
+        "redacted. Messages are held for 30 s while listing and released at once after.",
+        "examples:\n  masking-unset dlq list --max 20\n  masking-unset dlq list --json",
+    )
+    dlq_list.add_argument("--max", type=int, default=50, help="at most this many (default 50)")
+    dlq_list.add_argument("--json", action="store_true", help="one JSON object per line")
+    dlq_list.add_argument("--dlq-url", help="queue URL (default: $DEAD_LETTER_QUEUE_URL)")
+    dlq_list.set_defaults(func=cmd_dlq_list)
+
+    redrive = _command(
+        commands,
+        "redrive",
+        "move dead-lettered messages back to the main queue",
+        "Start SQS's own message move task from the dead-letter queue to the main queue "
+        "(QUEUE_URL) and, by default, wait for it, showing progress.",
+        "examples:\n"
+        "  masking-unset redrive\n"
+        "  masking-unset redrive --max-per-second 5 --no-wait\n\n"
+        "Exits 1 when the task fails, is cancelled or is still running at --timeout.",
+    )
+    redrive.add_argument(
+        "--wait",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="wait until the task ends (default: wait)",
+    )
+    redrive.add_argument(
+        "--max-per-second", type=int, help="move rate limit (protects DeepCall's rate limit)"
+    )
+    redrive.add_argument("--poll-seconds", type=float, default=5.0, help="poll interval (5)")
+    redrive.add_argument("--timeout", type=float, default=900.0, help="stop waiting after (900)")
+    redrive.add_argument(
+        "--dlq-url", help="dead-letter queue URL (default: $DEAD_LETTER_QUEUE_URL)"
+    )
+    redrive.add_argument("--queue-url", help="main queue URL (default: $QUEUE_URL)")
+    redrive.set_defaults(func=cmd_redrive)
+
+    openapi = _command(
+        commands,
+        "openapi",
+        "write or check docs/openapi.json",
+        "Generate the webhook API's OpenAPI 3.1 document from the pydantic models.",
+        "examples:\n  masking-unset openapi\n  masking-unset openapi --check\n\n"
+        "--check exits 1 when the file differs from what the models generate.",
+    )
+    openapi.add_argument("--check", action="store_true", help="fail if the file is out of date")
+    openapi.add_argument(
+        "--output", default="docs/openapi.json", help="file to write or check ('-' = stdout)"
+    )
+    openapi.set_defaults(func=cmd_openapi)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script."""
-    args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    """Entry point of the console script; returns the exit code instead of raising."""
+    from masking_unset.models.errors import ConfigurationError, MaskingUnsetError
+
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2), already printed by argparse
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    try:
+        return int(args.func(args))
+    except CommandError as exc:
+        _err(f"error: {exc.message}")
+        return exc.exit_code
+    except ConfigurationError as exc:
+        _err(f"error: {exc.message}")
+        return EXIT_USAGE
+    except MaskingUnsetError as exc:
+        _err(f"error: {exc.code}: {exc.message}")
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one line, never a stack trace
+        _err(f"error: unexpected failure ({type(exc).__name__})")
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

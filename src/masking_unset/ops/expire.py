@@ -1,0 +1,97 @@
+"""``expire``: expire one masking now, through the same pipeline as the functions."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+
+from masking_unset.config import Settings
+from masking_unset.logic.failures import FailureKind, classify
+from masking_unset.models.errors import ConfigurationError, MaskingUnsetError, UnusableTarget
+from masking_unset.models.events import CloseEvent, Outcome, UnsetResult, describe_fields
+from masking_unset.ops.console import Out, function_stdout
+from masking_unset.ops.errors import OperationFailed, UsageError
+
+if TYPE_CHECKING:
+    from masking_unset.app import App
+
+CLI_SOURCE = "cli"
+
+
+def close_event(
+    *,
+    mask: str | None = None,
+    m1: str | None = None,
+    m2: str | None = None,
+    ticket_id: str | None = None,
+    event_id: str | None = None,
+) -> CloseEvent:
+    """The close event an operator's ``expire`` stands for (a fresh event id unless given)."""
+    if not (mask or m1 or m2):
+        raise UsageError("give --mask, or --m1 and/or --m2")
+    try:
+        return CloseEvent(
+            event_id=event_id or f"cli-{uuid.uuid4()}",
+            ticket_id=ticket_id,
+            mask=mask,
+            m1=m1,
+            m2=m2,
+            source=CLI_SOURCE,
+        )
+    except ValidationError as exc:
+        raise UsageError(describe_fields(exc)) from None  # names fields, never their values
+
+
+def would_send(event: CloseEvent, settings: Settings) -> str:
+    """The unset request a dry run would have sent, numbers cut to their last four digits."""
+    import json
+
+    from masking_unset.clients.deepcall import EXPIRE_NOW_MINUTES
+    from masking_unset.local.demo import shown_request
+    from masking_unset.logic.pipeline import resolve_numbers
+
+    target = resolve_numbers(event, settings)
+    body: dict[str, object] = {"<credentials>": "from DEEPCALL_SECRET_ID", **target.fields()}
+    body["expiry_duration"] = EXPIRE_NOW_MINUTES
+    shown = json.loads(shown_request(body))
+    return f"POST {settings.deepcall_base_url}/api/v2/Masking/unset {json.dumps(shown)}"
+
+
+def expire(app: App, event: CloseEvent, out: Out) -> UnsetResult:
+    """Expire the masking ``event`` names with ``app``'s pipeline and print the redacted outcome.
+
+    :class:`UsageError` for a number that cannot be used or a configuration error (ours, or a
+    refusal DeepCall classifies as one); :class:`OperationFailed` when DeepCall did not expire it.
+    """
+    settings = app.settings
+    try:
+        if settings.dry_run and event.has_numbers:
+            out(f"dry run: would send {would_send(event, settings)}")
+        with function_stdout():
+            result = app.service.expire(event)
+    except (UnusableTarget, ConfigurationError) as exc:
+        raise UsageError(f"{exc.code}: {exc.message}") from None
+    except MaskingUnsetError as exc:
+        if classify(exc) is FailureKind.CONFIGURATION:  # e.g. DeepCall: permission denied
+            raise UsageError(f"{exc.code}: {exc.message}") from None
+        raise OperationFailed(f"{exc.code}: {exc.message}") from None
+    target = ", ".join(f"{name}={value}" for name, value in result.target.items())
+    out(f"{result.status.value}: event {result.event_id} {target}".rstrip())
+    if result.status is Outcome.DUPLICATE:
+        out(f"  already handled before (first outcome: {result.first_status})")
+    return result
+
+
+def build_app(*, dry_run: bool) -> App:
+    """An :class:`App` on the environment's configuration; ``dry_run`` forces DRY_RUN on."""
+    from masking_unset.app import App
+
+    try:
+        settings = Settings.from_env()
+    except ConfigurationError as exc:
+        raise UsageError(exc.message) from None
+    if dry_run:
+        settings = settings.model_copy(update={"dry_run": True})
+    return App(settings)

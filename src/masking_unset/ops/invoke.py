@@ -1,0 +1,180 @@
+"""``invoke``: run one Lambda handler on an event file, locally or on the real configuration."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, Literal
+
+from masking_unset.ops.console import Out, function_stdout
+from masking_unset.ops.errors import OperationFailed, UsageError
+
+Function = Literal["webhook", "queue"]
+FUNCTIONS: tuple[Function, ...] = ("webhook", "queue")
+_SOURCE_IN_PATH = re.compile(r"/webhooks/([^/?]+)/?$")
+
+
+def load_event(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path``; :class:`UsageError` when it is missing or not an object."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot be read ({type(exc).__name__})") from None
+    except ValueError:
+        raise UsageError(f"{path}: not valid JSON") from None
+    if not isinstance(document, dict):
+        raise UsageError(f"{path}: the event must be a JSON object")
+    return document
+
+
+def guess_function(event: Mapping[str, Any]) -> Function:
+    """Which handler an event is for: SQS batches go to ``queue``, HTTP events to ``webhook``."""
+    records = event.get("Records")
+    if isinstance(records, list):
+        return "queue"
+    if "requestContext" in event or "httpMethod" in event or event.get("version") == "2.0":
+        return "webhook"
+    raise UsageError("cannot tell which function this event is for: pass --function")
+
+
+def event_source(event: Mapping[str, Any]) -> str | None:
+    """The webhook source an HTTP event is addressed to (path parameter, else the path)."""
+    parameters = event.get("pathParameters")
+    if isinstance(parameters, Mapping) and isinstance(parameters.get("source"), str):
+        return str(parameters["source"]).lower()
+    path = event.get("rawPath") or event.get("path") or ""
+    match = _SOURCE_IN_PATH.search(str(path))
+    return match.group(1).lower() if match else None
+
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+def handler_for(function: Function) -> Handler:
+    """The Lambda entry point of ``function``."""
+    from masking_unset.handlers import queue, webhook
+
+    return webhook.lambda_handler if function == "webhook" else queue.lambda_handler
+
+
+@dataclass
+class Invocation:
+    """What one handler run answered."""
+
+    function: Function
+    answer: dict[str, Any]
+    deepcall_requests: list[Any] = field(default_factory=list)  # local mode: RecordedRequest
+    dead_lettered: list[Any] = field(default_factory=list)  # local mode: ParkedMessage
+
+    @property
+    def succeeded(self) -> bool:
+        """2xx for the webhook; no record handed back for the queue."""
+        if self.function == "webhook":
+            return 200 <= int(self.answer.get("statusCode", 500)) < 300
+        return not self.answer.get("batchItemFailures")
+
+
+def run_handler(function: Function, event: dict[str, Any]) -> dict[str, Any]:
+    """Run the handler as Lambda would, on a fresh container (settings from the environment)."""
+    from masking_unset.app import reset_app
+    from masking_unset.local.lambda_context import LocalLambdaContext
+
+    reset_app()
+    try:
+        timeout = 25.0 if function == "webhook" else 30.0  # the template's function timeouts
+        context = LocalLambdaContext(
+            function_name=f"masking-unset-{function}", timeout_seconds=timeout
+        )
+        with function_stdout():
+            return handler_for(function)(event, context)
+    finally:
+        reset_app()
+
+
+def invoke_local(function: Function, event: dict[str, Any], *, resign: bool = True) -> Invocation:
+    """Run the handler against a fresh local stack (moto server + DeepCall stand-in, demo secrets).
+
+    A webhook event is signed again with its source's demo secret and a fresh timestamp, so a
+    stored event file verifies however old it is.
+    """
+    from masking_unset.local.signers import SIGNERS, sign_event
+    from masking_unset.local.stack import environment, local_stack
+    from masking_unset.ops.dlq import list_dead_letters
+
+    source = event_source(event)
+    if resign and function == "webhook" and source in SIGNERS:
+        event = sign_event(event, source)
+    with local_stack() as stack, environment(stack.env()):
+        answer = run_handler(function, event)
+        parked = list_dead_letters(stack.aws.client("sqs"), stack.dead_letter_queue_url)
+        return Invocation(function, answer, stack.deepcall.unset_calls, parked.messages)
+
+
+def invoke_live(function: Function, event: dict[str, Any]) -> Invocation:
+    """Run the handler with the configuration in the environment (real AWS, real DeepCall)."""
+    from masking_unset.config import Settings
+
+    Settings.from_env()  # a configuration error is the operator's to fix: exit 2, not a 503
+    return Invocation(function, run_handler(function, event))
+
+
+def report(invocation: Invocation, out: Out, *, local: bool) -> None:
+    """Print the handler's answer and, locally, what reached the stand-ins."""
+    from masking_unset.local.demo import shown_request
+
+    answer = invocation.answer
+    if invocation.function == "webhook":
+        out(f"webhook handler answered HTTP {answer.get('statusCode')}")
+        for name, value in (answer.get("headers") or {}).items():
+            out(f"  {name}: {value}")
+        out(_pretty(answer.get("body")))
+    else:
+        out("queue handler answered:")
+        out(json.dumps(answer, indent=2))
+    if not local:
+        return
+    for call in invocation.deepcall_requests:
+        out(f"DeepCall stand-in received POST {call.path} {shown_request(call.json)}")
+    if not invocation.deepcall_requests:
+        out("DeepCall stand-in received nothing")
+    for message in invocation.dead_lettered:
+        out(f"dead-lettered {message.source_message_id}: {message.error_code} ({message.reason})")
+
+
+def _pretty(body: object) -> str:
+    if not isinstance(body, str):
+        return json.dumps(body)
+    try:
+        return json.dumps(json.loads(body), indent=2)
+    except ValueError:
+        return body
+
+
+def invoke(
+    path: Path, function: Function | None, *, live: bool, out: Out, resign: bool = True
+) -> Invocation:
+    """Load ``path``, run its handler locally (or ``live``), print the outcome."""
+    event = load_event(path)
+    chosen = function or guess_function(event)
+    run = invoke_live if live else partial(invoke_local, resign=resign)
+    invocation = run(chosen, event)
+    report(invocation, out, local=not live)
+    return invocation
+
+
+def ensure_succeeded(invocation: Invocation) -> None:
+    """Raise :class:`OperationFailed` when the handler refused or handed records back."""
+    if invocation.succeeded:
+        return
+    if invocation.function == "webhook":
+        raise OperationFailed(
+            f"the webhook handler answered HTTP {invocation.answer['statusCode']}"
+        )
+    failed = len(invocation.answer.get("batchItemFailures") or [])
+    raise OperationFailed(f"the queue handler handed {failed} record(s) back for redelivery")

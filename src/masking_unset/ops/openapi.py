@@ -1,0 +1,305 @@
+"""The OpenAPI 3.1 document of the webhook API, generated from the pydantic models.
+
+``masking-unset openapi`` writes it to ``docs/openapi.json``; ``--check`` fails when the committed
+file differs, so the document cannot drift from the models.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Final
+
+from pydantic.json_schema import models_json_schema
+
+from masking_unset.logic.responses import MethodNotAllowed
+from masking_unset.logic.webhooks import MAX_BODY_BYTES
+from masking_unset.models.api import DeliveryResults, ErrorBody
+from masking_unset.models.errors import (
+    AuthenticationFailed,
+    InFlight,
+    InvalidEvent,
+    InvalidNumber,
+    PayloadTooLarge,
+    UnknownSource,
+    UpstreamRejected,
+    UpstreamUnavailable,
+)
+from masking_unset.models.events import CloseEvent, UnsetResult
+from masking_unset.ops.console import Out
+from masking_unset.ops.errors import OperationFailed, UsageError
+
+SOURCES: Final = ("generic", "zendesk", "freshdesk", "hubspot", "salesforce")
+API_VERSION: Final = "1.0.0"
+DOCUMENT_PATH: Final = Path("docs") / "openapi.json"
+_REF = "#/components/schemas/{model}"
+
+
+def _schemas() -> dict[str, Any]:
+    _, top = models_json_schema(
+        [
+            (CloseEvent, "validation"),
+            (UnsetResult, "serialization"),
+            (ErrorBody, "serialization"),
+            (DeliveryResults, "serialization"),
+        ],
+        ref_template=_REF,
+    )
+    schemas: dict[str, Any] = top["$defs"]
+    # A webhook's source is its URL; the body's own "source" is ignored, so it is not offered.
+    close = schemas["CloseEvent"]
+    close["properties"].pop("source", None)
+    close["description"] = (
+        "The canonical close event, the body of the `generic` source. Unknown fields are ignored. "
+        "At least one of `mask`, `m1`, `m2` is needed, unless a masking was recorded for "
+        "`ticket_id`. Ids may also be sent as JSON numbers."
+    )
+    return dict(sorted(schemas.items()))
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": _REF.format(model=name)}
+
+
+def _json(schema: dict[str, Any], example: Any = None) -> dict[str, Any]:
+    content: dict[str, Any] = {"schema": schema}
+    if example is not None:
+        content["example"] = example
+    return {"application/json": content}
+
+
+def _error_response(description: str, code: str, message: str) -> dict[str, Any]:
+    example = {"error": {"code": code, "message": message}}
+    return {"description": description, "content": _json(_ref("ErrorBody"), example)}
+
+
+_RETRY_AFTER: Final = {
+    "description": "Seconds to wait before delivering again.",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[0-9]+$"},
+}
+
+
+def _header(name: str, description: str, pattern: str | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string"}
+    if pattern:
+        schema["pattern"] = pattern
+    return {
+        "name": name,
+        "in": "header",
+        "required": False,
+        "description": description,
+        "schema": schema,
+    }
+
+
+def _parameters() -> list[dict[str, Any]]:
+    return [
+        {
+            "name": "source",
+            "in": "path",
+            "required": True,
+            "description": "Who sends the webhook; decides how it is authenticated and read.",
+            "schema": {"type": "string", "enum": list(SOURCES)},
+        },
+        _header("webhook-id", "generic (Standard Webhooks): the delivery id.", None),
+        _header(
+            "webhook-timestamp",
+            "generic (Standard Webhooks): unix seconds; at most 5 minutes off.",
+            "^[0-9]+$",
+        ),
+        _header(
+            "webhook-signature",
+            "generic (Standard Webhooks): space-separated `v1,<base64 HMAC-SHA256>` entries over "
+            "`{webhook-id}.{webhook-timestamp}.{raw body}`.",
+        ),
+        _header(
+            "x-zendesk-webhook-signature",
+            "zendesk: base64 HMAC-SHA256 of the timestamp text followed by the raw body.",
+        ),
+        _header(
+            "x-zendesk-webhook-signature-timestamp", "zendesk: ISO-8601 time of the signature."
+        ),
+        _header(
+            "x-hubspot-signature-v3",
+            "hubspot: base64 HMAC-SHA256 of method + full URL + raw body + timestamp.",
+        ),
+        _header("x-hubspot-request-timestamp", "hubspot: unix milliseconds.", "^[0-9]+$"),
+        {
+            "name": "token",
+            "in": "query",
+            "required": False,
+            "description": "salesforce: the shared token configured for the endpoint URL.",
+            "schema": {"type": "string"},
+        },
+    ]
+
+
+def _responses() -> dict[str, Any]:
+    answer = {"anyOf": [_ref("UnsetResult"), _ref("DeliveryResults")]}
+    return {
+        "200": {
+            "description": "Handled: expired, already expired, a duplicate, ignored (not a "
+            "close) or a dry run. A delivery of several events answers each one's result. "
+            "Salesforce receives its SOAP acknowledgement instead.",
+            "content": {
+                **_json(
+                    answer,
+                    {
+                        "status": "unset",
+                        "event_id": "evt-1001",
+                        "ticket_id": "T-1001",
+                        "target": {"mask": "***1234"},
+                    },
+                ),
+                "text/xml": {"schema": {"type": "string"}},
+            },
+        },
+        "202": {
+            "description": "DeepCall is unavailable: the event was queued and will be retried.",
+            "content": _json(_ref("UnsetResult")),
+        },
+        "400": _error_response(
+            "The body cannot be read (not JSON, wrong shape or types).",
+            InvalidEvent.code,
+            "invalid event: mask: Input should be a valid string",
+        ),
+        "401": _error_response(
+            "The signature or token is missing, wrong or stale.",
+            AuthenticationFailed.code,
+            "signature does not match",
+        ),
+        "404": _error_response(
+            "No such source, or no secret configured for it.",
+            UnknownSource.code,
+            "no such webhook source",
+        ),
+        "405": {
+            **_error_response(
+                "Only POST is accepted.", MethodNotAllowed.code, "only POST is accepted"
+            ),
+            "headers": {"Allow": {"required": True, "schema": {"type": "string", "const": "POST"}}},
+        },
+        "409": {
+            **_error_response(
+                "The same event is being processed by an earlier delivery.",
+                InFlight.code,
+                "the event is already being processed",
+            ),
+            "headers": {"Retry-After": _RETRY_AFTER},
+        },
+        "413": _error_response(
+            f"The body is over {MAX_BODY_BYTES // 1024} KiB.",
+            PayloadTooLarge.code,
+            f"the body is over {MAX_BODY_BYTES // 1024} KiB",
+        ),
+        "422": _error_response(
+            "Well-formed, but names no usable masking (no number, an unparsable number, m1 = m2, "
+            "no masking recorded for the ticket).",
+            InvalidNumber.code,
+            "mask is not a phone number",
+        ),
+        "502": _error_response(
+            "DeepCall refused the unset in a way a retry cannot fix.",
+            UpstreamRejected.code,
+            "DeepCall refused the request (code 1000)",
+        ),
+        "503": {
+            "description": "Not done now, but a later delivery can succeed (DeepCall or AWS "
+            "unavailable, a configuration being fixed). Deliver again after Retry-After. A "
+            "multi-event delivery answers each one's result; Salesforce receives Ack false.",
+            "headers": {"Retry-After": _RETRY_AFTER},
+            "content": {
+                **_json(
+                    {"anyOf": [_ref("ErrorBody"), _ref("DeliveryResults")]},
+                    {
+                        "error": {
+                            "code": UpstreamUnavailable.code,
+                            "message": "DeepCall is unavailable",
+                        }
+                    },
+                ),
+                "text/xml": {"schema": {"type": "string"}},
+            },
+        },
+    }
+
+
+def build_document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document of ``POST /webhooks/{source}``."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "masking-unset webhook API",
+            "version": API_VERSION,
+            "description": "Expire a DeepCall phone-number masking the moment a support ticket "
+            "closes. Each source authenticates its own way (see the header and query parameters); "
+            "numbers never come back whole, only their last four digits. Generated from the "
+            "service's pydantic models by `masking-unset openapi`.",
+        },
+        "servers": [
+            {"url": "http://127.0.0.1:8080", "description": "masking-unset serve (local)"},
+            {
+                "url": "https://{apiId}.execute-api.{region}.amazonaws.com",
+                "description": "the deployed HTTP API",
+                "variables": {
+                    "apiId": {"default": "example"},
+                    "region": {"default": "ap-south-1"},
+                },
+            },
+        ],
+        "paths": {
+            "/webhooks/{source}": {
+                "post": {
+                    "operationId": "receiveWebhook",
+                    "summary": "A ticket closed: expire its masking",
+                    "parameters": _parameters(),
+                    "requestBody": {
+                        "required": True,
+                        "description": "generic: a CloseEvent. Other sources send their own "
+                        "payloads (Zendesk and Freshdesk JSON objects, a HubSpot JSON array, "
+                        "a Salesforce SOAP outbound message).",
+                        "content": {
+                            **_json(
+                                _ref("CloseEvent"),
+                                {
+                                    "event_id": "evt-1001",
+                                    "ticket_id": "T-1001",
+                                    "mask": "+91 80 4000 1234",
+                                },
+                            ),
+                            "text/xml": {"schema": {"type": "string"}},
+                        },
+                    },
+                    "responses": _responses(),
+                }
+            }
+        },
+        "components": {"schemas": _schemas()},
+    }
+
+
+def render(document: dict[str, Any]) -> str:
+    """The document as committed: indented JSON with a final newline."""
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def write_or_check(path: Path, *, check: bool, out: Out) -> None:
+    """Write the document to ``path``, or with ``check`` raise :class:`OperationFailed` when the
+    file there differs from what the models generate."""
+    text = render(build_document())
+    if not check:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"{path}: cannot be written ({exc.strerror or exc})") from None
+        out(f"wrote {path}")
+        return
+    try:
+        committed = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise OperationFailed(f"{path} does not exist: run `masking-unset openapi`") from None
+    if committed != text:
+        raise OperationFailed(f"{path} is out of date: run `masking-unset openapi` and commit it")
+    out(f"{path} is up to date")

@@ -1,0 +1,134 @@
+"""``masking-unset expire`` against the stack the environment points at: the same pipeline as the
+functions, redacted output, dry run, and its exit codes."""
+
+from __future__ import annotations
+
+import pytest
+
+from masking_unset.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
+from masking_unset.local.deepcall_standin import DeepCallStandIn, Fault
+from masking_unset.local.stack import DEMO_SSID, LocalStack
+
+MASK = "+91 80 4000 1234"
+
+
+def assert_redacted(text: str) -> None:
+    for raw in ("8040001234", "80 4000 1234", "9876543210", "98765", DEMO_SSID):
+        assert raw not in text
+    assert "Traceback" not in text
+
+
+def test_expire_sends_the_unset_now(
+    stack: LocalStack, deepcall: DeepCallStandIn, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["expire", "--mask", MASK, "--ticket-id", "T-7"])
+
+    captured = capsys.readouterr()
+    assert code == EXIT_OK
+    [call] = deepcall.unset_calls
+    assert call.json == {"ssid": DEMO_SSID, "mask": "8040001234", "expiry_duration": -1}
+    assert captured.out.startswith("unset: event cli-")
+    assert captured.out.rstrip().endswith("mask=***1234")
+    assert_redacted(captured.out + captured.err)
+
+
+def test_dry_run_sends_nothing_and_shows_the_request(
+    stack: LocalStack, deepcall: DeepCallStandIn, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["expire", "--m1", "98765 43210", "--m2", "+91 91234 56780", "--dry-run"])
+
+    out = capsys.readouterr().out
+    assert code == EXIT_OK
+    assert deepcall.unset_calls == []
+    assert (
+        f"dry run: would send POST {deepcall.base_url}/api/v2/Masking/unset "
+        '{"<credentials>": "from DEEPCALL_SECRET_ID", "m1": "******3210", "m2": "******6780", '
+        '"expiry_duration": -1}'
+    ) in out
+    assert "dry_run: event cli-" in out
+    assert_redacted(out)
+
+
+def test_the_configured_number_format_is_used(
+    stack: LocalStack,
+    deepcall: DeepCallStandIn,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("DEEPCALL_NUMBER_FORMAT", "e164")
+    assert main(["expire", "--m1", "98765 43210", "--m2", "91234 56780"]) == EXIT_OK
+    [call] = deepcall.unset_calls
+    assert call.json is not None
+    assert (call.json["m1"], call.json["m2"]) == ("+919876543210", "+919123456780")
+
+
+def test_the_same_event_id_is_expired_once(
+    stack: LocalStack, deepcall: DeepCallStandIn, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["expire", "--mask", MASK, "--event-id", "ops-1"]) == EXIT_OK
+    assert main(["expire", "--mask", MASK, "--event-id", "ops-1"]) == EXIT_OK
+
+    out = capsys.readouterr().out
+    assert len(deepcall.unset_calls) == 1
+    assert "duplicate: event ops-1 mask=***1234" in out
+    assert "already handled before (first outcome: unset)" in out
+
+
+def test_a_refusal_exits_1(
+    stack: LocalStack, deepcall: DeepCallStandIn, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deepcall.enqueue(Fault.error(1000, "Invalid parameters"))
+
+    code = main(["expire", "--mask", MASK])
+
+    captured = capsys.readouterr()
+    assert code == EXIT_FAILED
+    assert captured.err.startswith("error: upstream_rejected:")
+    assert_redacted(captured.out + captured.err)
+
+
+def test_deepcall_unavailable_exits_1(
+    stack: LocalStack,
+    deepcall: DeepCallStandIn,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("DEEPCALL_MAX_ATTEMPTS", "1")
+    deepcall.enqueue(Fault.html(502))
+
+    assert main(["expire", "--mask", MASK]) == EXIT_FAILED
+    assert "error: upstream_" in capsys.readouterr().err
+
+
+def test_a_rejected_credential_is_a_configuration_error(
+    stack: LocalStack, deepcall: DeepCallStandIn, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deepcall.set_credentials({"ssid": "rotated-elsewhere"})
+
+    code = main(["expire", "--mask", MASK])
+
+    captured = capsys.readouterr()
+    assert code == EXIT_USAGE
+    assert "rotate the secret" in captured.err
+    assert_redacted(captured.out + captured.err)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--mask", "12"], "error: invalid_number: mask (***12) is not a possible phone number"),
+        (["--m1", "9876543210", "--m2", "98765 43210"], "error: same_numbers:"),
+    ],
+)
+def test_an_unusable_number_is_a_usage_error_and_nothing_is_sent(
+    stack: LocalStack,
+    deepcall: DeepCallStandIn,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    message: str,
+) -> None:
+    assert main(["expire", *args]) == EXIT_USAGE
+    captured = capsys.readouterr()
+    assert captured.err.startswith(message)
+    assert deepcall.unset_calls == []
+    assert_redacted(captured.out + captured.err)

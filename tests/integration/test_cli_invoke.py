@@ -1,0 +1,114 @@
+"""``masking-unset invoke`` end to end: stored event files on a fresh local stack, and an event on
+the stack the environment points at (``--live``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from masking_unset.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
+from masking_unset.local.deepcall_standin import DeepCallStandIn
+from masking_unset.local.stack import DEMO_SSID, LocalStack
+from tests.integration.helpers import http_api_event
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+
+
+def assert_redacted(text: str) -> None:
+    for raw in ("8040001234", "80 4000 1234", "804000", DEMO_SSID):
+        assert raw not in text
+    assert "Traceback" not in text
+
+
+def test_a_stored_webhook_event_runs_on_the_stand_ins(capsys: pytest.CaptureFixture[str]) -> None:
+    # The file's signature is months old: invoke signs it again with the demo secret.
+    code = main(["invoke", str(EVENTS / "webhook-http-api.json")])
+
+    out = capsys.readouterr().out
+    assert code == EXIT_OK
+    assert "webhook handler answered HTTP 200" in out
+    assert '"status": "unset"' in out
+    assert (
+        "DeepCall stand-in received POST /api/v2/Masking/unset "
+        '{"ssid": "<secret>", "mask": "******1234", "expiry_duration": -1}'
+    ) in out
+    assert_redacted(out)
+
+
+def test_without_resigning_a_stored_event_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["invoke", str(EVENTS / "webhook-http-api.json"), "--no-resign"])
+
+    captured = capsys.readouterr()
+    assert code == EXIT_FAILED
+    assert "webhook handler answered HTTP 401" in captured.out
+    assert "stale_signature" in captured.out
+    assert "DeepCall stand-in received nothing" in captured.out
+    assert captured.err.strip() == "error: the webhook handler answered HTTP 401"
+
+
+def test_a_refused_event_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["invoke", str(EVENTS / "webhook-no-target.json"), "--function", "webhook"])
+
+    out = capsys.readouterr().out
+    assert code == EXIT_FAILED
+    assert "webhook handler answered HTTP 422" in out
+    assert "unresolved_target" in out
+
+
+def test_an_sqs_batch_shows_calls_and_dead_letters(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["invoke", str(EVENTS / "sqs-batch.json")])
+
+    out = capsys.readouterr().out
+    assert code == EXIT_OK
+    answer = out.split("queue handler answered:\n", 1)[1].split("\nDeepCall", 1)[0]
+    assert json.loads(answer) == {"batchItemFailures": []}
+    assert out.count("DeepCall stand-in received POST") == 2
+    assert "dead-lettered 33333333-3333-4333-8333-333333333333: malformed_body" in out
+    # Quiet by default: no JSON log or EMF metric line from the functions.
+    assert '"_aws"' not in out
+    assert '"level"' not in out
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_the_functions_logs_and_metrics_show_only_when_verbose(
+    verbose: bool, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    flags = ["--verbose"] if verbose else []
+    assert main(["invoke", str(EVENTS / "webhook-http-api.json"), *flags]) == EXIT_OK
+
+    out = capsys.readouterr().out
+    assert ("webhook answered" in caplog.messages) is verbose
+    assert ('"_aws"' in out) is verbose  # EMF metric lines
+    assert_redacted(out + caplog.text)
+
+
+def test_live_uses_the_environment_configuration(
+    stack: LocalStack, deepcall: DeepCallStandIn, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = tmp_path / "event.json"
+    body = {"event_id": "evt-live", "ticket_id": "T-1", "mask": "+91 80 4000 1234"}
+    event.write_text(json.dumps(http_api_event(body)))
+
+    code = main(["invoke", str(event), "--live"])
+
+    out = capsys.readouterr().out
+    assert code == EXIT_OK
+    assert '"event_id": "evt-live"' in out
+    [call] = deepcall.unset_calls
+    assert call.json == {"ssid": DEMO_SSID, "mask": "8040001234", "expiry_duration": -1}
+    assert "stand-in received" not in out  # live mode has no stand-in to report on
+    assert_redacted(out)
+
+
+def test_live_without_configuration_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("DEEPCALL_BASE_URL", raising=False)
+    monkeypatch.setenv("DEEPCALL_SECRET_ID", "s")
+
+    code = main(["invoke", str(EVENTS / "webhook-http-api.json"), "--live"])
+
+    assert code == EXIT_USAGE
+    assert "DEEPCALL_BASE_URL" in capsys.readouterr().err

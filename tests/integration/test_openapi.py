@@ -1,0 +1,148 @@
+"""The OpenAPI document against the running API: schemathesis generates requests from
+``docs/openapi.json``'s source (the models), ``masking-unset serve`` answers them on the local
+stand-ins, and every answer must be documented and match its schema."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis import Case, GenerationMode
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from masking_unset.app import reset_app
+from masking_unset.local.deepcall_standin import Fault
+from masking_unset.local.stack import DEMO_SOURCE_SECRETS, environment
+from masking_unset.ops.openapi import SOURCES, build_document
+from masking_unset.ops.serve import Serving, serving
+from masking_unset.ops.sign import SIGNERS, SignInput
+
+SCHEMA = schemathesis.openapi.from_dict(build_document())
+OPERATION = SCHEMA["/webhooks/{source}"]["POST"]
+CHECKS = [
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
+DOCUMENTED_5XX = {502, 503}
+# Numbers that parse, so signed cases get past validation and reach DeepCall.
+NUMBERS = ["+91 80 4000 1234", "98765 43210", "+91 91234 56780"]
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[Serving]:
+    """``serve`` on its own stand-ins; DeepCall fails now and then, without retries."""
+    with serving("127.0.0.1", 0) as running, environment({"DEEPCALL_MAX_ATTEMPTS": "1"}):
+        assert running.stack is not None
+        faults = [Fault.error(1000, "Invalid parameters"), Fault.html(502), Fault.error(1505, "-")]
+        running.stack.deepcall.set_fault_rate(0.3, faults, seed=7)
+        reset_app()
+        yield running
+    reset_app()
+
+
+@pytest.fixture
+def http() -> Iterator[requests.Session]:
+    with requests.Session() as session:
+        session.trust_env = False  # loopback only
+        yield session
+
+
+def prepare(case: Case, base_url: str, sign: bool, number: str) -> requests.PreparedRequest:
+    """The request schemathesis generated; signed with the demo secret of its source (when
+    ``sign``) over the exact bytes that will be sent."""
+    if sign and isinstance(case.body, dict):
+        case.body = {**case.body, "mask": number}
+    kwargs: dict[str, Any] = case.as_transport_kwargs(base_url=base_url)
+    kwargs.pop("timeout", None)
+    prepared = requests.Request(
+        method=kwargs.pop("method"),
+        url=kwargs.pop("url"),
+        headers=kwargs.pop("headers", None),
+        params=kwargs.pop("params", None),
+        json=kwargs.pop("json", None),
+        data=kwargs.pop("data", None),
+        cookies=kwargs.pop("cookies", None),
+    ).prepare()
+    source = str((case.path_parameters or {}).get("source", ""))
+    if sign and source in SIGNERS:
+        body = prepared.body or b""
+        raw = body.encode() if isinstance(body, str) else bytes(body)
+        secret = DEMO_SOURCE_SECRETS[source][0]
+        signed = SIGNERS[source](SignInput(source, secret, raw, str(prepared.url)))
+        prepared.url = signed.url
+        prepared.headers.update(signed.headers)
+    return prepared
+
+
+def test_the_document_is_valid_openapi_3_1() -> None:
+    from openapi_spec_validator import validate
+
+    document = build_document()
+    validate(document)
+    operation = document["paths"]["/webhooks/{source}"]["post"]
+    assert operation["parameters"][0]["schema"]["enum"] == list(SOURCES)
+    assert set(operation["responses"]) == {
+        "200",
+        "202",
+        "400",
+        "401",
+        "404",
+        "405",
+        "409",
+        "413",
+        "422",
+        "502",
+        "503",
+    }
+    assert operation["responses"]["503"]["headers"]["Retry-After"]["required"] is True
+    assert "source" not in document["components"]["schemas"]["CloseEvent"]["properties"]
+    json.dumps(document)  # serialisable as committed
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+def test_every_answer_is_documented(
+    served: Serving, http: requests.Session, mode: GenerationMode
+) -> None:
+    statuses: Counter[int] = Counter()
+
+    @settings(
+        max_examples=40,
+        derandomize=True,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(
+        case=OPERATION.as_strategy(generation_mode=mode),
+        sign=st.booleans(),
+        number=st.sampled_from(NUMBERS),
+    )
+    def exchange(case: Case, sign: bool, number: str) -> None:
+        response = http.send(prepare(case, served.url, sign, number), timeout=30)
+        statuses[response.status_code] += 1
+        assert response.status_code < 500 or response.status_code in DOCUMENTED_5XX, (
+            response.status_code,
+            response.text,
+        )
+        case.validate_response(response, checks=CHECKS)
+
+    exchange()
+
+    assert sum(statuses.values()) >= 20
+    assert statuses[401] > 0  # unsigned or mis-signed requests are refused
+    if mode is GenerationMode.POSITIVE:
+        assert statuses[200] + statuses[202] > 0, statuses  # some reached DeepCall
