@@ -39,6 +39,7 @@ COMMON_ENVIRONMENT = {
     "MAX_CONCURRENCY",
     "DEEPCALL_MAX_RPS",
     "DRY_RUN",
+    "DEEPCALL_ALREADY_DONE_CODES",
 }
 
 # The HTTP API integration limit: the webhook function must answer before it.
@@ -124,6 +125,24 @@ def test_environment_is_shared_and_complete(template: dict[str, Any]) -> None:
     webhook = template["Resources"]["WebhookFunction"]["Properties"]["Environment"]["Variables"]
     assert webhook["WEBHOOK_SECRETS_ID"] == {"Ref": "WebhookSecretsArn"}
     assert {"HUBSPOT_CLOSED_STAGES", "PUBLIC_BASE_URL", "SALESFORCE_ORG_IDS"} <= set(webhook)
+    assert {f"SOURCE_FIELDS_{s}" for s in ("ZENDESK", "FRESHDESK", "HUBSPOT", "SALESFORCE")} <= set(
+        webhook
+    )
+
+
+def test_every_variable_the_template_sets_is_one_the_code_reads(template: dict[str, Any]) -> None:
+    from masking_unset.config import Settings
+
+    known = {field.alias for field in Settings.model_fields.values()} | {
+        "POWERTOOLS_SERVICE_NAME",
+        "POWERTOOLS_METRICS_NAMESPACE",
+        "LOG_LEVEL",
+    }
+    names = set(template["Globals"]["Function"]["Environment"]["Variables"])
+    for function in ("WebhookFunction", "QueueFunction"):
+        properties = template["Resources"][function]["Properties"]
+        names |= set(properties.get("Environment", {}).get("Variables", {}))
+    assert names - known == set()
 
 
 def test_webhook_function_answers_within_the_http_api_limit(template: dict[str, Any]) -> None:
