@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: dev demo test unit integration lint format typecheck cfn-lint ci clean
+.PHONY: dev demo test unit integration lint format typecheck cfn-lint openapi ci clean
 
 $(UV):
 	$(PYTHON) -m venv $(BOOT)
@@ -46,7 +46,10 @@ typecheck: dev
 cfn-lint: dev
 	$(BIN)/cfn-lint template.yaml
 
-ci: lint typecheck cfn-lint test  ## everything CI checks
+openapi: dev  ## fail if docs/openapi.json no longer matches the models
+	$(BIN)/masking-unset openapi --check
+
+ci: lint typecheck cfn-lint openapi test  ## everything CI checks
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache .hypothesis
