@@ -6,7 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from masking_unset.observability import logger, metrics
+from masking_unset.observability import count, logger, metrics
 
 
 @metrics.log_metrics(capture_cold_start_metric=True)
@@ -18,6 +18,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     from masking_unset.logic.retry import Deadline
 
     records = [r for r in event.get("Records") or [] if isinstance(r, dict)]
+    count("RecordsReceived", len(records))
     try:
         app = get_app()
         if app.idempotency is not None:

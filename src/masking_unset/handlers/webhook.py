@@ -11,7 +11,7 @@ from masking_unset.logic.responses import DEFAULT_RETRY_AFTER, error_response, f
 from masking_unset.logic.retry import Deadline
 from masking_unset.models.errors import MaskingUnsetError
 from masking_unset.models.http import WebhookResponse
-from masking_unset.observability import count_by, logger, metrics
+from masking_unset.observability import count, count_by, logger, metrics
 
 
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
@@ -26,6 +26,7 @@ def handle(event: dict[str, Any], context: LambdaContext) -> WebhookResponse:
     from masking_unset.app import get_app
 
     retry_after = DEFAULT_RETRY_AFTER
+    count("WebhooksReceived")
     try:
         request = to_request(event)
         logger.set_correlation_id(request.request_id or None)
@@ -37,6 +38,7 @@ def handle(event: dict[str, Any], context: LambdaContext) -> WebhookResponse:
         deadline = Deadline(context.get_remaining_time_in_millis)
         response = app.webhook_receiver.receive(request, deadline)
     except MaskingUnsetError as exc:
+        count("WebhooksRejected")
         count_by("WebhooksRejected", "reason", exc.code)
         logger.info("webhook refused", extra={"code": exc.code, "reason": exc.message})
         return failure_response(exc, retry_after)

@@ -21,7 +21,7 @@ from masking_unset.models.errors import (
 )
 from masking_unset.models.events import CloseEvent, Ignored, Outcome, UnsetResult
 from masking_unset.models.http import WebhookRequest, WebhookResponse
-from masking_unset.observability import count, logger
+from masking_unset.observability import count, count_by, logger
 from masking_unset.sources import get_source
 
 MAX_BODY_BYTES = 256 * 1024
@@ -87,6 +87,7 @@ class WebhookReceiver:
         try:
             return ItemOutcome(result=self._service.expire(item, deadline))
         except MaskingUnsetError as exc:
+            count_by("EventsFailed", "code", exc.code)
             logger.warning("event failed", extra={"code": exc.code, "reason": exc.message})
             error = exc
         except Exception:  # noqa: BLE001 - a bug must not lose the event: queue it
