@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: dev demo test unit integration lint format typecheck cfn-lint openapi ci clean
+.PHONY: dev demo test unit integration lint format typecheck cfn-lint openapi bench ci clean
 
 $(UV):
 	$(PYTHON) -m venv $(BOOT)
@@ -48,6 +48,9 @@ cfn-lint: dev
 
 openapi: dev  ## fail if docs/openapi.json no longer matches the models
 	$(BIN)/masking-unset openapi --check
+
+bench: dev  ## performance benchmark, about 5 minutes (docs/performance.md)
+	$(BIN)/python -m benchmarks.run
 
 ci: lint typecheck cfn-lint openapi test  ## everything CI checks
 

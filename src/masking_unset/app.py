@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from masking_unset.config import Settings, get_settings
 
 if TYPE_CHECKING:
     import boto3
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_sqs import SQSClient
 
     from masking_unset.clients.deepcall import DeepCallClient
     from masking_unset.clients.masking_map import MaskingMapTable
@@ -18,7 +22,25 @@ if TYPE_CHECKING:
     from masking_unset.logic.batch import BatchProcessor
     from masking_unset.logic.idempotency import DynamoDBIdempotency
     from masking_unset.logic.pipeline import UnsetService
+    from masking_unset.logic.ratelimit import TokenBucket
     from masking_unset.logic.webhooks import WebhookReceiver
+
+
+# The longest a DeepCall request waits for a DEEPCALL_MAX_RPS slot: the batch's start budget and
+# the retry policy's safety margin keep 2 s spare after an attempt, so 1 s of pacing still ends
+# in time. A longer wait fails the attempt as retryable (rate_limited) instead.
+RATE_LIMIT_MAX_WAIT_SECONDS = 1.0
+
+
+class _Deferred:
+    """A client built on its first use: the queue and mapping clients are only needed when an
+    event fails or carries no numbers, and creating a boto3 client costs tens of milliseconds."""
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build = build
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._build(), name)
 
 
 @dataclass
@@ -26,6 +48,9 @@ class App:
     """Clients and services of one Lambda container."""
 
     settings: Settings
+    # boto3 sessions are not thread-safe, and batch threads may build a deferred client.
+    _client_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _clients: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
 
     @cached_property
     def boto3_session(self) -> boto3.session.Session:
@@ -34,13 +59,36 @@ class App:
 
         return boto3.session.Session()
 
+    def _client(self, service_name: str) -> Any:
+        """One boto3 client per service for the container, created on first use."""
+        with self._client_lock:
+            client = self._clients.get(service_name)
+            if client is None:
+                client = self.boto3_session.client(service_name)  # type: ignore[call-overload]
+                self._clients[service_name] = client
+            return client
+
     @cached_property
     def secrets(self) -> SecretStore:
         """Secrets Manager behind a per-container cache."""
         from masking_unset.clients.secrets import SecretStore
 
-        client = self.boto3_session.client("secretsmanager")
-        return SecretStore(client, max_age=self.settings.secrets_cache_seconds)
+        return SecretStore(
+            self._client("secretsmanager"), max_age=self.settings.secrets_cache_seconds
+        )
+
+    @cached_property
+    def pacer(self) -> TokenBucket | None:
+        """The ``DEEPCALL_MAX_RPS`` token bucket shared by every thread; None when unlimited
+        (0, the default, or infinite)."""
+        if not 0 < self.settings.deepcall_max_rps < float("inf"):
+            return None
+        from masking_unset.logic.ratelimit import TokenBucket
+
+        # A burst of one spaces requests evenly, so no second ever sees more than the rate + 1.
+        return TokenBucket(
+            self.settings.deepcall_max_rps, burst=1.0, max_wait=RATE_LIMIT_MAX_WAIT_SECONDS
+        )
 
     @cached_property
     def deepcall(self) -> DeepCallClient:
@@ -52,6 +100,7 @@ class App:
             session=build_session(self.settings.max_concurrency),
             connect_timeout=self.settings.deepcall_connect_timeout_seconds,
             read_timeout=self.settings.deepcall_timeout_seconds,
+            pacer=self.pacer,
         )
 
     @cached_property
@@ -61,7 +110,7 @@ class App:
             return None
         from masking_unset.clients.masking_map import MaskingMapTable
 
-        client = self.boto3_session.client("dynamodb")
+        client = cast("DynamoDBClient", _Deferred(lambda: self._client("dynamodb")))
         return MaskingMapTable(client, self.settings.masking_map_table)
 
     @cached_property
@@ -72,7 +121,7 @@ class App:
         from masking_unset.logic.idempotency import DynamoDBIdempotency
 
         return DynamoDBIdempotency(
-            self.boto3_session.client("dynamodb"),
+            self._client("dynamodb"),
             self.settings.idempotency_table,
             window_seconds=self.settings.idempotency_window_seconds,
         )
@@ -106,7 +155,7 @@ class App:
             return None
         from masking_unset.clients.queues import QueueClient
 
-        return QueueClient(self.boto3_session.client("sqs"), url)
+        return QueueClient(cast("SQSClient", _Deferred(lambda: self._client("sqs"))), url)
 
     @cached_property
     def queue(self) -> QueueClient | None:

@@ -50,11 +50,19 @@ def tracer() -> Tracer:
     return Tracer(service=SERVICE, patch_modules=("botocore",))
 
 
+@lru_cache(maxsize=1)
+def _tracing_off() -> bool:
+    """Powertools' own rule (POWERTOOLS_TRACE_DISABLED, or not in Lambda), read once without
+    building the tracer: building it imports the X-Ray SDK even to disable it (~100 ms)."""
+    from aws_lambda_powertools.tracing.tracer import Tracer
+
+    return bool(Tracer._is_tracer_disabled())
+
+
 @contextmanager
 def subsegment(name: str, **annotations: str) -> Iterator[Any]:
     """A trace subsegment around a block; annotations must hold no personal data."""
-    active = tracer()
-    if active.disabled:
+    if _tracing_off() or (active := tracer()).disabled:
         with nullcontext() as nothing:
             yield nothing
         return
@@ -66,7 +74,7 @@ def subsegment(name: str, **annotations: str) -> Iterator[Any]:
 
 def current_trace_entity() -> Any | None:
     """The active trace segment of this thread, to hand to worker threads (None when off)."""
-    if tracer().disabled:
+    if _tracing_off() or tracer().disabled:
         return None
     from aws_xray_sdk.core import xray_recorder
 

@@ -1,0 +1,62 @@
+"""The benchmark still runs: ``python -m benchmarks.run --quick`` prints every row with a ratio.
+
+Only the shape is checked. Whether the targets are met depends on the machine and its load, so
+no timing is asserted here; docs/performance.md holds the numbers of a full run.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SETUPS = ("plain", "idempotency")
+FIGURES = (
+    "a. warm webhook / bare post",
+    "b. batch / ideal",
+    "b. Powertools sequential / ours",
+    "c. cold start webhook / floor",
+    "c. cold start queue / floor",
+    "d. peak RSS",
+    "d. RSS growth",
+)
+COLUMNS = ["figure", "setup", "measured", "reference", "ratio", "target", "met"]
+
+
+def table_rows(output: str) -> list[dict[str, str]]:
+    """The rows of the Markdown table in ``output``, keyed by column name."""
+    lines = [line.strip() for line in output.splitlines() if line.strip().startswith("|")]
+    cells = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
+    assert cells, "no table printed"
+    assert cells[0] == COLUMNS
+    return [dict(zip(COLUMNS, row, strict=True)) for row in cells[2:]]
+
+
+def test_quick_mode_prints_every_row_with_a_numeric_ratio() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = table_rows(proc.stdout)
+    found = sorted(
+        (figure, row["setup"])
+        for row in rows
+        for figure in FIGURES
+        if row["figure"].startswith(figure)
+    )
+    assert found == sorted((figure, setup) for figure in FIGURES for setup in SETUPS)
+    assert len(rows) == len(FIGURES) * len(SETUPS)
+    for row in rows:
+        ratio = float(row["ratio"])
+        assert math.isfinite(ratio), row
+        assert ratio > 0, row
+        assert row["met"] in {"yes", "NO"}, row
+    assert "machine:" in proc.stdout
+    assert "python:" in proc.stdout
