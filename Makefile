@@ -63,7 +63,7 @@ clean:
 # hashes in .ci/<tool>-requirements.txt, compiled from the .in files by `make tools-pins`.
 TOOLS := .cache/tools
 
-.PHONY: checkov artifact requirements tools-pins
+.PHONY: checkov artifact build requirements tools-pins
 
 # CI also checks the template with checkov and the deployment package built by sam.
 ci: checkov artifact
@@ -79,6 +79,12 @@ checkov: $(TOOLS)/checkov/.synced  ## scan template.yaml; each skip states its r
 
 artifact: dev $(TOOLS)/sam/.synced  ## sam build, then run both handlers from the build, not from src/
 	$(BIN)/python .ci/artifact_check.py --sam $(TOOLS)/sam/bin/sam --work-dir .cache/artifact
+
+# The deployment package: sam build, then bytecode for every module. Lambda's /var/task is
+# read-only, so a package without .pyc files compiles everything it imports on each cold start.
+build: $(TOOLS)/sam/.synced  ## sam build into .aws-sam/build, precompiled; then `sam deploy`
+	SAM_CLI_TELEMETRY=0 PATH="$(abspath $(TOOLS)/sam/bin):$$PATH" sam build --parallel
+	$(PYTHON) -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build
 
 # What sam build installs into the package: the runtime dependencies of uv.lock, nothing from dev.
 # tests/test_artifact_requirements.py fails when this file and uv.lock disagree.
