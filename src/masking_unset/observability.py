@@ -70,22 +70,3 @@ def subsegment(name: str, **annotations: str) -> Iterator[Any]:
         for key, value in annotations.items():
             segment.put_annotation(key=key, value=value)
         yield segment
-
-
-def current_trace_entity() -> Any | None:
-    """The active trace segment of this thread, to hand to worker threads (None when off)."""
-    if _tracing_off() or tracer().disabled:
-        return None
-    from aws_xray_sdk.core import xray_recorder
-
-    return xray_recorder.get_trace_entity()
-
-
-def adopt_trace_entity(entity: Any | None) -> None:
-    """Make ``entity`` the parent of this worker thread's subsegments (X-Ray context is per
-    thread, and a thread without one would drop its subsegments)."""
-    if entity is None:
-        return
-    from aws_xray_sdk.core import xray_recorder
-
-    xray_recorder.set_trace_entity(entity)

@@ -23,13 +23,7 @@ from masking_unset.logic.pipeline import UnsetService
 from masking_unset.logic.retry import Deadline
 from masking_unset.models.errors import MalformedBody, MaskingUnsetError
 from masking_unset.models.events import CloseEvent
-from masking_unset.observability import (
-    adopt_trace_entity,
-    count,
-    count_by,
-    current_trace_entity,
-    logger,
-)
+from masking_unset.observability import count, count_by, logger
 
 
 class Sender(Protocol):
@@ -147,14 +141,9 @@ class BatchProcessor:
                 fates.update(self._run_lane(lane, deadline))
         else:
             workers = min(self._max_concurrency, len(lanes))
-            entity = current_trace_entity()
-
-            def run(lane: list[QueueRecord]) -> dict[str, RecordFate]:
-                adopt_trace_entity(entity)
-                return self._run_lane(lane, deadline)
-
+            # In Lambda the X-Ray SDK gives every thread the invocation's segment by itself.
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="record") as pool:
-                for lane_fates in pool.map(run, lanes):
+                for lane_fates in pool.map(lambda lane: self._run_lane(lane, deadline), lanes):
                     fates.update(lane_fates)
         failed = [r.message_id for r in parsed if fates.get(r.message_id) in _REDELIVER]
         if failed:
