@@ -25,7 +25,7 @@ def webhook(event: dict[str, Any]) -> dict[str, Any]:
 def test_three_deliveries_two_concurrent_make_one_call(
     stack: LocalStack, deepcall: DeepCallStandIn
 ) -> None:
-    deepcall.latency = 1.0  # keeps the first delivery in flight while the second arrives
+    deepcall.latency = 2.0  # keeps the first delivery in flight while the second arrives
     answers: list[dict[str, Any]] = []
     first = threading.Thread(target=lambda: answers.append(webhook(http_api_event(CLOSE))))
     first.start()
@@ -55,7 +55,7 @@ def test_three_deliveries_two_concurrent_make_one_call(
 def test_same_event_twice_in_one_batch_is_called_once(
     stack: LocalStack, deepcall: DeepCallStandIn
 ) -> None:
-    deepcall.latency = 0.5
+    deepcall.latency = 1.5  # long enough that both records overlap even on a busy machine
     records = [sqs_record(CLOSE, "a"), sqs_record(CLOSE, "b")]
     answer = queue_handler({"Records": records}, LocalLambdaContext())  # type: ignore[arg-type]
     deepcall.latency = 0.0
