@@ -71,19 +71,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_resign(args: argparse.Namespace) -> int:
-    """Print an API Gateway event file re-signed with a fresh timestamp (for sam local invoke)."""
-    from masking_unset.local.stack import DEMO_WEBHOOK_SECRET, resign_api_event
-    from masking_unset.ops.invoke import load_event
+    """Print an API Gateway event file signed afresh for its source (for sam local invoke)."""
+    from masking_unset.local.signers import SIGNERS, sign_event
+    from masking_unset.ops.invoke import event_source, load_event
     from masking_unset.ops.sign import read_secret
 
-    secret = (
-        read_secret(Path(args.secret_file), "generic") if args.secret_file else DEMO_WEBHOOK_SECRET
-    )
     event = load_event(Path(args.event))
+    source = event_source(event)
+    if source not in SIGNERS:
+        raise UsageError(f"{args.event}: not a webhook event of a known source")
+    secret = read_secret(Path(args.secret_file), source) if args.secret_file else None
     try:
-        resigned = resign_api_event(event, secret)
+        resigned = sign_event(event, source, secret=secret)
     except ValueError:
-        raise UsageError("the secret is not a whsec_ (base64) signing secret") from None
+        raise UsageError(f"the secret is not a valid {source} signing secret") from None
     _out(json.dumps(resigned, indent=2))
     return EXIT_OK
 
@@ -286,12 +287,14 @@ def build_parser() -> argparse.ArgumentParser:
     resign = _command(
         commands,
         "resign",
-        "re-sign a generic-source API event file with a fresh timestamp",
-        "Print the event with a fresh Standard Webhooks signature (for sam local invoke).",
+        "sign a webhook event file afresh for its source (signatures go stale)",
+        "Print the event signed now for the source in its path - Standard Webhooks, Zendesk, "
+        "HubSpot v3, or the Freshdesk / Salesforce token - for sam local invoke -e.",
     )
-    resign.add_argument("event", help="an events/*.json file")
+    resign.add_argument("event", help="an events/*.json webhook event")
     resign.add_argument(
-        "--secret-file", help="file holding the whsec_ signing secret (default: the demo secret)"
+        "--secret-file",
+        help="the source's secret, bare or as the WEBHOOK_SECRETS_ID JSON (default: demo secret)",
     )
     resign.set_defaults(func=cmd_resign)
 
