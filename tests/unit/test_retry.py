@@ -71,7 +71,7 @@ def test_retry_after_is_honoured_up_to_the_cap() -> None:
 
 def test_no_attempt_starts_that_would_outlive_the_invocation() -> None:
     sleeps: list[float] = []
-    remaining_ms = iter([12_000, 9_000])
+    remaining_ms = iter([20_000, 12_000, 9_000])
     action = Script(UpstreamUnavailable("down"), UpstreamUnavailable("down"))
     deadline = Deadline(lambda: next(remaining_ms))
     with pytest.raises(UpstreamUnavailable):
@@ -104,3 +104,13 @@ def test_visibility_backoff_grows() -> None:
     firsts = [backoff.seconds(1, rng) for _ in range(20)]
     fourths = [backoff.seconds(4, rng) for _ in range(20)]
     assert max(firsts) <= 10 < 40 <= min(fourths)
+
+
+def test_no_first_attempt_without_the_time_to_finish_it() -> None:
+    sleeps: list[float] = []
+    action = Script()
+    deadline = Deadline(lambda: 9_000)
+    with pytest.raises(UpstreamUnavailable) as caught:
+        policy(sleeps, attempt_budget=8.0, safety_margin=2.0).run(action, deadline)
+    assert caught.value.code == "no_time_left"
+    assert action.calls == 0

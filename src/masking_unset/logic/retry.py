@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from masking_unset.logic.failures import FailureKind, classify
-from masking_unset.models.errors import UpstreamError
+from masking_unset.models.errors import UpstreamError, UpstreamUnavailable
 
 T = TypeVar("T")
 
@@ -50,7 +50,15 @@ class RetryPolicy:
 
     def run(self, action: Callable[[], T], deadline: Deadline) -> T:
         """Call ``action`` until it succeeds, fails for a reason retrying can't fix, runs out of
-        attempts, or the next attempt would not finish before the deadline."""
+        attempts, or the next attempt would not finish before the deadline.
+
+        Not even the first attempt starts without the time to finish it: a call cut off by the
+        Lambda timeout would leave its outcome unknown, while a retryable failure is handed on.
+        """
+        if deadline.remaining() < self.attempt_budget + self.safety_margin:
+            raise UpstreamUnavailable(
+                "not enough time left in this invocation for a DeepCall call", code="no_time_left"
+            )
         attempt = 1
         while True:
             try:
