@@ -196,7 +196,10 @@ def test_zendesk_signature_is_accepted_by_the_zendesk_source(
     assert code == EXIT_OK
     _, headers, _ = signed_headers(capsys.readouterr().out)
     request = WebhookRequest("POST", "/webhooks/zendesk", "zendesk", lowered(headers), BODY)
-    ZendeskSource().authenticate(request, [secret.read_text()], time.time())
+    settings = Settings.model_validate(
+        {"DEEPCALL_BASE_URL": "https://deepcall.example", "DEEPCALL_SECRET_ID": "s"}
+    )
+    ZendeskSource().authenticate(request, [secret.read_text()], time.time(), settings)
 
 
 def test_hubspot_needs_the_url_it_signs(
@@ -242,7 +245,7 @@ def test_hubspot_signature_is_accepted_by_the_hubspot_source(
         raw_query="portal=7",
         domain="hooks.example.com",
     )
-    HubSpotSource(settings=lambda: settings).authenticate(request, [SECRET], time.time())
+    HubSpotSource().authenticate(request, [SECRET], time.time(), settings)
 
 
 def test_a_token_source_never_prints_the_token(

@@ -45,7 +45,7 @@ def request(headers: dict[str, str] | None = None, body: bytes = b"{}") -> Webho
     ],
 )
 def test_each_credential_form_passes(headers: dict[str, str]) -> None:
-    SOURCE.authenticate(request(headers), ["rotated-out", TOKEN], 0.0)
+    SOURCE.authenticate(request(headers), ["rotated-out", TOKEN], 0.0, SETTINGS)
 
 
 @pytest.mark.parametrize(
@@ -63,7 +63,7 @@ def test_each_credential_form_passes(headers: dict[str, str]) -> None:
 )
 def test_wrong_or_missing_credentials_are_refused(headers: dict[str, str], code: str) -> None:
     with pytest.raises(AuthenticationFailed) as caught:
-        SOURCE.authenticate(request(headers), [TOKEN], 0.0)
+        SOURCE.authenticate(request(headers), [TOKEN], 0.0, SETTINGS)
     assert caught.value.code == code
     assert TOKEN not in caught.value.message
 

@@ -39,9 +39,8 @@ BASE_ENV = {
 SETTINGS = Settings.from_env(BASE_ENV)
 
 
-def source(public_base_url: str | None = None) -> HubSpotSource:
-    env = {**BASE_ENV, "PUBLIC_BASE_URL": public_base_url or ""}
-    return HubSpotSource(settings=lambda: Settings.from_env(env))
+def settings_with(public_base_url: str | None = None) -> Settings:
+    return Settings.from_env({**BASE_ENV, "PUBLIC_BASE_URL": public_base_url or ""})
 
 
 def request(
@@ -76,7 +75,7 @@ def authenticate(
     now: float = NOW,
     public_base_url: str | None = None,
 ) -> None:
-    source(public_base_url).authenticate(req, secrets or [SECRET], now)
+    HubSpotSource().authenticate(req, secrets or [SECRET], now, settings_with(public_base_url))
 
 
 def test_sdk_vector_signs_and_verifies() -> None:

@@ -98,8 +98,8 @@ def parse(body: bytes, settings: Settings = SETTINGS) -> list[CloseEvent | Ignor
 
 
 def test_the_url_token_passes_from_either_place() -> None:
-    SOURCE.authenticate(request(query={"token": TOKEN}), ["old", TOKEN], 0.0)
-    SOURCE.authenticate(request(raw_query=f"a=1&token={TOKEN}"), [TOKEN], 0.0)
+    SOURCE.authenticate(request(query={"token": TOKEN}), ["old", TOKEN], 0.0, SETTINGS)
+    SOURCE.authenticate(request(raw_query=f"a=1&token={TOKEN}"), [TOKEN], 0.0, SETTINGS)
 
 
 @pytest.mark.parametrize(
@@ -108,7 +108,7 @@ def test_the_url_token_passes_from_either_place() -> None:
 )
 def test_a_missing_or_wrong_token_is_refused(query: dict[str, str], code: str) -> None:
     with pytest.raises(AuthenticationFailed) as caught:
-        SOURCE.authenticate(request(query=query), [TOKEN], 0.0)
+        SOURCE.authenticate(request(query=query), [TOKEN], 0.0, SETTINGS)
     assert caught.value.code == code
 
 

@@ -20,18 +20,16 @@ NOW = 1_795_688_400.0
 ENV = {"DEEPCALL_BASE_URL": "https://api.example.com", "DEEPCALL_SECRET_ID": "arn:secret"}
 
 
-def hubspot(public_base_url: str = "") -> HubSpotSource:
-    return HubSpotSource(
-        settings=lambda: Settings.from_env({**ENV, "PUBLIC_BASE_URL": public_base_url})
-    )
+def settings_with(public_base_url: str = "") -> Settings:
+    return Settings.from_env({**ENV, "PUBLIC_BASE_URL": public_base_url})
 
 
 def verify(source: str, event: dict[str, Any], now: float = NOW) -> None:
     from masking_unset.sources import get_source
 
-    adapter = hubspot() if source == "hubspot" else get_source(source)
+    adapter = get_source(source)
     assert adapter is not None
-    adapter.authenticate(to_request(event), DEMO_SOURCE_SECRETS[source], now)
+    adapter.authenticate(to_request(event), DEMO_SOURCE_SECRETS[source], now, settings_with())
 
 
 @pytest.mark.parametrize("source", sorted(SIGNERS))
@@ -61,4 +59,6 @@ def test_hubspot_signer_follows_the_public_base_url() -> None:
     event = http_api_event("[]", source="hubspot", sign=False)
     secret = DEMO_SOURCE_SECRETS["hubspot"][0]
     signed = sign_hubspot(event, secret, time.time(), base_url="https://hooks.example.com")
-    hubspot("https://hooks.example.com").authenticate(to_request(signed), [secret], time.time())
+    HubSpotSource().authenticate(
+        to_request(signed), [secret], time.time(), settings_with("https://hooks.example.com")
+    )

@@ -46,7 +46,7 @@ def request(
 
 
 def authenticate(req: WebhookRequest, secrets: list[str] | None = None, now: float = NOW) -> None:
-    SOURCE.authenticate(req, secrets or [SECRET], now)
+    SOURCE.authenticate(req, secrets or [SECRET], now, SETTINGS)
 
 
 def test_zendesk_test_vector_signs_and_verifies() -> None:

@@ -60,7 +60,7 @@ class WebhookReceiver:
         if len(request.body) > MAX_BODY_BYTES:
             raise PayloadTooLarge(f"the body is over {MAX_BODY_BYTES // 1024} KiB")
         secrets = self.source_secrets(source.name)
-        source.authenticate(request, secrets, self._clock())
+        source.authenticate(request, secrets, self._clock(), self._settings)
         items = source.parse(request, self._settings)
         outcomes = [self._act(item, deadline or Deadline()) for item in items]
         return source.respond(outcomes, self._settings.webhook_retry_after_seconds)

@@ -17,10 +17,13 @@ class WebhookSource(ABC):
     name: str
 
     @abstractmethod
-    def authenticate(self, request: WebhookRequest, secrets: Sequence[str], now: float) -> None:
+    def authenticate(
+        self, request: WebhookRequest, secrets: Sequence[str], now: float, settings: Settings
+    ) -> None:
         """Raise :class:`AuthenticationFailed` unless the request comes from the sender.
 
-        ``secrets`` are the values configured for this source in ``WEBHOOK_SECRETS_ID``.
+        ``secrets`` are the values configured for this source in ``WEBHOOK_SECRETS_ID``;
+        ``settings`` the container's, for sources whose check depends on them.
         """
 
     @abstractmethod

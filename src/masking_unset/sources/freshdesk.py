@@ -50,7 +50,9 @@ class FreshdeskSource(WebhookSource):
 
     name = "freshdesk"
 
-    def authenticate(self, request: WebhookRequest, secrets: Sequence[str], now: float) -> None:
+    def authenticate(
+        self, request: WebhookRequest, secrets: Sequence[str], now: float, settings: Settings
+    ) -> None:
         """Pass when any offered token equals any configured secret (compared in constant time)."""
         offered = offered_tokens(request)
         if not offered:

@@ -16,7 +16,9 @@ class GenericSource(WebhookSource):
 
     name = "generic"
 
-    def authenticate(self, request: WebhookRequest, secrets: Sequence[str], now: float) -> None:
+    def authenticate(
+        self, request: WebhookRequest, secrets: Sequence[str], now: float, settings: Settings
+    ) -> None:
         """Verify ``webhook-signature`` over ``{webhook-id}.{webhook-timestamp}.{raw body}``."""
         verify_standard_webhooks(
             secrets=secrets,

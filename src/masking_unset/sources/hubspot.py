@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hmac
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from masking_unset.config import Settings, get_settings
+from masking_unset.config import Settings
 from masking_unset.logic.fields import event_document, load_json, read_fields, short_id, status_in
 from masking_unset.logic.signatures import check_timestamp_window, hmac_sha256_b64
 from masking_unset.models.errors import (
@@ -62,19 +62,13 @@ def signed_uri(request: WebhookRequest, public_base_url: str | None) -> str:
 
 
 class HubSpotSource(WebhookSource):
-    """HubSpot ticket stage changes; each event of a delivery is handled on its own.
-
-    ``authenticate`` is not handed the settings, and the signed URI depends on
-    ``PUBLIC_BASE_URL``: ``settings`` supplies them (the container's cached settings, the same
-    object the receiver holds).
-    """
+    """HubSpot ticket stage changes; each event of a delivery is handled on its own."""
 
     name = "hubspot"
 
-    def __init__(self, settings: Callable[[], Settings] = get_settings) -> None:
-        self._settings = settings
-
-    def authenticate(self, request: WebhookRequest, secrets: Sequence[str], now: float) -> None:
+    def authenticate(
+        self, request: WebhookRequest, secrets: Sequence[str], now: float, settings: Settings
+    ) -> None:
         """Verify signature v3 over method + URI + raw body + timestamp (milliseconds), within
         five minutes of ``now``."""
         signature = request.header(SIGNATURE_HEADER)
@@ -87,7 +81,7 @@ class HubSpotSource(WebhookSource):
         if not timestamp.isdigit():
             raise AuthenticationFailed(f"{TIMESTAMP_HEADER} must be unix milliseconds")
         check_timestamp_window(int(timestamp) / 1000, now)
-        uri = signed_uri(request, self._settings().public_base_url)
+        uri = signed_uri(request, settings.public_base_url)
         offered = signature.strip().encode()
         for secret in secrets:
             expected = hubspot_signature(secret, request.method, uri, request.body, timestamp)

@@ -128,7 +128,9 @@ class SalesforceSource(WebhookSource):
 
     name = "salesforce"
 
-    def authenticate(self, request: WebhookRequest, secrets: Sequence[str], now: float) -> None:
+    def authenticate(
+        self, request: WebhookRequest, secrets: Sequence[str], now: float, settings: Settings
+    ) -> None:
         """The ``token`` query parameter must equal a configured secret (constant time). The
         organization id is checked in :meth:`parse`, once the message is read."""
         token = request.query.get("token") or next(

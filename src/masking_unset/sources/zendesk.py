@@ -59,7 +59,9 @@ class ZendeskSource(WebhookSource):
 
     name = "zendesk"
 
-    def authenticate(self, request: WebhookRequest, secrets: Sequence[str], now: float) -> None:
+    def authenticate(
+        self, request: WebhookRequest, secrets: Sequence[str], now: float, settings: Settings
+    ) -> None:
         """Verify the signature over timestamp + raw body, within five minutes of ``now``."""
         signature = request.header(SIGNATURE_HEADER)
         timestamp = request.header(TIMESTAMP_HEADER)
