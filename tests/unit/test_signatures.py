@@ -114,3 +114,12 @@ def test_whatever_we_sign_verifies(key: bytes, body: bytes, ts: int) -> None:
     secret = "whsec_" + base64.b64encode(key).decode()
     header = standard_webhooks_sign(secret, "evt", ts, body)
     verify(secrets=[secret], msg_id="evt", timestamp=str(ts), header=header, body=body, now=ts)
+
+
+def test_any_matches_compares_every_pair() -> None:
+    from masking_unset.logic.signatures import any_matches
+
+    assert any_matches(["a", "b"], ["x", "b"])
+    assert not any_matches(["a", "b"], ["x", "y"])
+    assert not any_matches([], ["x"])
+    assert not any_matches(["a"], [])

@@ -18,6 +18,14 @@ def hmac_sha256_b64(key: bytes, content: bytes) -> str:
     return base64.b64encode(hmac.new(key, content, hashlib.sha256).digest()).decode("ascii")
 
 
+def any_matches(expected: Iterable[str], offered: Iterable[str]) -> bool:
+    """Whether any expected value equals any offered one. Every pair is compared in constant
+    time, so the time taken tells nothing about which secret or entry matched."""
+    candidates = [value.encode() for value in offered]
+    results = [hmac.compare_digest(e.encode(), c) for e in expected for c in candidates]
+    return any(results)
+
+
 def check_timestamp_window(
     timestamp: float, now: float, tolerance: float = TOLERANCE_SECONDS
 ) -> None:
@@ -72,14 +80,11 @@ def verify_standard_webhooks(
     if not offered:
         raise AuthenticationFailed("webhook-signature has no v1 entry")
     content = f"{msg_id}.{timestamp}.".encode() + body
+    keys = []
     for secret in secrets:
         try:
-            key = standard_webhooks_key(secret)
+            keys.append(standard_webhooks_key(secret))
         except ValueError:
             continue  # a malformed secret can't match; the others still may
-        expected = hmac_sha256_b64(key, content).encode()
-        # Compare against every entry so the time taken does not depend on which one matches.
-        matches = [hmac.compare_digest(expected, candidate.encode()) for candidate in offered]
-        if any(matches):
-            return
-    raise AuthenticationFailed("signature does not match")
+    if not any_matches((hmac_sha256_b64(key, content) for key in keys), offered):
+        raise AuthenticationFailed("signature does not match")

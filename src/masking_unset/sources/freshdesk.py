@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 from collections.abc import Sequence
 
 from masking_unset.config import Settings
 from masking_unset.logic.fields import closes, event_document, load_json, read_fields, short_id
+from masking_unset.logic.signatures import any_matches
 from masking_unset.models.errors import AuthenticationFailed, MalformedBody
 from masking_unset.models.events import CloseEvent, Ignored
 from masking_unset.models.http import WebhookRequest
@@ -60,13 +60,7 @@ class FreshdeskSource(WebhookSource):
                 f"send the token in {TOKEN_HEADER}, as a Bearer token or as Basic credentials",
                 code="missing_token",
             )
-        # Every pair is compared, so the time taken does not tell which one matched.
-        matches = [
-            hmac.compare_digest(token.encode(), secret.encode())
-            for token in offered
-            for secret in secrets
-        ]
-        if not any(matches):
+        if not any_matches(secrets, offered):
             raise AuthenticationFailed("the token does not match", code="invalid_token")
 
     def parse(self, request: WebhookRequest, settings: Settings) -> Sequence[CloseEvent | Ignored]:

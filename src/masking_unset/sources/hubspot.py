@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hmac
 import re
 from collections.abc import Sequence
 from typing import Any
 
 from masking_unset.config import Settings
 from masking_unset.logic.fields import event_document, load_json, read_fields, short_id, status_in
-from masking_unset.logic.signatures import check_timestamp_window, hmac_sha256_b64
+from masking_unset.logic.signatures import any_matches, check_timestamp_window, hmac_sha256_b64
 from masking_unset.models.errors import (
     AuthenticationFailed,
     ConfigurationError,
@@ -82,12 +81,12 @@ class HubSpotSource(WebhookSource):
             raise AuthenticationFailed(f"{TIMESTAMP_HEADER} must be unix milliseconds")
         check_timestamp_window(int(timestamp) / 1000, now)
         uri = signed_uri(request, settings.public_base_url)
-        offered = signature.strip().encode()
-        for secret in secrets:
-            expected = hubspot_signature(secret, request.method, uri, request.body, timestamp)
-            if hmac.compare_digest(expected.encode(), offered):
-                return
-        raise AuthenticationFailed("signature does not match")
+        expected = (
+            hubspot_signature(secret, request.method, uri, request.body, timestamp)
+            for secret in secrets
+        )
+        if not any_matches(expected, [signature.strip()]):
+            raise AuthenticationFailed("signature does not match")
 
     def parse(self, request: WebhookRequest, settings: Settings) -> Sequence[CloseEvent | Ignored]:
         """Every event of the array: a close when a ticket entered a closed stage."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qs
@@ -20,6 +19,7 @@ from masking_unset.logic.fields import (
     short_id,
 )
 from masking_unset.logic.responses import ItemOutcome, retry_after_header
+from masking_unset.logic.signatures import any_matches
 from masking_unset.models.errors import (
     AuthenticationFailed,
     ConfigurationError,
@@ -140,8 +140,7 @@ class SalesforceSource(WebhookSource):
             raise AuthenticationFailed(
                 "add ?token=<secret> to the endpoint URL", code="missing_token"
             )
-        matches = [hmac.compare_digest(token.encode(), secret.encode()) for secret in secrets]
-        if not any(matches):
+        if not any_matches(secrets, [token]):
             raise AuthenticationFailed("the token does not match", code="invalid_token")
 
     def parse(self, request: WebhookRequest, settings: Settings) -> Sequence[CloseEvent | Ignored]:

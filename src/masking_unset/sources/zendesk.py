@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from masking_unset.config import Settings
 from masking_unset.logic.fields import closes, event_document, load_json, read_fields, short_id
-from masking_unset.logic.signatures import check_timestamp_window, hmac_sha256_b64
+from masking_unset.logic.signatures import any_matches, check_timestamp_window, hmac_sha256_b64
 from masking_unset.models.errors import AuthenticationFailed, MalformedBody
 from masking_unset.models.events import CloseEvent, Ignored
 from masking_unset.models.http import WebhookRequest
@@ -71,12 +70,9 @@ class ZendeskSource(WebhookSource):
                 code="missing_signature",
             )
         check_timestamp_window(_epoch_seconds(timestamp), now)
-        offered = signature.strip().encode()
-        for secret in secrets:
-            expected = zendesk_signature(secret, timestamp, request.body).encode()
-            if hmac.compare_digest(expected, offered):
-                return
-        raise AuthenticationFailed("signature does not match")
+        expected = (zendesk_signature(secret, timestamp, request.body) for secret in secrets)
+        if not any_matches(expected, [signature.strip()]):
+            raise AuthenticationFailed("signature does not match")
 
     def parse(self, request: WebhookRequest, settings: Settings) -> Sequence[CloseEvent | Ignored]:
         """One event: a close when the ticket is solved or closed, otherwise ignored."""
