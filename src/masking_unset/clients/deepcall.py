@@ -118,10 +118,10 @@ class DeepCallClient:
             raise UpstreamUnavailable(
                 f"could not reach DeepCall ({type(exc).__name__})", code="upstream_unreachable"
             ) from None
-        return self._interpret(response)
+        return self._interpret(response, credentials)
 
     @staticmethod
-    def _interpret(response: requests.Response) -> DeepCallReply:
+    def _interpret(response: requests.Response, credentials: DeepCallCredentials) -> DeepCallReply:
         status = response.status_code
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         try:
@@ -137,18 +137,23 @@ class DeepCallClient:
             ) from None
         if status == 200 and reply.succeeded:
             return reply
-        message = scrub((reply.message or "")[:_MAX_MESSAGE])
+        # DeepCall's text is untrusted: it may echo the credentials or the numbers we sent.
+        sent = credentials.auth_fields().values()
+        message = scrub(reply.message or "", secrets=sent, limit=_MAX_MESSAGE)
         if reply.status == "error" or reply.code is not None:
             raise UpstreamRejected(
                 f"DeepCall refused the unset (code {reply.code}): {message}".rstrip(": "),
                 deepcall_code=reply.code,
                 http_status=status,
                 retry_after=retry_after,
+                upstream_message=message,
             )
         if status == 429 or status >= 500:
             raise UpstreamUnavailable(
                 f"DeepCall answered HTTP {status}", http_status=status, retry_after=retry_after
             )
         raise UpstreamRejected(
-            f"DeepCall answered HTTP {status} without success", http_status=status
+            f"DeepCall answered HTTP {status} without success",
+            http_status=status,
+            upstream_message=message,
         )

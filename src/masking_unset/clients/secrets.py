@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.parameters.exceptions import (
     TransformParameterError,
 )
 
+from masking_unset.logic.redact import remember_secrets
 from masking_unset.models.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -45,4 +46,16 @@ class SecretStore:
             ) from None
         if not isinstance(value, dict):
             raise ConfigurationError(f"the secret named by {variable} must be a JSON object")
+        # Whatever a secret holds is scrubbed from any upstream text shown afterwards.
+        remember_secrets(_texts(value))
         return value
+
+
+def _texts(value: object, depth: int = 0) -> list[str]:
+    """Every string in a decoded JSON secret (values, not keys), a few levels deep."""
+    if isinstance(value, str):
+        return [value]
+    if depth > 4:
+        return []
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
+    return [text for item in items for text in _texts(item, depth + 1)]

@@ -39,37 +39,53 @@ DEEPCALL_CODES: dict[int, FailureKind] = {
     1505: FailureKind.PERMANENT,  # masking number not available
 }
 
-# DeepCall does not document its answer for an unknown or already expired masking; these
-# phrases, in an error body, can only mean there was nothing active to expire.
-_NOTHING_ACTIVE = re.compile(
-    r"already\s+(expired|unset|removed)|no\s+(active\s+)?masking|masking\s+not\s+found"
-    r"|not\s+(found|exist)|does\s+not\s+exist",
-    re.IGNORECASE,
+# DeepCall does not document its answer for an unknown or already expired masking. Only these
+# phrases, in the message of a 2xx answer, count as "nothing active to expire": each one speaks
+# of the masking itself, never of a user, route, account or key (docs/deepcall.md lists them).
+ALREADY_DONE_PHRASES: tuple[str, ...] = (
+    r"masking\s+(is\s+|was\s+|has\s+)?already\s+(been\s+)?(expired|unset|removed)",
+    r"no\s+(active|such)\s+masking",
+    r"masking\s+(does\s+not|doesn't)\s+exist",
+    r"masking\s+(is\s+)?not\s+found",
+    r"masking\s+(is\s+)?not\s+active",
 )
+_NOTHING_ACTIVE = re.compile("|".join(ALREADY_DONE_PHRASES), re.IGNORECASE)
+
+
+def says_nothing_active(message: str) -> bool:
+    """Whether DeepCall's message is one of :data:`ALREADY_DONE_PHRASES`."""
+    return _NOTHING_ACTIVE.search(message) is not None
+
+
+def _is_2xx(status: int | None) -> bool:
+    return status is not None and 200 <= status < 300
 
 
 def classify(
     exc: BaseException, *, already_done_codes: frozenset[int] = frozenset()
 ) -> FailureKind:
     """Classify a failure. ``already_done_codes`` are extra DeepCall codes an operator has seen
-    mean "nothing active to expire" (configuration, since DeepCall leaves it open)."""
+    mean "nothing active to expire" (configuration, since DeepCall leaves it open).
+
+    "Already done" needs a 2xx answer that says so, by one of those codes or by one of
+    :data:`ALREADY_DONE_PHRASES`: a non-2xx status (a proxy's 404, a 401 about the account) is
+    never taken to mean that the masking is gone.
+    """
     if isinstance(exc, UpstreamUnavailable | InFlight):
         return FailureKind.RETRYABLE
     if isinstance(exc, UpstreamError):
-        code = exc.deepcall_code
-        if code is not None and code in already_done_codes:
+        code, status = exc.deepcall_code, exc.http_status
+        if _is_2xx(status) and code is not None and code in already_done_codes:
             return FailureKind.ALREADY_DONE
         if code is not None and code in DEEPCALL_CODES:
             return DEEPCALL_CODES[code]
-        if _NOTHING_ACTIVE.search(exc.message):
+        if _is_2xx(status) and says_nothing_active(exc.upstream_message):
             return FailureKind.ALREADY_DONE
-        if (
-            code is None
-            and exc.http_status is not None
-            and (exc.http_status == 429 or exc.http_status >= 500)
-        ):
+        if code is None and status is not None and (status == 429 or status >= 500):
             return FailureKind.RETRYABLE
-        return FailureKind.PERMANENT  # unknown codes: retrying an unknown refusal won't help
+        # Unknown codes and 4xx answers: a failure, parked in the dead-letter queue with its
+        # reason; retrying an unknown refusal won't help.
+        return FailureKind.PERMANENT
     if isinstance(exc, ConfigurationError):
         return FailureKind.CONFIGURATION
     if isinstance(exc, MaskingUnsetError):

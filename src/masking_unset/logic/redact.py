@@ -1,11 +1,20 @@
-"""Redaction: phone numbers never leave this process whole, except in the call to DeepCall."""
+"""Redaction: phone numbers never leave this process whole, except in the call to DeepCall, and
+secrets never leave it at all."""
 
 from __future__ import annotations
 
-import re
+import threading
+from collections.abc import Iterable
 
-# A run of at least five digits, allowing the separators people put in phone numbers.
-_NUMBER_RUN = re.compile(r"\+?\d(?:[\s\-().]*\d){4,}")
+MIN_DIGITS = 5  # fewer digits in a row are a code or a count, not a phone number
+_MAX_SEPARATORS = 3  # "98765 - 43210" is one number; a sentence between digits is not
+_MAX_INPUT = 4096  # text is cut to this before it is scanned (callers cut the result shorter)
+_MAX_KNOWN_SECRETS = 256
+_MIN_KNOWN_SECRET = 4  # shorter values would blank out ordinary words; callers pass their own
+REDACTED = "[redacted]"
+
+_known_lock = threading.Lock()
+_known_secrets: dict[str, None] = {}  # insertion-ordered set: the oldest is dropped first
 
 
 def redact_number(value: str | None) -> str:
@@ -16,6 +25,99 @@ def redact_number(value: str | None) -> str:
     return "***" + "".join(digits[-4:])
 
 
-def scrub(text: str) -> str:
-    """Redact every digit run that could be a phone number inside free text."""
-    return _NUMBER_RUN.sub(lambda match: redact_number(match.group(0)), text)
+def remember_secrets(values: Iterable[object]) -> None:
+    """Add secret values (credentials, webhook secrets) to those :func:`scrub` removes from any
+    text, for the life of the container. Whoever reads a secret calls this."""
+    with _known_lock:
+        for value in values:
+            if (
+                isinstance(value, str)
+                and len(value.strip()) >= _MIN_KNOWN_SECRET
+                and value not in _known_secrets
+            ):
+                _known_secrets[value] = None
+                if len(_known_secrets) > _MAX_KNOWN_SECRETS:
+                    del _known_secrets[next(iter(_known_secrets))]
+
+
+def _secrets(extra: Iterable[str]) -> list[str]:
+    with _known_lock:
+        known = list(_known_secrets)
+    # Longest first, so that a secret containing another is removed whole.
+    return sorted({*known, *(s for s in extra if s)}, key=len, reverse=True)
+
+
+def _drop_cut_tail(text: str, secrets: list[str]) -> str:
+    """Text cut short may end in part of a secret or of a number: drop that part."""
+    text = _drop_secret_start(text, secrets)
+    end = len(text)
+    while end and (text[end - 1].isdigit() or _is_separator(text[end - 1])):
+        end -= 1
+    return _drop_secret_start(text[:end], secrets)
+
+
+def _drop_secret_start(text: str, secrets: list[str]) -> str:
+    longest = 0
+    for secret in secrets:
+        for k in range(min(len(secret) - 1, len(text)), longest, -1):
+            if text.endswith(secret[:k]):
+                longest = k
+                break
+    return text[: len(text) - longest]
+
+
+def _is_separator(ch: str) -> bool:
+    # Anything that is neither a letter nor a digit may sit between the digits of a number:
+    # spaces of any kind, dashes, dots, slashes, invisible format characters.
+    return not ch.isalnum()
+
+
+def _redact_numbers(text: str) -> str:
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        if not text[i].isdigit():
+            out.append(text[i])
+            i += 1
+            continue
+        start = end = i
+        digits = 0
+        k = i
+        while k < n:
+            if text[k].isdigit():
+                digits += 1
+                k += 1
+                end = k
+                continue
+            gap = k
+            while gap < n and gap - k < _MAX_SEPARATORS and _is_separator(text[gap]):
+                gap += 1
+            if gap == k or gap >= n or not text[gap].isdigit():
+                break
+            k = gap
+        run = text[start:end]
+        if digits < MIN_DIGITS:
+            out.append(run)
+        else:
+            if out and out[-1] == "+":
+                out.pop()  # "+91 98765 43210" -> "***3210", the sign with its number
+            out.append(redact_number(run))
+        i = end
+    return "".join(out)
+
+
+def scrub(text: str, *, secrets: Iterable[str] = (), limit: int = _MAX_INPUT) -> str:
+    """``text`` from outside (an upstream answer) made safe to show: every known secret and
+    every one of ``secrets`` replaced, every run of digits that could be a phone number (any
+    script's digits, any separators) cut to its last four digits, and the result at most
+    ``limit`` characters. Text is never cut through a secret or a number before they are
+    removed."""
+    known = _secrets(secrets)
+    if len(text) > _MAX_INPUT:
+        text = _drop_cut_tail(text[:_MAX_INPUT], known) + "…"
+    for secret in known:
+        text = text.replace(secret, REDACTED)
+    text = _redact_numbers(text)
+    if len(text) > limit:
+        text = text[: max(0, limit - 1)] + "…"
+    return text

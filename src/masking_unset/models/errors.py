@@ -50,6 +50,13 @@ class InvalidNumber(UnusableTarget):
     code = "invalid_number"
 
 
+class ForeignNumber(InvalidNumber):
+    """A number of another country, where ``DEEPCALL_NUMBER_FORMAT`` is ``national``: written
+    without its country code it would be another number."""
+
+    code = "foreign_number"
+
+
 class SameNumbers(UnusableTarget):
     """``m1`` and ``m2`` are the same number after normalisation (DeepCall rejects it, 1501)."""
 
@@ -91,7 +98,8 @@ class UpstreamError(MaskingUnsetError):
 
     ``deepcall_code`` is DeepCall's own error code when its body carried one; ``http_status`` the
     HTTP status it answered with (None when no answer arrived); ``retry_after`` seconds it asked to
-    wait, if any.
+    wait, if any; ``upstream_message`` DeepCall's own words (already scrubbed of secrets and
+    numbers), which the failure table reads; it defaults to ``message``.
     """
 
     code = "upstream_error"
@@ -104,11 +112,13 @@ class UpstreamError(MaskingUnsetError):
         http_status: int | None = None,
         retry_after: float | None = None,
         code: str | None = None,
+        upstream_message: str | None = None,
     ) -> None:
         super().__init__(message, code=code)
         self.deepcall_code = deepcall_code
         self.http_status = http_status
         self.retry_after = retry_after
+        self.upstream_message = message if upstream_message is None else upstream_message
 
 
 class UpstreamUnavailable(UpstreamError):
