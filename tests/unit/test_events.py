@@ -12,6 +12,7 @@ from masking_unset.config import Settings
 from masking_unset.logic.pipeline import parse_credentials, resolve_numbers
 from masking_unset.models.errors import (
     ConfigurationError,
+    ForeignNumber,
     InvalidEvent,
     InvalidNumber,
     MalformedBody,
@@ -20,7 +21,8 @@ from masking_unset.models.errors import (
 )
 from masking_unset.models.events import CloseEvent
 
-SETTINGS = Settings.from_env({"DEEPCALL_BASE_URL": "https://x.example", "DEEPCALL_SECRET_ID": "s"})
+ENV = {"DEEPCALL_BASE_URL": "https://x.example", "DEEPCALL_SECRET_ID": "s"}
+SETTINGS = Settings.from_env(ENV)
 
 
 def parse(document: object) -> CloseEvent:
@@ -84,9 +86,25 @@ def test_same_numbers_after_normalisation_are_rejected() -> None:
         resolve_numbers(parse({"m1": "+91 98765 43210", "m2": "098765-43210"}), SETTINGS)
 
 
-def test_national_equal_but_different_countries_are_not_the_same() -> None:
-    target = resolve_numbers(parse({"m1": "+1 415 555 0100", "m2": "+91 4155550100"}), SETTINGS)
-    assert target.fields() == {"m1": "4155550100", "m2": "4155550100"}
+def test_a_foreign_number_cannot_be_sent_in_national_format() -> None:
+    # Written nationally, +1 987-654-3210 and +91 98765 43210 would be the same 10 digits.
+    with pytest.raises(ForeignNumber) as caught:
+        resolve_numbers(parse({"m1": "+1 987-654-3210", "m2": "+91 98765 43210"}), SETTINGS)
+    assert caught.value.code == "foreign_number"
+    assert "987-654" not in caught.value.message
+
+
+def test_numbers_of_two_countries_are_compared_as_sent() -> None:
+    settings = Settings.from_env({**ENV, "DEEPCALL_NUMBER_FORMAT": "e164"})
+    target = resolve_numbers(parse({"m1": "+1 987-654-3210", "m2": "+91 98765 43210"}), settings)
+    assert target.fields() == {"m1": "+19876543210", "m2": "+919876543210"}
+
+
+@pytest.mark.parametrize("fmt", ["national", "e164", "digits"])
+def test_m1_and_m2_equal_as_sent_are_the_same_numbers(fmt: str) -> None:
+    settings = Settings.from_env({**ENV, "DEEPCALL_NUMBER_FORMAT": fmt})
+    with pytest.raises(SameNumbers):
+        resolve_numbers(parse({"m1": "०९८७६५ ४३२१०", "m2": "+91 98765-43210"}), settings)
 
 
 def test_bad_number_is_an_invalid_number() -> None:

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from masking_unset.config import Settings
 from masking_unset.logic.failures import FailureKind, classify
 from masking_unset.logic.idempotency import IdempotencyGuard, idempotency_key
-from masking_unset.logic.phone import PhoneNumber, parse_number
+from masking_unset.logic.phone import for_deepcall, parse_number
 from masking_unset.logic.redact import redact_number
 from masking_unset.logic.retry import Deadline, RetryPolicy
 from masking_unset.models.deepcall import (
@@ -77,19 +77,23 @@ def parse_credentials(document: dict[str, Any]) -> DeepCallCredentials:
 
 
 def target_from_numbers(numbers: dict[str, str], settings: Settings) -> UnsetTarget:
-    """Parse and format ``mask``/``m1``/``m2``. Raises :class:`UnusableTarget`."""
+    """Parse ``mask``/``m1``/``m2`` and write them as DeepCall is sent them. Raises
+    :class:`UnusableTarget`."""
     region = settings.phone_default_region
-    parsed: dict[str, PhoneNumber] = {
-        field: parse_number(raw, field=field, region=region)
+    fmt = settings.deepcall_number_format
+    formatted: dict[str, str] = {
+        field: for_deepcall(
+            parse_number(raw, field=field, region=region), fmt, field=field, region=region
+        )
         for field in NUMBER_FIELDS
         if (raw := numbers.get(field)) is not None
     }
-    if not parsed:
+    if not formatted:
         raise UnusableTarget("the event names no masking: give mask, or m1 and/or m2")
-    if "m1" in parsed and "m2" in parsed and parsed["m1"] == parsed["m2"]:
+    # Compared as sent: DeepCall refuses two equal numbers (1501).
+    if "m1" in formatted and formatted.get("m1") == formatted.get("m2"):
         raise SameNumbers("m1 and m2 are the same number")
-    fmt = settings.deepcall_number_format
-    return UnsetTarget(**{field: number.formatted(fmt) for field, number in parsed.items()})
+    return UnsetTarget(**formatted)
 
 
 def resolve_numbers(event: CloseEvent, settings: Settings) -> UnsetTarget:
