@@ -157,7 +157,7 @@ def test_source_without_secret_is_404(stack: LocalStack, deepcall: DeepCallStand
 
 
 def test_rotated_webhook_secrets_both_verify(stack: LocalStack, deepcall: DeepCallStandIn) -> None:
-    new = "whsec_" + "bmV3LXNpZ25pbmcta2V5LTIwMjY="
+    new = "whsec_" + "bmV3LXNpZ25pbmcta2V5LTIwMjYtcm90YXRlZC1pbg=="
     from masking_unset.local.stack import DEMO_WEBHOOK_SECRET
 
     stack.put_secret(stack.webhook_secrets_id, {"generic": [new, DEMO_WEBHOOK_SECRET]})

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from masking_unset.config import Settings
 from masking_unset.models.errors import AuthenticationFailed, ConfigurationError, MalformedBody
-from masking_unset.models.events import CloseEvent, Ignored
+from masking_unset.models.events import CloseEvent, Ignored, SourceItem, UnreadableClose
 from masking_unset.models.http import WebhookRequest
 from masking_unset.sources.hubspot import (
     HubSpotSource,
@@ -229,7 +229,7 @@ def stage_change(stage: str = "4", **extra: Any) -> dict[str, Any]:
     }
 
 
-def parse(document: Any, settings: Settings = SETTINGS) -> list[CloseEvent | Ignored]:
+def parse(document: Any, settings: Settings = SETTINGS) -> list[SourceItem]:
     body = document if isinstance(document, bytes) else json.dumps(document).encode()
     return list(HubSpotSource().parse(request(body), settings))
 
@@ -261,8 +261,10 @@ def test_each_event_of_the_array_is_handled_on_its_own() -> None:
     assert priority.reason == "not a ticket stage change"
     assert isinstance(creation, Ignored)
     assert isinstance(junk, Ignored)
-    assert isinstance(unreadable, Ignored)
-    assert unreadable.reason.startswith("unreadable event: ticket_id")
+    # A change to a closed stage that cannot be read fails; it is never taken as ignored.
+    assert isinstance(unreadable, UnreadableClose)
+    assert unreadable.error.code == "invalid_event"
+    assert unreadable.error.message.startswith("ticket_id")
 
 
 def test_same_event_id_in_another_portal_is_another_event() -> None:
@@ -290,3 +292,35 @@ def test_without_closed_stages_the_deployment_is_misconfigured() -> None:
 def test_a_body_that_is_not_an_array_is_malformed(body: bytes) -> None:
     with pytest.raises(MalformedBody):
         parse(body)
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        {"occurredAt": "garbage"},
+        {"occurredAt": [1]},
+        {"objectId": {"id": 1}},
+        {"propertyValue": [4]},
+    ],
+)
+def test_a_stage_change_that_cannot_be_read_is_a_failed_close(garbage: dict[str, Any]) -> None:
+    [item] = parse([stage_change("4", **garbage)])
+    assert isinstance(item, UnreadableClose)
+    assert item.error.code == "invalid_event"
+
+
+@pytest.mark.parametrize("garbage", [{"occurredAt": "garbage"}, {"objectId": {"id": 1}}])
+def test_another_change_that_cannot_be_read_is_only_ignored(garbage: dict[str, Any]) -> None:
+    [item] = parse([stage_change("4", propertyName="hs_ticket_priority", **garbage)])
+    assert isinstance(item, Ignored)
+    [other_stage] = parse([stage_change("2", **garbage)])
+    assert isinstance(other_stage, Ignored)
+
+
+def test_more_events_than_hubspot_sends_are_refused_before_reading_them() -> None:
+    from masking_unset.models.errors import PayloadTooLarge
+
+    with pytest.raises(PayloadTooLarge) as caught:
+        parse([0] * 101)
+    assert caught.value.code == "too_many_events"
+    assert len(parse([0] * 100)) == 100

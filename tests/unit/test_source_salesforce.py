@@ -17,7 +17,14 @@ from masking_unset.models.errors import (
     UpstreamRejected,
     UpstreamUnavailable,
 )
-from masking_unset.models.events import CloseEvent, Ignored, Outcome, UnsetResult
+from masking_unset.models.events import (
+    CloseEvent,
+    Ignored,
+    Outcome,
+    SourceItem,
+    UnreadableClose,
+    UnsetResult,
+)
 from masking_unset.models.http import WebhookRequest
 from masking_unset.sources.salesforce import OUTBOUND_NS, SalesforceSource, outbound_message
 
@@ -90,7 +97,7 @@ def request(
     )
 
 
-def parse(body: bytes, settings: Settings = SETTINGS) -> list[CloseEvent | Ignored]:
+def parse(body: bytes, settings: Settings = SETTINGS) -> list[SourceItem]:
     return list(SOURCE.parse(request(body), settings))
 
 
@@ -197,9 +204,13 @@ def test_an_unreadable_notification_does_not_hold_back_the_others() -> None:
         "04l000000000006AAA",
         "<sf:Id>500000000000106AAA</sf:Id><sf:Mask__c><a>1</a></sf:Mask__c>",
     )
-    ignored, closed = parse(message(bad, CLOSED))
-    assert isinstance(ignored, Ignored)
-    assert ignored.reason.startswith("unreadable notification: mask")
+    failed, closed = parse(message(bad, CLOSED))
+    # Sent by the close rule and not shown to be anything else: a failed close, not ignored.
+    assert isinstance(failed, UnreadableClose)
+    assert failed.error.code == "invalid_event"
+    assert failed.error.message.startswith("mask")
+    assert failed.event_id == "04l000000000006AAA"
+    assert failed.ticket_id == "500000000000106AAA"
     assert isinstance(closed, CloseEvent)
 
 
@@ -312,3 +323,35 @@ def test_one_retry_makes_salesforce_resend_the_message() -> None:
     assert response.status == 503
     assert response.headers["Retry-After"] == "30"
     assert ack_of(response.body) == "false"
+
+
+def test_more_notifications_than_salesforce_sends_are_refused_before_reading_them() -> None:
+    from masking_unset.models.errors import PayloadTooLarge
+
+    many = [notification(f"04l{index:015d}", "<sf:Id>1</sf:Id>") for index in range(101)]
+    with pytest.raises(PayloadTooLarge) as caught:
+        parse(message(*many))
+    assert caught.value.code == "too_many_events"
+    assert len(parse(message(*many[:100]))) == 100
+
+
+def test_a_notification_that_is_not_closed_but_unreadable_elsewhere_is_still_ignored() -> None:
+    working = notification(
+        "04l000000000007AAA",
+        "<sf:Id>500000000000107AAA</sf:Id><sf:Status>Working</sf:Status>"
+        "<sf:Mask__c><a>1</a></sf:Mask__c>",
+    )
+    [item] = parse(message(working))
+    assert isinstance(item, Ignored)
+    assert item.reason == "case is not closed"
+
+
+def test_a_close_with_an_unreadable_status_is_a_failed_close() -> None:
+    odd = notification(
+        "04l000000000008AAA",
+        "<sf:Id>500000000000108AAA</sf:Id><sf:Status><a>Closed</a></sf:Status>",
+    )
+    [item] = parse(message(odd))
+    assert isinstance(item, UnreadableClose)
+    assert item.error.message.startswith("status")
+    assert item.ticket_id is None or item.ticket_id == "500000000000108AAA"

@@ -14,7 +14,7 @@ from masking_unset.config import Settings
 from masking_unset.models.errors import AuthenticationFailed, InvalidEvent, MalformedBody
 from masking_unset.models.events import CloseEvent, Ignored
 from masking_unset.models.http import WebhookRequest
-from masking_unset.sources.zendesk import ZendeskSource, zendesk_signature
+from masking_unset.sources.zendesk import ZendeskSource, signed_delivery_id, zendesk_signature
 
 # Zendesk's documented test secret and its recomputed vector.
 SECRET = "dGhpc19zZWNyZXRfaXNfZm9yX3Rlc3Rpbmdfb25seQ=="
@@ -215,7 +215,10 @@ def test_trigger_body_with_numbers_given_as_json_numbers() -> None:
     event = parse(body, headers={"x-zendesk-webhook-invocation-id": "8350205590"})
     assert isinstance(event, CloseEvent)
     assert (event.ticket_id, event.m1, event.m2) == ("5159", "9876515159", "+91 91234 15159")
-    assert event.event_id == "8350205590"  # the delivery id stands in
+    # The unsigned delivery id never stands in: the key comes from what the signature covers.
+    assert event.event_id is not None
+    assert event.event_id.startswith("signed-")
+    assert "8350205590" not in event.event_id
 
 
 def test_trigger_body_event_id_wins_over_the_delivery_id() -> None:
@@ -257,3 +260,36 @@ def test_unreadable_bodies_are_refused(body: bytes, error: type[Exception]) -> N
     with pytest.raises(error) as caught:
         parse(body)
     assert "9876543210" not in str(caught.value)
+
+
+# -- the idempotency key comes only from what the signature covers ----------------------------
+
+
+def test_a_trigger_body_without_event_id_is_keyed_on_the_signed_content() -> None:
+    plain = parse(BODY)
+    relabelled = parse(BODY, headers={"x-zendesk-webhook-invocation-id": "another-invocation"})
+    assert isinstance(plain, CloseEvent)
+    assert isinstance(relabelled, CloseEvent)
+    assert plain.event_id == relabelled.event_id == signed_delivery_id(request())
+
+
+def test_the_key_follows_the_signed_bytes_not_how_they_are_split() -> None:
+    # Zendesk signs timestamp + body with no separator: moving a blank from the body into the
+    # timestamp keeps the signature valid, so it must keep the key too.
+    moved = request(b" " + BODY, timestamp=TIMESTAMP)
+    back = request(BODY, timestamp=TIMESTAMP + " ")
+    assert signed_delivery_id(moved) == signed_delivery_id(back)
+    assert signed_delivery_id(moved) != signed_delivery_id(request())
+
+
+@given(other=st.text(min_size=1, max_size=30))
+def test_a_trigger_signed_at_another_time_is_another_delivery(other: str) -> None:
+    if other == TIMESTAMP:
+        return
+    assert signed_delivery_id(request(timestamp=other)) != signed_delivery_id(request())
+
+
+def test_an_event_id_in_the_body_wins() -> None:
+    event = parse({**json.loads(BODY), "event_id": "evt-9"})
+    assert isinstance(event, CloseEvent)
+    assert event.event_id == "evt-9"

@@ -114,6 +114,15 @@ def short_id(value: object, name: str) -> str | None:
     return text[:_MAX_ID_LENGTH] if text else None
 
 
+def safe_id(value: object, name: str) -> str | None:
+    """:func:`short_id`, or None for a value that is no id at all (to label an event that is
+    already being refused or ignored)."""
+    try:
+        return short_id(value, name)
+    except InvalidEvent:
+        return None
+
+
 def is_true(value: object) -> bool:
     """Whether a flag is set: JSON ``true`` or the text ``true`` (Salesforce sends text)."""
     if isinstance(value, bool):

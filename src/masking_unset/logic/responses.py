@@ -22,6 +22,13 @@ from masking_unset.models.events import Outcome, UnsetResult
 from masking_unset.models.http import WebhookResponse
 
 DEFAULT_RETRY_AFTER = 30
+# Per event of a multi-event answer: with at most 100 events (MAX_EVENTS_PER_DELIVERY) and ids
+# of at most 256 characters, the answer stays far below Lambda's 6 MB response limit.
+MAX_ITEM_TEXT = 300
+
+
+def _bounded(text: str) -> str:
+    return text if len(text) <= MAX_ITEM_TEXT else text[: MAX_ITEM_TEXT - 1] + "…"
 
 
 class MethodNotAllowed(MaskingUnsetError):
@@ -55,13 +62,16 @@ class ItemOutcome:
         return self.error is not None and classify(self.error) in RETRY_KINDS
 
     def summary(self) -> dict[str, Any]:
-        """A caller-safe JSON summary."""
+        """A caller-safe JSON summary, its free text bounded."""
         if self.result is not None:
-            return self.result.body()
+            body = self.result.body()
+            if isinstance(reason := body.get("reason"), str):
+                body["reason"] = _bounded(reason)
+            return body
         assert self.error is not None
         return {
             "status": "failed",
-            "error": {"code": self.error.code, "message": self.error.message},
+            "error": {"code": self.error.code, "message": _bounded(self.error.message)},
         }
 
 

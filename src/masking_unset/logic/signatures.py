@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from masking_unset.models.errors import AuthenticationFailed
 
 TOLERANCE_SECONDS = 5 * 60
+# The shortest Standard Webhooks key accepted (the spec's own secrets are 24 to 64 bytes).
+MIN_STANDARD_WEBHOOKS_KEY_BYTES = 24
 
 
 def hmac_sha256_b64(key: bytes, content: bytes) -> str:
@@ -83,8 +85,10 @@ def verify_standard_webhooks(
     keys = []
     for secret in secrets:
         try:
-            keys.append(standard_webhooks_key(secret))
+            key = standard_webhooks_key(secret)
         except ValueError:
             continue  # a malformed secret can't match; the others still may
+        if len(key) >= MIN_STANDARD_WEBHOOKS_KEY_BYTES:  # an empty key would sign for anyone
+            keys.append(key)
     if not any_matches((hmac_sha256_b64(key, content) for key in keys), offered):
         raise AuthenticationFailed("signature does not match")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from masking_unset.config import Settings
 from masking_unset.logic.batch import Sender
@@ -19,12 +19,21 @@ from masking_unset.models.errors import (
     UnknownSource,
     UpstreamUnavailable,
 )
-from masking_unset.models.events import CloseEvent, Ignored, Outcome, UnsetResult
+from masking_unset.models.events import (
+    CloseEvent,
+    Ignored,
+    Outcome,
+    SourceItem,
+    UnreadableClose,
+    UnsetResult,
+)
 from masking_unset.models.http import WebhookRequest, WebhookResponse
 from masking_unset.observability import count, count_by, logger
 from masking_unset.sources import get_source
+from masking_unset.sources.base import WebhookSource
 
 MAX_BODY_BYTES = 256 * 1024
+IGNORED_LOGGED = 3  # ignored events logged one by one; the rest of a delivery in one line
 
 
 class WebhookReceiver:
@@ -59,23 +68,31 @@ class WebhookReceiver:
             raise UnknownSource("no such webhook source")
         if len(request.body) > MAX_BODY_BYTES:
             raise PayloadTooLarge(f"the body is over {MAX_BODY_BYTES // 1024} KiB")
-        secrets = self.source_secrets(source.name)
+        secrets = self.source_secrets(source)
         source.authenticate(request, secrets, self._clock(), self._settings)
         items = source.parse(request, self._settings)
-        outcomes = [self._act(item, deadline or Deadline()) for item in items]
+        source.check_event_count(len(items))  # sources with arrays check before reading them
+        self._log_ignored(items)
+        deadline = deadline or Deadline()
+        outcomes = [self._act(item, deadline) for item in items]
         return source.respond(outcomes, self._settings.webhook_retry_after_seconds)
 
-    def _act(self, item: CloseEvent | Ignored, deadline: Deadline) -> ItemOutcome:
+    @staticmethod
+    def _log_ignored(items: Sequence[SourceItem]) -> None:
+        """A line for each of the first few ignored events, one summary for the rest: the log
+        volume of an invocation does not grow with the delivery."""
+        ignored = [item for item in items if isinstance(item, Ignored)]
+        if not ignored:
+            return
+        count("EventsIgnored", len(ignored))
+        for item in ignored[:IGNORED_LOGGED]:
+            extra = {"event_id": item.event_id, "ticket_id": item.ticket_id, "reason": item.reason}
+            logger.info("event ignored", extra=extra)
+        if len(ignored) > IGNORED_LOGGED:
+            logger.info("more events ignored", extra={"count": len(ignored) - IGNORED_LOGGED})
+
+    def _act(self, item: SourceItem, deadline: Deadline) -> ItemOutcome:
         if isinstance(item, Ignored):
-            count("EventsIgnored")
-            logger.info(
-                "event ignored",
-                extra={
-                    "event_id": item.event_id,
-                    "ticket_id": item.ticket_id,
-                    "reason": item.reason,
-                },
-            )
             result = UnsetResult(
                 status=Outcome.IGNORED,
                 event_id=item.event_id,
@@ -83,6 +100,14 @@ class WebhookReceiver:
                 reason=item.reason,
             )
             return ItemOutcome(result=result)
+        if isinstance(item, UnreadableClose):
+            count_by("EventsFailed", "code", item.error.code)
+            extra = {"event_id": item.event_id, "ticket_id": item.ticket_id}
+            logger.warning(
+                "close event unreadable",
+                extra={**extra, "code": item.error.code, "reason": item.error.message},
+            )
+            return ItemOutcome(error=item.error)
         logger.append_keys(event_id=item.event_id, ticket_id=item.ticket_id)
         try:
             return ItemOutcome(result=self._service.expire(item, deadline))
@@ -120,22 +145,36 @@ class WebhookReceiver:
         )
         return ItemOutcome(result=result)
 
-    def source_secrets(self, source: str) -> list[str]:
-        """The secrets configured for ``source``; :class:`UnknownSource` if there are none."""
+    def source_secrets(self, source: WebhookSource) -> list[str]:
+        """The secrets configured for ``source``; :class:`UnknownSource` if there are none.
+
+        Each is checked against the source's own rule (:meth:`WebhookSource.secret_problem`):
+        one unfit secret in the list makes the whole source a :class:`ConfigurationError` (503),
+        so nothing is ever verified with an empty or short key, and a rotation mistake shows at
+        once instead of when the good secret is removed.
+        """
         if not self._settings.webhook_secrets_id:
             raise ConfigurationError("WEBHOOK_SECRETS_ID is not set")
         document = self._secrets.get_json(
             self._settings.webhook_secrets_id, variable="WEBHOOK_SECRETS_ID"
         )
-        configured = document.get(source)
+        configured = document.get(source.name)
         if isinstance(configured, str):
             configured = [configured]
         if configured is None or configured == []:
             raise UnknownSource("this webhook source is not configured")
         if not isinstance(configured, list) or not all(
-            isinstance(item, str) and item for item in configured
+            isinstance(item, str) for item in configured
         ):
-            raise ConfigurationError(
-                f'WEBHOOK_SECRETS_ID: the entry for "{source}" must be a list of non-empty strings'
-            )
+            raise self._unfit(source.name, "must be a list of strings")
+        for index, secret in enumerate(configured):
+            if (problem := source.secret_problem(secret)) is not None:
+                raise self._unfit(source.name, f"secret {index + 1} {problem}")
         return configured
+
+    @staticmethod
+    def _unfit(source: str, problem: str) -> ConfigurationError:
+        # Names the source and the position of the secret, never its value.
+        message = f'WEBHOOK_SECRETS_ID: the entry for "{source}": {problem}'
+        logger.error("webhook secret refused", extra={"source": source, "problem": problem})
+        return ConfigurationError(message)

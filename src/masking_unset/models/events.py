@@ -106,6 +106,21 @@ class Ignored(BaseModel):
     ticket_id: str | None = None
 
 
+class UnreadableClose(BaseModel):
+    """A close that could not be read (a garbage ``occurredAt``, an id that is a list): it fails
+    with ``invalid_event``, never passes as ignored, so the sender and the metrics see it."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    error: InvalidEvent
+    event_id: str | None = None
+    ticket_id: str | None = None
+
+
+# What a webhook source makes of each event of a delivery.
+SourceItem = CloseEvent | Ignored | UnreadableClose
+
+
 class Outcome(StrEnum):
     """How an event ended."""
 

@@ -28,6 +28,7 @@ from masking_unset.models.errors import (
 from masking_unset.models.events import CloseEvent, UnsetResult
 from masking_unset.ops.console import Out
 from masking_unset.ops.errors import OperationFailed, UsageError
+from masking_unset.sources.base import MAX_EVENTS_PER_DELIVERY
 
 SOURCES: Final = ("generic", "zendesk", "freshdesk", "hubspot", "salesforce")
 API_VERSION: Final = "1.0.0"
@@ -189,13 +190,15 @@ def _responses() -> dict[str, Any]:
             "headers": {"Retry-After": _RETRY_AFTER},
         },
         "413": _error_response(
-            f"The body is over {MAX_BODY_BYTES // 1024} KiB.",
+            f"The body is over {MAX_BODY_BYTES // 1024} KiB (payload_too_large), or the delivery "
+            f"carries more than {MAX_EVENTS_PER_DELIVERY} events (too_many_events).",
             PayloadTooLarge.code,
             f"the body is over {MAX_BODY_BYTES // 1024} KiB",
         ),
         "422": _error_response(
-            "Well-formed, but names no usable masking (no number, an unparsable number, m1 = m2, "
-            "no masking recorded for the ticket).",
+            "Well-formed, but names no usable masking (no number, a number that is not only "
+            "digits and separators, another country's number in national format, m1 = m2 as "
+            "sent, no masking recorded for the ticket).",
             InvalidNumber.code,
             "mask is not a phone number",
         ),

@@ -10,7 +10,7 @@ from masking_unset.config import Settings
 from masking_unset.logic.fields import closes, event_document, load_json, read_fields, short_id
 from masking_unset.logic.signatures import any_matches
 from masking_unset.models.errors import AuthenticationFailed, MalformedBody
-from masking_unset.models.events import CloseEvent, Ignored
+from masking_unset.models.events import CloseEvent, Ignored, SourceItem
 from masking_unset.models.http import WebhookRequest
 from masking_unset.sources.base import WebhookSource
 
@@ -63,7 +63,7 @@ class FreshdeskSource(WebhookSource):
         if not any_matches(secrets, offered):
             raise AuthenticationFailed("the token does not match", code="invalid_token")
 
-    def parse(self, request: WebhookRequest, settings: Settings) -> Sequence[CloseEvent | Ignored]:
+    def parse(self, request: WebhookRequest, settings: Settings) -> Sequence[SourceItem]:
         """One event: a close when the status is Resolved or Closed (4 or 5)."""
         document = load_json(request.body)
         if not isinstance(document, dict):

@@ -7,7 +7,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from masking_unset.config import Settings
-from masking_unset.logic.fields import event_document, load_json, read_fields, short_id, status_in
+from masking_unset.logic.fields import (
+    event_document,
+    load_json,
+    read_fields,
+    safe_id,
+    short_id,
+    status_in,
+)
 from masking_unset.logic.signatures import any_matches, check_timestamp_window, hmac_sha256_b64
 from masking_unset.models.errors import (
     AuthenticationFailed,
@@ -15,7 +22,7 @@ from masking_unset.models.errors import (
     InvalidEvent,
     MalformedBody,
 )
-from masking_unset.models.events import CloseEvent, Ignored
+from masking_unset.models.events import CloseEvent, Ignored, SourceItem, UnreadableClose
 from masking_unset.models.http import WebhookRequest
 from masking_unset.sources.base import WebhookSource
 
@@ -88,41 +95,48 @@ class HubSpotSource(WebhookSource):
         if not any_matches(expected, [signature.strip()]):
             raise AuthenticationFailed("signature does not match")
 
-    def parse(self, request: WebhookRequest, settings: Settings) -> Sequence[CloseEvent | Ignored]:
+    def parse(self, request: WebhookRequest, settings: Settings) -> Sequence[SourceItem]:
         """Every event of the array: a close when a ticket entered a closed stage."""
         if not settings.hubspot_closed_stages:
             raise ConfigurationError("HUBSPOT_CLOSED_STAGES is empty: no stage counts as closed")
         document = load_json(request.body)
         if not isinstance(document, list):
             raise MalformedBody("body must be a JSON array of events")
+        self.check_event_count(len(document))
         return [self._event(item, settings) for item in document]
 
-    def _event(self, item: Any, settings: Settings) -> CloseEvent | Ignored:
-        try:
-            return self._read(item, settings)
-        except InvalidEvent as exc:
-            # One unreadable event must not hold back the others of the delivery.
-            return Ignored(reason=f"unreadable event: {exc.message}")
-
-    def _read(self, item: Any, settings: Settings) -> CloseEvent | Ignored:
+    def _event(self, item: Any, settings: Settings) -> SourceItem:
         if not isinstance(item, dict):
             return Ignored(reason="not an event object")
-        fields = read_fields(item, FIELDS, settings.source_fields_hubspot)
-        if fields.get("event_id") is None:
-            fields["event_id"] = _event_id(item)
-        if (item.get("subscriptionType"), item.get("propertyName")) != STAGE_CHANGE:
-            return self._ignored("not a ticket stage change", fields)
-        stage = short_id(fields.get("status"), "status")
-        if not status_in(stage, settings.hubspot_closed_stages):
-            return self._ignored("stage is not in HUBSPOT_CLOSED_STAGES", fields)
-        return CloseEvent.from_document(event_document(fields), source=self.name)
+        stage_change = (item.get("subscriptionType"), item.get("propertyName")) == STAGE_CHANGE
+        fields: dict[str, Any] = {}
+        try:
+            fields = read_fields(item, FIELDS, settings.source_fields_hubspot)
+            if fields.get("event_id") is None:
+                fields["event_id"] = _event_id(item)
+            if not stage_change:
+                return self._ignored("not a ticket stage change", fields)
+            stage = short_id(fields.get("status"), "status")
+            if not status_in(stage, settings.hubspot_closed_stages):
+                return self._ignored("stage is not in HUBSPOT_CLOSED_STAGES", fields)
+            return CloseEvent.from_document(event_document(fields), source=self.name)
+        except InvalidEvent as exc:
+            # One unreadable event must not hold back the others of the delivery; one that may
+            # be a close fails visibly instead of passing as ignored.
+            if not stage_change:
+                return Ignored(reason=f"unreadable event: {exc.message}")
+            return UnreadableClose(
+                error=exc,
+                event_id=safe_id(fields.get("event_id", _event_id(item)), "event_id"),
+                ticket_id=safe_id(fields.get("ticket_id", item.get("objectId")), "ticket_id"),
+            )
 
     @staticmethod
     def _ignored(reason: str, fields: dict[str, Any]) -> Ignored:
         return Ignored(
             reason=reason,
-            event_id=short_id(fields.get("event_id"), "event_id"),
-            ticket_id=short_id(fields.get("ticket_id"), "ticket_id"),
+            event_id=safe_id(fields.get("event_id"), "event_id"),
+            ticket_id=safe_id(fields.get("ticket_id"), "ticket_id"),
         )
 
 

@@ -16,7 +16,7 @@ from masking_unset.logic.fields import (
     closes,
     event_document,
     read_fields,
-    short_id,
+    safe_id,
 )
 from masking_unset.logic.responses import ItemOutcome, retry_after_header
 from masking_unset.logic.signatures import any_matches
@@ -26,7 +26,7 @@ from masking_unset.models.errors import (
     InvalidEvent,
     MalformedBody,
 )
-from masking_unset.models.events import CloseEvent, Ignored
+from masking_unset.models.events import CloseEvent, Ignored, SourceItem, UnreadableClose
 from masking_unset.models.http import WebhookRequest, WebhookResponse
 from masking_unset.sources.base import WebhookSource
 
@@ -143,7 +143,7 @@ class SalesforceSource(WebhookSource):
         if not any_matches(secrets, [token]):
             raise AuthenticationFailed("the token does not match", code="invalid_token")
 
-    def parse(self, request: WebhookRequest, settings: Settings) -> Sequence[CloseEvent | Ignored]:
+    def parse(self, request: WebhookRequest, settings: Settings) -> Sequence[SourceItem]:
         """Every notification: a close when the case is closed, otherwise ignored."""
         if not settings.salesforce_org_ids:
             raise ConfigurationError("SALESFORCE_ORG_IDS is empty: no organization is allowed")
@@ -154,27 +154,31 @@ class SalesforceSource(WebhookSource):
             raise AuthenticationFailed(
                 "OrganizationId is not in SALESFORCE_ORG_IDS", code="unknown_organization"
             )
+        self.check_event_count(len(message["Notification"]))
         return [self._event(item, settings) for item in message["Notification"]]
 
-    def _event(self, item: Any, settings: Settings) -> CloseEvent | Ignored:
-        try:
-            return self._read(item, settings)
-        except InvalidEvent as exc:
-            # One unreadable notification must not hold back the others of the message.
-            return Ignored(reason=f"unreadable notification: {exc.message}")
-
-    def _read(self, item: Any, settings: Settings) -> CloseEvent | Ignored:
+    def _event(self, item: Any, settings: Settings) -> SourceItem:
         if not isinstance(item, dict):
             return Ignored(reason="empty notification")
-        fields = read_fields(item, FIELDS, settings.source_fields_salesforce)
-        statuses = (*CLOSED_STATUSES, *settings.salesforce_closed_statuses)
-        if not closes(fields, statuses):
-            return Ignored(
-                reason="case is not closed",
-                event_id=short_id(fields.get("event_id"), "event_id"),
-                ticket_id=short_id(fields.get("ticket_id"), "ticket_id"),
+        fields: dict[str, Any] = {}
+        try:
+            fields = read_fields(item, FIELDS, settings.source_fields_salesforce)
+            statuses = (*CLOSED_STATUSES, *settings.salesforce_closed_statuses)
+            if not closes(fields, statuses):
+                return Ignored(
+                    reason="case is not closed",
+                    event_id=safe_id(fields.get("event_id"), "event_id"),
+                    ticket_id=safe_id(fields.get("ticket_id"), "ticket_id"),
+                )
+            return CloseEvent.from_document(event_document(fields), source=self.name)
+        except InvalidEvent as exc:
+            # One unreadable notification must not hold back the others of the message. It was
+            # sent by a rule about closes and was not shown to be anything else: a failed close.
+            return UnreadableClose(
+                error=exc,
+                event_id=safe_id(fields.get("event_id", item.get("Id")), "event_id"),
+                ticket_id=safe_id(fields.get("ticket_id"), "ticket_id"),
             )
-        return CloseEvent.from_document(event_document(fields), source=self.name)
 
     def respond(self, outcomes: Sequence[ItemOutcome], retry_after: int) -> WebhookResponse:
         """``Ack`` true when every notification is finished (done, ignored, queued or failed for

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -10,12 +11,13 @@ from masking_unset.config import Settings
 from masking_unset.logic.fields import closes, event_document, load_json, read_fields, short_id
 from masking_unset.logic.signatures import any_matches, check_timestamp_window, hmac_sha256_b64
 from masking_unset.models.errors import AuthenticationFailed, MalformedBody
-from masking_unset.models.events import CloseEvent, Ignored
+from masking_unset.models.events import CloseEvent, Ignored, SourceItem
 from masking_unset.models.http import WebhookRequest
 from masking_unset.sources.base import WebhookSource
 
 SIGNATURE_HEADER = "X-Zendesk-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Zendesk-Webhook-Signature-Timestamp"
+# Not signed: never an idempotency key (see docs/idempotency-keys.md).
 INVOCATION_HEADER = "X-Zendesk-Webhook-Invocation-Id"
 STATUS_CHANGED = "zen:event-type:ticket.status_changed"
 CLOSED_STATUSES = ("solved", "closed")
@@ -43,6 +45,14 @@ TRIGGER_FIELDS = {
 def zendesk_signature(secret: str, timestamp: str, body: bytes) -> str:
     """``X-Zendesk-Webhook-Signature``: base64 HMAC-SHA256 of the timestamp text + raw body."""
     return hmac_sha256_b64(secret.encode("utf-8"), timestamp.encode("utf-8") + body)
+
+
+def signed_delivery_id(request: WebhookRequest) -> str:
+    """The id of a trigger delivery whose body names none: a hash of exactly what the signature
+    covers, the timestamp text followed by the raw body. A replay of a signed request is the same
+    delivery whatever unsigned headers (``X-Zendesk-Webhook-Invocation-Id``) it carries."""
+    signed = (request.header(TIMESTAMP_HEADER) or "").encode("utf-8") + request.body
+    return "signed-" + hashlib.sha256(signed).hexdigest()[:40]
 
 
 def _epoch_seconds(timestamp: str) -> float:
@@ -74,7 +84,7 @@ class ZendeskSource(WebhookSource):
         if not any_matches(expected, [signature.strip()]):
             raise AuthenticationFailed("signature does not match")
 
-    def parse(self, request: WebhookRequest, settings: Settings) -> Sequence[CloseEvent | Ignored]:
+    def parse(self, request: WebhookRequest, settings: Settings) -> Sequence[SourceItem]:
         """One event: a close when the ticket is solved or closed, otherwise ignored."""
         document = load_json(request.body)
         if not isinstance(document, dict):
@@ -86,7 +96,7 @@ class ZendeskSource(WebhookSource):
         if subscription and fields.get("ticket_id") is None:
             fields["ticket_id"] = _ticket_from_subject(document.get("subject"))
         if not subscription and fields.get("event_id") is None:
-            fields["event_id"] = request.header(INVOCATION_HEADER)
+            fields["event_id"] = signed_delivery_id(request)
         if subscription and kind != STATUS_CHANGED:
             return [self._ignored("not a ticket status change", fields)]
         statuses = (*CLOSED_STATUSES, *settings.zendesk_closed_statuses)
