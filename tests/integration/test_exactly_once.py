@@ -98,3 +98,51 @@ def test_events_without_ids_are_keyed_on_ticket_target_and_time(
         queue_handler({"Records": [record]}, LocalLambdaContext())  # type: ignore[arg-type]
     # The re-notated duplicate made no call; the later close of a re-opened ticket did.
     assert len(deepcall.unset_calls) == 2
+
+
+def test_a_replayed_zendesk_trigger_delivery_calls_once_whatever_its_invocation_id(
+    stack: LocalStack, deepcall: DeepCallStandIn
+) -> None:
+    from masking_unset.local.signers import sign_event, with_headers
+
+    # A trigger body without an event id, signed once by Zendesk.
+    body = {"ticket_id": "5159", "status": "Solved", "mask": "+91 80 4000 5159"}
+    delivery = sign_event(http_api_event(body, source="zendesk", sign=False), "zendesk")
+    invocation = "X-Zendesk-Webhook-Invocation-Id"
+    # Replayed as captured, with other invocation ids (unsigned), and with none.
+    replays = [
+        with_headers(delivery, {invocation: "8350205590"}),
+        with_headers(delivery, {invocation: "1111111111"}),
+        with_headers(delivery, {invocation: "2222222222"}),
+        delivery,
+    ]
+    answers = [webhook(event) for event in replays]
+
+    assert [a["statusCode"] for a in answers] == [200, 200, 200, 200]
+    assert [response_json(a)["status"] for a in answers] == [
+        "unset",
+        "duplicate",
+        "duplicate",
+        "duplicate",
+    ]
+    assert len({response_json(a)["event_id"] for a in answers}) == 1
+    assert len(deepcall.unset_calls) == 1
+
+
+def test_a_zendesk_trigger_signed_again_later_is_another_delivery(
+    stack: LocalStack, deepcall: DeepCallStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    monkeypatch.setenv("DEEPCALL_ALREADY_DONE_CODES", "1505")  # the stand-in's "nothing active"
+    from masking_unset.local.signers import sign_event
+
+    # The same ticket solved again (after a reopen): Zendesk signs it at another time.
+    body = {"ticket_id": "5160", "status": "Solved", "mask": "+91 80 4000 5160"}
+    unsigned = http_api_event(body, source="zendesk", sign=False)
+    now = time.time()
+    first = webhook(sign_event(unsigned, "zendesk", now=now - 60))
+    second = webhook(sign_event(unsigned, "zendesk", now=now))
+    assert response_json(first)["status"] == "unset"
+    assert response_json(second)["status"] == "already_expired"  # called, not a duplicate
+    assert len(deepcall.unset_calls) == 2
