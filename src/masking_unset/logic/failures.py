@@ -9,6 +9,7 @@ from masking_unset.models.errors import (
     ConfigurationError,
     InFlight,
     MaskingUnsetError,
+    OutcomeUnknown,
     UpstreamError,
     UpstreamUnavailable,
 )
@@ -55,6 +56,8 @@ def classify(
     mean "nothing active to expire" (configuration, since DeepCall leaves it open)."""
     if isinstance(exc, UpstreamUnavailable | InFlight):
         return FailureKind.RETRYABLE
+    if isinstance(exc, OutcomeUnknown):
+        return FailureKind.PERMANENT  # DeepCall may have expired it: park it, never call twice
     if isinstance(exc, UpstreamError):
         code = exc.deepcall_code
         if code is not None and code in already_done_codes:
