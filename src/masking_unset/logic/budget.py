@@ -52,7 +52,7 @@ def aws_client_config(pool_size: int = 10) -> Config:
     from botocore.config import Config
 
     return Config(
-        retries={"mode": "standard", "max_attempts": AWS_MAX_ATTEMPTS},
+        retries={"mode": "standard", "total_max_attempts": AWS_MAX_ATTEMPTS},
         connect_timeout=AWS_CONNECT_TIMEOUT_SECONDS,
         read_timeout=AWS_READ_TIMEOUT_SECONDS,
         max_pool_connections=max(10, pool_size),

@@ -46,7 +46,9 @@ KEY_PREFIX = "masking-unset"
 ATTEMPT_ATTR = "attempt"  # the token of the attempt that wrote the in-progress record
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 _MAX_OWED = 1000  # writes remembered per container for the next invocation to settle
-_UNBOUNDED_TRIES = 3  # write tries when the invocation's time is unknown (outside Lambda)
+# Completion and release writes: each with the SDK's own attempts, and only while time allows.
+# More would hold the answer for long when the table is down.
+_WRITE_TRIES = 3
 
 
 def idempotency_key(event: CloseEvent, target: UnsetTarget | None) -> str:
@@ -254,13 +256,13 @@ class _Store(DynamoDBPersistenceLayer):
                 raise
 
     def _retried(self, owed: _Owed, needs: float) -> None:
-        """``write(owed)``, tried (again) only while ``needs`` seconds (and a pause) are left; if it
-        still has not been written, remembered for the next invocation and the error raised."""
+        """``write(owed)``, tried up to three times, each only with ``needs`` seconds (and a pause)
+        left; if it still has not been written, remembered for the next invocation and the error
+        raised."""
         tries, pause = 0, 0.0
         error: Exception = _NoTimeForWrite("no time left for the idempotency write")
         while True:
-            left = self._remaining()
-            if (left < pause + needs) if math.isfinite(left) else tries >= _UNBOUNDED_TRIES:
+            if tries >= _WRITE_TRIES or self._remaining() < pause + needs:
                 self.owe(owed)
                 logger.warning(
                     "idempotency write failed", extra={"tries": tries, "error": _error_code(error)}
