@@ -327,6 +327,7 @@ class DynamoDBIdempotency:
         *,
         window_seconds: int,
         budget: TimeBudget | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         from aws_lambda_powertools.utilities.idempotency import (
             IdempotencyConfig,
@@ -341,7 +342,9 @@ class DynamoDBIdempotency:
             hash_function="sha256",
             response_hook=self._mark_duplicate,
         )
-        self.store = _Store(client, table_name, budget=self._budget, remaining=self._remaining)
+        self.store = _Store(
+            client, table_name, budget=self._budget, remaining=self._remaining, sleep=sleep
+        )
         self._guarded = idempotent_function(
             data_keyword_argument="key_data",
             persistence_store=self.store,
