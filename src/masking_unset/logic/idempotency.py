@@ -398,7 +398,10 @@ class DynamoDBIdempotency:
             raise InFlight("this event is already being processed") from None
         except _Unfinished:
             count("OutcomeUnknown")
-            logger.error("an earlier attempt ended without an outcome: DeepCall not called")
+            logger.error(
+                "an earlier attempt ended without an outcome: DeepCall not called",
+                extra={"idempotency_key": key},
+            )
             raise OutcomeUnknown(
                 "an earlier attempt at this event ended without recording whether the masking "
                 "was expired; it is not sent to DeepCall again within the idempotency window"
@@ -409,14 +412,14 @@ class DynamoDBIdempotency:
                 count("IdempotencyCompletionFailed")
                 logger.error(
                     "completion not recorded; the success stands",
-                    extra={"error": _error_code(exc.__cause__ or exc)},
+                    extra={"idempotency_key": key, "error": _error_code(exc.__cause__ or exc)},
                 )
                 return dict(ran["result"])
             if "error" in ran:
                 count("IdempotencyReleaseFailed")
                 logger.error(
                     "in-progress record not released",
-                    extra={"error": _error_code(exc.__cause__ or exc)},
+                    extra={"idempotency_key": key, "error": _error_code(exc.__cause__ or exc)},
                 )
                 raise ran["error"] from None
             self._release_claim(key)
