@@ -122,9 +122,11 @@ def drain(stack: LocalStack) -> Counter[str]:
         counts["invocations"] += 1
         counts["records"] += len(records)
         counts["handed_back"] += len(failed)
-        waiting.update(
-            {m["MessageId"]: m["ReceiptHandle"] for m in messages if m["MessageId"] in failed}
-        )
+        for m in messages:
+            if m["MessageId"] in failed:
+                waiting[m["MessageId"]] = m["ReceiptHandle"]
+            else:
+                waiting.pop(m["MessageId"], None)
         done = [m for m in messages if m["MessageId"] not in failed]
         if done:
             sqs.delete_message_batch(
