@@ -110,8 +110,8 @@ class _Store(DynamoDBPersistenceLayer):
     - An in-progress record whose invocation has ended is not taken over (Powertools would): the
       attempt may have expired the masking, so the event ends as :class:`OutcomeUnknown`.
 
-    Completion and release writes are conditional on the token and retried while the
-    invocation's time allows.
+    Completion and release writes are conditional on the token and tried up to three times
+    while the invocation's time allows.
     """
 
     def __init__(
@@ -363,8 +363,9 @@ class DynamoDBIdempotency:
         return response
 
     def register(self, context: LambdaContext) -> None:
-        """Record the invocation's deadline so an interrupted attempt does not block retries, then
-        first of all write the completions and releases earlier invocations could not."""
+        """Record the invocation's deadline (an in-progress record says its invocation has ended
+        after it), then first of all write the completions and releases earlier invocations of
+        this container could not."""
         self._config.register_lambda_context(context)
         if self.store.owed and (written := self.store.settle()):
             count("IdempotencyWritesSettled", written)
