@@ -10,6 +10,7 @@ import pytest
 
 from masking_unset.app import reset_app
 from masking_unset.local.aws_endpoint import LocalAwsEndpoint
+from masking_unset.local.aws_faults import FaultyAwsProxy
 from masking_unset.local.deepcall_standin import DeepCallStandIn
 from masking_unset.local.lambda_context import LocalLambdaContext
 from masking_unset.local.stack import DEMO_SSID, LocalStack, provision
@@ -40,6 +41,19 @@ def stack(
     monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "INFO")
     reset_app()
     yield local
+    reset_app()
+
+
+@pytest.fixture
+def faulty_aws(
+    stack: LocalStack, aws: LocalAwsEndpoint, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[FaultyAwsProxy]:
+    """The stack, with the functions' AWS calls passing through a fault-injecting proxy (the
+    test's own calls through ``stack.aws`` still go straight to the moto server)."""
+    with FaultyAwsProxy(aws.url) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        reset_app()
+        yield proxy
     reset_app()
 
 

@@ -9,6 +9,7 @@ from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any, cast
 
 from masking_unset.config import Settings, get_settings
+from masking_unset.logic.budget import RATE_LIMIT_MAX_WAIT_SECONDS as _RATE_LIMIT_MAX_WAIT
 
 if TYPE_CHECKING:
     import boto3
@@ -20,16 +21,16 @@ if TYPE_CHECKING:
     from masking_unset.clients.queues import QueueClient
     from masking_unset.clients.secrets import SecretStore
     from masking_unset.logic.batch import BatchProcessor
+    from masking_unset.logic.budget import TimeBudget
     from masking_unset.logic.idempotency import DynamoDBIdempotency
     from masking_unset.logic.pipeline import UnsetService
     from masking_unset.logic.ratelimit import TokenBucket
     from masking_unset.logic.webhooks import WebhookReceiver
 
 
-# The longest a DeepCall request waits for a DEEPCALL_MAX_RPS slot: the batch's start budget and
-# the retry policy's safety margin keep 2 s spare after an attempt, so 1 s of pacing still ends
-# in time. A longer wait fails the attempt as retryable (rate_limited) instead.
-RATE_LIMIT_MAX_WAIT_SECONDS = 1.0
+# The longest a DeepCall request waits for a DEEPCALL_MAX_RPS slot (logic/budget.py counts it in
+# every attempt). A longer wait fails the attempt as retryable (rate_limited) instead.
+RATE_LIMIT_MAX_WAIT_SECONDS = _RATE_LIMIT_MAX_WAIT
 
 
 class _Deferred:
@@ -64,9 +65,19 @@ class App:
         with self._client_lock:
             client = self._clients.get(service_name)
             if client is None:
-                client = self.boto3_session.client(service_name)  # type: ignore[call-overload]
+                from masking_unset.logic.budget import aws_client_config
+
+                config = aws_client_config(self.settings.max_concurrency)
+                client = self.boto3_session.client(service_name, config=config)  # type: ignore[call-overload]
                 self._clients[service_name] = client
             return client
+
+    @cached_property
+    def budget(self) -> TimeBudget:
+        """How much time each step needs (logic/budget.py): one set of figures for all."""
+        from masking_unset.logic.budget import TimeBudget
+
+        return TimeBudget.from_settings(self.settings, paced=self.pacer is not None)
 
     @cached_property
     def secrets(self) -> SecretStore:
@@ -124,6 +135,7 @@ class App:
             self._client("dynamodb"),
             self.settings.idempotency_table,
             window_seconds=self.settings.idempotency_window_seconds,
+            budget=self.budget,
         )
 
     @cached_property
@@ -138,8 +150,8 @@ class App:
             base_delay=settings.deepcall_retry_base_seconds,
             max_delay=settings.deepcall_retry_max_seconds,
             retry_after_cap=settings.retry_after_cap_seconds,
-            attempt_budget=settings.deepcall_connect_timeout_seconds
-            + settings.deepcall_timeout_seconds,
+            attempt_budget=self.budget.deepcall_attempt,
+            safety_margin=self.budget.hand_on,
         )
         return UnsetService(
             settings,
@@ -148,6 +160,7 @@ class App:
             mapping=self.masking_map,
             idempotency=self.idempotency,
             retry=retry,
+            budget=self.budget,
         )
 
     def _queue(self, url: str | None) -> QueueClient | None:
@@ -172,7 +185,9 @@ class App:
         """The webhook flow."""
         from masking_unset.logic.webhooks import WebhookReceiver
 
-        return WebhookReceiver(self.settings, self.secrets, self.service, fallback=self.queue)
+        return WebhookReceiver(
+            self.settings, self.secrets, self.service, fallback=self.queue, budget=self.budget
+        )
 
     @cached_property
     def batch(self) -> BatchProcessor:
@@ -188,9 +203,7 @@ class App:
             backoff=Backoff(
                 settings.queue_backoff_base_seconds, settings.queue_backoff_max_seconds
             ),
-            start_budget_seconds=settings.deepcall_connect_timeout_seconds
-            + settings.deepcall_timeout_seconds
-            + 2.0,
+            budget=self.budget,
         )
 
 

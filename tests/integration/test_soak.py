@@ -1,8 +1,10 @@
 """Soak: 1,000 close events through the queue handler with a third of DeepCall's answers failing,
-SQS redelivery driven against the moto server until the queue drains.
+SQS redelivery driven against the moto server until the queue drains; then a few hundred with
+AWS failing as well (the function's calls through the fault proxy).
 
-Every masking must be expired exactly once at the stand-in, every permanent failure parked in
-the dead-letter queue with its reason, and nothing else left anywhere.
+Every masking must be expired exactly once at the stand-in (or, when AWS failed, its event parked
+with the reason it was not), every permanent failure parked in the dead-letter queue with its
+reason, and nothing else left anywhere.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 import pytest
 
 from masking_unset.handlers.queue import lambda_handler
+from masking_unset.local.aws_faults import AwsFault, FaultyAwsProxy
 from masking_unset.local.deepcall_standin import DeepCallStandIn, Fault
 from masking_unset.local.lambda_context import LocalLambdaContext
 from masking_unset.local.stack import LocalStack
@@ -36,11 +39,13 @@ UNPROCESSED_FAULTS = [
 LOST_ANSWER = Fault(truncate=True)
 
 
-def build_events(rng: random.Random) -> tuple[list[dict[str, Any]], set[str], int]:
+def build_events(
+    rng: random.Random, events: int = EVENTS
+) -> tuple[list[dict[str, Any]], set[str], int]:
     """Close events (some repeated) plus a few that can never succeed."""
     bodies: list[dict[str, Any]] = []
     good: set[str] = set()
-    for index in range(EVENTS):
+    for index in range(events):
         if index % 25 == 0:  # 4% permanent failures of different kinds
             bad = [
                 {"event_id": f"bad-{index}", "m1": "9876543210", "m2": "09876543210"},
@@ -71,9 +76,14 @@ def send_all(stack: LocalStack, bodies: list[dict[str, Any]]) -> None:
 
 
 def drain(stack: LocalStack) -> Counter[str]:
-    """Play the Lambda event source mapping: receive, invoke, delete what succeeded."""
+    """Play the Lambda event source mapping: receive, invoke, delete what succeeded.
+
+    A record handed back whose visibility the function could not change stays invisible for the
+    queue's visibility timeout; when nothing else is left, the loop ends that wait at once.
+    """
     sqs = stack.aws.client("sqs")
     counts: Counter[str] = Counter()
+    waiting: dict[str, str] = {}  # message id -> receipt handle of records handed back
     for _ in range(MAX_RECEIVES):
         messages = sqs.receive_message(
             QueueUrl=stack.queue_url,
@@ -91,6 +101,11 @@ def drain(stack: LocalStack) -> Counter[str]:
             )["Attributes"]
             if all(value == "0" for value in attributes.values()):
                 return counts
+            for handle in waiting.values():
+                sqs.change_message_visibility(
+                    QueueUrl=stack.queue_url, ReceiptHandle=handle, VisibilityTimeout=0
+                )
+            waiting.clear()
             continue
         records = [
             {
@@ -107,6 +122,11 @@ def drain(stack: LocalStack) -> Counter[str]:
         counts["invocations"] += 1
         counts["records"] += len(records)
         counts["handed_back"] += len(failed)
+        for m in messages:
+            if m["MessageId"] in failed:
+                waiting[m["MessageId"]] = m["ReceiptHandle"]
+            else:
+                waiting.pop(m["MessageId"], None)
         done = [m for m in messages if m["MessageId"] not in failed]
         if done:
             sqs.delete_message_batch(
@@ -175,4 +195,87 @@ def test_soak_every_masking_expired_exactly_once(
             f" dead_lettered={len(parked)} deepcall_calls={calls}"
             f" invocations={counts['invocations']} records_delivered={counts['records']}"
             f" handed_back={counts['handed_back']}"
+        )
+
+
+AWS_SOAK_EVENTS = 300
+AWS_FAULT_RATE = 0.2
+AWS_FAULTS = [
+    AwsFault.throttle(),
+    AwsFault.server_error(500),
+    AwsFault.server_error(503, "ServiceUnavailable"),
+    AwsFault.reset(),
+    AwsFault.lost_reply(),
+]
+# The function's own calls; the test's receives and deletes (the event source mapping) go
+# straight to the moto server.
+FUNCTION_OPERATIONS = [
+    "GetSecretValue",
+    "PutItem",
+    "UpdateItem",
+    "DeleteItem",
+    "GetItem",
+    "SendMessage",
+    "ChangeMessageVisibility",
+]
+
+
+@pytest.mark.soak
+def test_soak_with_aws_failing_too(
+    stack: LocalStack,
+    deepcall: DeepCallStandIn,
+    faulty_aws: FaultyAwsProxy,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("DEEPCALL_RETRY_BASE_SECONDS", "0")
+    monkeypatch.setenv("RETRY_AFTER_CAP_SECONDS", "0")
+    monkeypatch.setenv("QUEUE_BACKOFF_BASE_SECONDS", "0")
+    monkeypatch.setenv("DEEPCALL_ALREADY_DONE_CODES", "1505")
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "CRITICAL")
+    rng = random.Random(20261201)
+    bodies, good, permanent = build_events(rng, AWS_SOAK_EVENTS)
+    deepcall.set_fault_rate(0.25, [*UNPROCESSED_FAULTS, LOST_ANSWER], seed=11)
+    faulty_aws.set_fault_rate(AWS_FAULT_RATE, AWS_FAULTS, seed=13, operations=FUNCTION_OPERATIONS)
+
+    send_all(stack, bodies)
+    counts = drain(stack)
+
+    # Parked at least once each; a send whose reply was lost can park a message twice.
+    parked = read_dead_letters(stack)
+    unique = {p["SourceMessageId"]: p for p in parked}
+    reasons = Counter(p["ErrorCode"] for p in unique.values())
+    unknown = {
+        "80" + json.loads(p["body"])["event_id"].removeprefix("evt-").zfill(8)
+        for p in unique.values()
+        if p["ErrorCode"] == "outcome_unknown"
+    }
+    # Never twice; every masking expired, or its event parked saying why it was not called.
+    assert set(deepcall.expired.values()) == {1}
+    assert set(deepcall.expired) <= good
+    assert set(deepcall.expired) | unknown == good
+    # Every permanent failure parked with its reason, and nothing else.
+    assert sum(n for code, n in reasons.items() if code != "outcome_unknown") == permanent
+    assert set(reasons) - {"outcome_unknown"} == {
+        "same_numbers",
+        "invalid_number",
+        "invalid_event",
+        "no_target",
+    }
+    assert all(p["ErrorMessage"] and p["SourceMessageId"] for p in parked)
+    assert sum(faulty_aws.injected.values()) > 0  # AWS really did fail
+    assert counts["handed_back"] > 0
+    injected: Counter[str] = Counter()
+    for name, n in faulty_aws.injected.items():
+        injected[name.split(":")[1]] += n
+    with capsys.disabled():
+        print(
+            f"\naws soak: messages={len(bodies)} maskings={len(good)}"
+            f" expired_once={len(deepcall.expired)} outcome_unknown={len(unknown)}"
+            f" dead_lettered={len(unique)} parked_twice={len(parked) - len(unique)}"
+            f" deepcall_calls={len(deepcall.unset_calls)} invocations={counts['invocations']}"
+            f" records_delivered={counts['records']} handed_back={counts['handed_back']}"
+            f" aws_calls={sum(faulty_aws.calls[op] for op in FUNCTION_OPERATIONS)}"
+            f" aws_faults={sum(injected.values())}"
+            f" ({', '.join(f'{k}={v}' for k, v in sorted(injected.items()))})"
         )

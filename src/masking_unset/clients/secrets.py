@@ -11,10 +11,38 @@ from aws_lambda_powertools.utilities.parameters.exceptions import (
 )
 
 from masking_unset.logic.redact import remember_secrets
-from masking_unset.models.errors import ConfigurationError
+from masking_unset.models.errors import ConfigurationError, UpstreamUnavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
+
+# Codes that say Secrets Manager (or the way to it) is failing, not the deployment: retried.
+_TRANSIENT_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "InternalServiceError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "RequestTimeout",
+        "RequestTimeoutException",
+    }
+)
+
+
+def read_failure(exc: BaseException) -> tuple[str, bool]:
+    """The AWS error code (or the SDK exception's name) behind a failed read, and whether it is
+    transient. Powertools re-raises the SDK's error without ``from``: it is the context."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    cause = exc.__cause__ or exc.__context__ or exc
+    if isinstance(cause, ClientError):
+        error = cause.response.get("Error", {})
+        code = str(error.get("Code") or "")
+        status = cause.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return code or f"HTTP {status}", code in _TRANSIENT_CODES or status >= 500
+    return type(cause).__name__, isinstance(cause, BotoCoreError)
 
 
 class SecretStore:
@@ -36,14 +64,11 @@ class SecretStore:
         except TransformParameterError:
             raise ConfigurationError(f"the secret named by {variable} is not JSON") from None
         except GetParameterError as exc:
-            cause = exc.__cause__
-            reason = (
-                getattr(cause, "response", {}).get("Error", {}).get("Code", "")
-                or type(cause).__name__
-            )
-            raise ConfigurationError(
-                f"the secret named by {variable} could not be read ({reason})"
-            ) from None
+            reason, transient = read_failure(exc)
+            message = f"the secret named by {variable} could not be read ({reason})"
+            if transient:
+                raise UpstreamUnavailable(message, code="secrets_unavailable") from None
+            raise ConfigurationError(message) from None
         if not isinstance(value, dict):
             raise ConfigurationError(f"the secret named by {variable} must be a JSON object")
         # Whatever a secret holds is scrubbed from any upstream text shown afterwards.

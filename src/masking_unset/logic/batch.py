@@ -17,6 +17,7 @@ from masking_unset.clients.queues import (
     ATTR_RECEIVE_COUNT,
     ATTR_SOURCE_MESSAGE_ID,
 )
+from masking_unset.logic.budget import TimeBudget
 from masking_unset.logic.envelopes import unwrap
 from masking_unset.logic.failures import FailureKind, classify
 from masking_unset.logic.pipeline import UnsetService
@@ -120,15 +121,19 @@ class BatchProcessor:
         visibility: VisibilityControl | None,
         max_concurrency: int = 10,
         backoff: Backoff | None = None,
-        start_budget_seconds: float = 10.0,
+        start_budget_seconds: float | None = None,
         rng: random.Random | None = None,
+        budget: TimeBudget | None = None,
     ) -> None:
         self._service = service
         self._dead_letters = dead_letters
         self._visibility = visibility
         self._max_concurrency = max_concurrency
         self._backoff = backoff or Backoff()
-        self._start_budget = start_budget_seconds
+        self._budget = budget or TimeBudget()
+        self._start_budget = (
+            self._budget.event_start if start_budget_seconds is None else start_budget_seconds
+        )
         self._rng = rng or random.Random()
 
     def process(self, records: Sequence[Mapping[str, Any]], deadline: Deadline) -> list[str]:
@@ -188,11 +193,13 @@ class BatchProcessor:
             event = parse_record(record.body)
             result = self._service.expire(event, deadline)
         except Exception as exc:  # noqa: BLE001 - one record's failure must not end the batch
-            return self._failed(record, exc, ids)
+            return self._failed(record, exc, ids, deadline)
         logger.info("record done", extra={**ids, "status": result.status.value})
         return RecordFate.DONE
 
-    def _failed(self, record: QueueRecord, exc: Exception, ids: dict[str, Any]) -> RecordFate:
+    def _failed(
+        self, record: QueueRecord, exc: Exception, ids: dict[str, Any], deadline: Deadline
+    ) -> RecordFate:
         kind = classify(exc)
         if isinstance(exc, MaskingUnsetError):
             code, message = exc.code, exc.message
@@ -201,9 +208,14 @@ class BatchProcessor:
         else:
             code, message = "internal_error", "unexpected failure"
             logger.exception("record failed unexpectedly", extra={**ids, "kind": kind.value})
+        if deadline.remaining() < self._budget.send:
+            # A send cut off by the timeout would fail the whole batch: it comes back instead.
+            logger.warning("no time left to park or delay the record", extra=ids)
+            return RecordFate.RETRY
         if kind is FailureKind.PERMANENT and self._park(record, code, message):
             return RecordFate.PARKED
-        self._delay(record)
+        if deadline.remaining() >= self._budget.send:
+            self._delay(record)
         return RecordFate.RETRY
 
     def _park(self, record: QueueRecord, code: str, message: str) -> bool:

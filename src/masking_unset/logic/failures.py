@@ -9,6 +9,7 @@ from masking_unset.models.errors import (
     ConfigurationError,
     InFlight,
     MaskingUnsetError,
+    OutcomeUnknown,
     UpstreamError,
     UpstreamUnavailable,
 )
@@ -73,6 +74,8 @@ def classify(
     """
     if isinstance(exc, UpstreamUnavailable | InFlight):
         return FailureKind.RETRYABLE
+    if isinstance(exc, OutcomeUnknown):
+        return FailureKind.PERMANENT  # DeepCall may have expired it: park it, never call twice
     if isinstance(exc, UpstreamError):
         code, status = exc.deepcall_code, exc.http_status
         if _is_2xx(status) and code is not None and code in already_done_codes:

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from masking_unset.config import Settings
+from masking_unset.logic.budget import TimeBudget, ensure_time
 from masking_unset.logic.failures import FailureKind, classify
 from masking_unset.logic.idempotency import IdempotencyGuard, idempotency_key
 from masking_unset.logic.phone import for_deepcall, parse_number
@@ -120,6 +121,7 @@ class UnsetService:
         mapping: MaskingMap | None = None,
         idempotency: IdempotencyGuard | None = None,
         retry: RetryPolicy | None = None,
+        budget: TimeBudget | None = None,
     ) -> None:
         self._settings = settings
         self._secrets = secrets
@@ -127,6 +129,7 @@ class UnsetService:
         self._mapping = mapping
         self.idempotency = idempotency
         self._retry = retry or RetryPolicy()
+        self._budget = budget or TimeBudget()
 
     def credentials(self, *, refresh: bool = False) -> DeepCallCredentials:
         """The DeepCall credentials, from the (cached) secret."""
@@ -149,6 +152,9 @@ class UnsetService:
         def action() -> dict[str, Any]:
             return self._expire_now(event, payload_target, deadline).body()
 
+        if not self._settings.dry_run:
+            # Nothing is written unless the event can be seen through, or handed on, in time.
+            ensure_time(deadline, self._budget.event_start, "this event")
         if self._settings.dry_run or self.idempotency is None:
             body = action()
         else:
@@ -164,6 +170,7 @@ class UnsetService:
     ) -> UnsetResult:
         target, from_mapping = payload_target, False
         if target is None:
+            ensure_time(deadline, self._budget.aws_step, "the ticket mapping lookup")
             target, from_mapping = self._mapped_target(event), True
         shown = redacted_target(target)
         log = {**self._ids(event), "target": shown}
@@ -171,8 +178,11 @@ class UnsetService:
             count("DryRuns")
             logger.info("dry run: unset not sent", extra=log)
             return self._result(Outcome.DRY_RUN, event, shown)
+        # Read (or find cached) before the first attempt, whose budget holds DeepCall only.
+        ensure_time(deadline, self._budget.aws_step, "reading the DeepCall secret")
+        self.credentials()
         try:
-            self._retry.run(lambda: self._call(target), deadline)
+            self._retry.run(lambda: self._call(target, deadline), deadline)
             status = Outcome.UNSET
             count("MaskingsExpired")
             logger.info("masking expired", extra=log)
@@ -204,12 +214,15 @@ class UnsetService:
             # The masking is expired; a stale entry only waits for its TTL.
             logger.warning("mapping entry not removed", extra={"code": exc.code})
 
-    def _call(self, target: UnsetTarget) -> DeepCallReply:
+    def _call(self, target: UnsetTarget, deadline: Deadline) -> DeepCallReply:
         try:
             return self._measured_unset(self.credentials(), target)
         except UpstreamError as exc:
             if classify(exc) is not FailureKind.CREDENTIALS:
                 raise
+            budget = self._budget
+            if deadline.remaining() < budget.aws_call + budget.deepcall_attempt + budget.hand_on:
+                raise  # no time to re-read and call again: handed on, retried later
             logger.warning("deepcall refused the credential; re-reading the secret")
         try:
             return self._measured_unset(self.credentials(refresh=True), target)

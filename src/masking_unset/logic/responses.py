@@ -14,6 +14,7 @@ from masking_unset.models.errors import (
     InFlight,
     InvalidEvent,
     MaskingUnsetError,
+    OutcomeUnknown,
     PayloadTooLarge,
     UnknownSource,
     UnusableTarget,
@@ -40,6 +41,7 @@ class MethodNotAllowed(MaskingUnsetError):
 # Order matters: subclasses before their bases.
 _STATUS: tuple[tuple[type[MaskingUnsetError], int], ...] = (
     (InFlight, 409),
+    (OutcomeUnknown, 409),
     (InvalidEvent, 400),
     (AuthenticationFailed, 401),
     (UnknownSource, 404),
@@ -109,7 +111,7 @@ def failure_response(
     for kind, status in _STATUS:
         if isinstance(exc, kind):
             headers = {"Allow": "POST"} if status == 405 else None
-            if status == 409:  # the first delivery is still running: come back shortly
+            if isinstance(exc, InFlight):  # the first delivery is still running: come back shortly
                 headers = {"Retry-After": "5"}
             return error_response(status, exc, headers)
     if classify(exc) in RETRY_KINDS:

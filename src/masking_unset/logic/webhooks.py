@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 
 from masking_unset.config import Settings
 from masking_unset.logic.batch import Sender
+from masking_unset.logic.budget import TimeBudget
 from masking_unset.logic.failures import classify
 from masking_unset.logic.pipeline import SecretReader, UnsetService
 from masking_unset.logic.responses import RETRY_KINDS, ItemOutcome, MethodNotAllowed
@@ -47,12 +48,14 @@ class WebhookReceiver:
         *,
         fallback: Sender | None = None,
         clock: Callable[[], float] = time.time,
+        budget: TimeBudget | None = None,
     ) -> None:
         self._settings = settings
         self._secrets = secrets
         self._service = service
         self._fallback = fallback
         self._clock = clock
+        self._budget = budget or TimeBudget()
 
     def receive(self, request: WebhookRequest, deadline: Deadline | None = None) -> WebhookResponse:
         """Authenticate and act on ``request``.
@@ -120,11 +123,17 @@ class WebhookReceiver:
             error = UpstreamUnavailable("the event could not be processed", code="internal_error")
         if isinstance(error, InFlight) or classify(error) not in RETRY_KINDS:
             return ItemOutcome(error=error)
-        return self._hand_to_queue(item, error)
+        return self._hand_to_queue(item, error, deadline)
 
-    def _hand_to_queue(self, event: CloseEvent, error: MaskingUnsetError) -> ItemOutcome:
+    def _hand_to_queue(
+        self, event: CloseEvent, error: MaskingUnsetError, deadline: Deadline
+    ) -> ItemOutcome:
         """Nothing is lost when DeepCall is down: the queue retries the event later."""
         if self._fallback is None:
+            return ItemOutcome(error=error)
+        if deadline.remaining() < self._budget.send:
+            # A send cut off by the timeout would lose the answer: the sender retries on the 503.
+            logger.warning("no time left to queue the event", extra={"code": error.code})
             return ItemOutcome(error=error)
         try:
             self._fallback.send(

@@ -93,6 +93,15 @@ class InFlight(MaskingUnsetError):
     code = "in_progress"
 
 
+class OutcomeUnknown(MaskingUnsetError):
+    """An earlier attempt at this event ended without recording whether DeepCall expired the
+    masking (the idempotency table failed after the call, or the function died during it). The
+    event is not sent to DeepCall again within the idempotency window: a second unset could end a
+    newer masking that reuses the number."""
+
+    code = "outcome_unknown"
+
+
 class UpstreamError(MaskingUnsetError):
     """DeepCall did not expire the masking.
 

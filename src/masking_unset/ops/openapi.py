@@ -183,11 +183,14 @@ def _responses() -> dict[str, Any]:
         },
         "409": {
             **_error_response(
-                "The same event is being processed by an earlier delivery.",
+                "The same event is being processed by an earlier delivery (`in_progress`, with "
+                "`Retry-After`), or an earlier attempt ended without recording whether the "
+                "masking was expired and it is not sent to DeepCall again within the idempotency "
+                "window (`outcome_unknown`, without `Retry-After`: see docs/idempotency.md).",
                 InFlight.code,
                 "the event is already being processed",
             ),
-            "headers": {"Retry-After": _RETRY_AFTER},
+            "headers": {"Retry-After": {**_RETRY_AFTER, "required": False}},
         },
         "413": _error_response(
             f"The body is over {MAX_BODY_BYTES // 1024} KiB (payload_too_large), or the delivery "
