@@ -102,8 +102,9 @@ def test_zendesk_redelivery_calls_deepcall_once(
 ) -> None:
     body = {"ticket_id": "1", "status": "Solved", "mask": "08040001234"}
     headers = {"x-zendesk-webhook-invocation-id": "inv-1"}
-    first = invoke(signed("zendesk", body, headers=headers))
-    again = invoke(signed("zendesk", body, headers=headers))
+    delivery = signed("zendesk", body, headers=headers)
+    first = invoke(delivery)
+    again = invoke(delivery)
     assert response_json(first)["status"] == "unset"
     assert response_json(again)["status"] == "duplicate"
     assert len(deepcall.unset_calls) == 1
