@@ -89,7 +89,7 @@ def test_sdk_vector_signs_and_verifies() -> None:
     [
         ({"signature": None}, NOW, "missing_signature"),
         ({"timestamp": None}, NOW, "missing_signature"),
-        ({"timestamp": "15000000.5"}, NOW, "invalid_signature"),
+        ({"timestamp": "15000000.5"}, NOW, "invalid_timestamp"),
         ({}, NOW + 301, "stale_signature"),
         ({}, NOW - 301, "stale_signature"),
     ],
@@ -290,3 +290,16 @@ def test_without_closed_stages_the_deployment_is_misconfigured() -> None:
 def test_a_body_that_is_not_an_array_is_malformed(body: bytes) -> None:
     with pytest.raises(MalformedBody):
         parse(body)
+
+
+@pytest.mark.parametrize("timestamp", ["9" * 400, "9" * 5000, "²", "15000000.0", "-15000000"])
+def test_hostile_timestamp_is_refused_before_anything_is_computed(timestamp: str) -> None:
+    with pytest.raises(AuthenticationFailed) as caught:
+        authenticate(request(timestamp=timestamp))
+    assert caught.value.code == "invalid_timestamp"
+
+
+@given(timestamp=st.text(min_size=1, max_size=30))
+def test_any_timestamp_header_is_a_time_or_a_401(timestamp: str) -> None:
+    with pytest.raises(AuthenticationFailed):
+        authenticate(request(timestamp=timestamp, signature="not-the-signature"))

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from masking_unset.config import Settings
 from masking_unset.logic.fields import closes, event_document, load_json, read_fields, short_id
-from masking_unset.logic.signatures import any_matches, check_timestamp_window, hmac_sha256_b64
+from masking_unset.logic.signatures import (
+    any_matches,
+    check_timestamp_window,
+    hmac_sha256_b64,
+    parse_iso_time,
+)
 from masking_unset.models.errors import AuthenticationFailed, MalformedBody
 from masking_unset.models.events import CloseEvent, Ignored
 from masking_unset.models.http import WebhookRequest
@@ -45,14 +49,6 @@ def zendesk_signature(secret: str, timestamp: str, body: bytes) -> str:
     return hmac_sha256_b64(secret.encode("utf-8"), timestamp.encode("utf-8") + body)
 
 
-def _epoch_seconds(timestamp: str) -> float:
-    try:
-        when = datetime.fromisoformat(timestamp.strip())
-    except ValueError:
-        raise AuthenticationFailed(f"{TIMESTAMP_HEADER} must be an ISO-8601 time") from None
-    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
-
-
 class ZendeskSource(WebhookSource):
     """Zendesk webhooks: ``ticket.status_changed`` events, or a trigger's own JSON body."""
 
@@ -69,7 +65,7 @@ class ZendeskSource(WebhookSource):
                 f"{SIGNATURE_HEADER} and {TIMESTAMP_HEADER} headers are required",
                 code="missing_signature",
             )
-        check_timestamp_window(_epoch_seconds(timestamp), now)
+        check_timestamp_window(parse_iso_time(timestamp, header=TIMESTAMP_HEADER), now)
         expected = (zendesk_signature(secret, timestamp, request.body) for secret in secrets)
         if not any_matches(expected, [signature.strip()]):
             raise AuthenticationFailed("signature does not match")
