@@ -3,7 +3,6 @@ back for a later attempt - concurrently across records, in order within a FIFO m
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -19,9 +18,10 @@ from masking_unset.clients.queues import (
 )
 from masking_unset.logic.envelopes import unwrap
 from masking_unset.logic.failures import FailureKind, classify
+from masking_unset.logic.json_input import load_json
 from masking_unset.logic.pipeline import UnsetService
 from masking_unset.logic.retry import Deadline
-from masking_unset.models.errors import MalformedBody, MaskingUnsetError
+from masking_unset.models.errors import MaskingUnsetError
 from masking_unset.models.events import CloseEvent
 from masking_unset.observability import count, count_by, logger
 
@@ -86,11 +86,7 @@ class QueueRecord:
 
 def parse_record(body: str) -> CloseEvent:
     """The close event in a message body, unwrapped from SNS or EventBridge if need be."""
-    try:
-        document = json.loads(body)
-    except ValueError:
-        raise MalformedBody("body is not valid JSON") from None
-    document = unwrap(document)
+    document = unwrap(load_json(body))
     source = document.get("source") if isinstance(document, dict) else None
     return CloseEvent.from_document(document, source=source if isinstance(source, str) else None)
 

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from masking_unset.config import Settings
-from masking_unset.logic.fields import event_document, load_json, read_fields, short_id, status_in
+from masking_unset.logic.fields import event_document, read_fields, short_id, status_in
+from masking_unset.logic.json_input import load_json
 from masking_unset.logic.signatures import (
     any_matches,
     check_timestamp_window,

@@ -6,7 +6,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from masking_unset.config import Settings
-from masking_unset.logic.fields import closes, event_document, load_json, read_fields, short_id
+from masking_unset.logic.fields import closes, event_document, read_fields, short_id
+from masking_unset.logic.json_input import load_json
 from masking_unset.logic.signatures import (
     any_matches,
     check_timestamp_window,
