@@ -5,8 +5,15 @@ from __future__ import annotations
 from email.utils import formatdate
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from masking_unset.clients.deepcall import DeepCallClient, build_session, parse_retry_after
+from masking_unset.clients.deepcall import (
+    MAX_RETRY_AFTER_SECONDS,
+    DeepCallClient,
+    build_session,
+    parse_retry_after,
+)
 from masking_unset.local.deepcall_standin import DeepCallStandIn, Fault
 from masking_unset.models.deepcall import SsidCredentials, UnsetTarget
 from masking_unset.models.errors import UpstreamRejected, UpstreamUnavailable
@@ -122,6 +129,30 @@ def test_parse_retry_after_forms() -> None:
     in_ten = parse_retry_after(formatdate(1_000_010, usegmt=True), now=1_000_000)
     assert in_ten == pytest.approx(10.0)
     assert parse_retry_after(formatdate(999_000, usegmt=True), now=1_000_000) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("9" * 400, MAX_RETRY_AFTER_SECONDS),  # float() of it is inf
+        ("9" * 5000, MAX_RETRY_AFTER_SECONDS),  # int() of it raises
+        ("0" * 400 + "7", 7.0),
+        ("²", None),  # str.isdigit() accepts it, float() does not
+        ("-5", None),
+        ("1e9", None),
+        ("Fri, 31 Dec 9999 23:59:59 GMT", MAX_RETRY_AFTER_SECONDS),
+        ("Fri, 31 Dec 99999 23:59:59 GMT", None),
+        ("x" * 10_000, None),
+    ],
+)
+def test_parse_retry_after_is_bounded(value: str, expected: float | None) -> None:
+    assert parse_retry_after(value, now=1_000_000) == expected
+
+
+@given(value=st.text(max_size=60))
+def test_parse_retry_after_is_none_or_a_bounded_wait(value: str) -> None:
+    seconds = parse_retry_after(value, now=1_000_000)
+    assert seconds is None or 0.0 <= seconds <= MAX_RETRY_AFTER_SECONDS
 
 
 def test_redirects_are_not_followed(standin: DeepCallStandIn) -> None:

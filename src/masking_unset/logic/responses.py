@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from masking_unset.logic.failures import FailureKind, classify
+from masking_unset.logic.retry import clamp
 from masking_unset.models.errors import (
     AuthenticationFailed,
     InFlight,
@@ -22,6 +23,7 @@ from masking_unset.models.events import Outcome, UnsetResult
 from masking_unset.models.http import WebhookResponse
 
 DEFAULT_RETRY_AFTER = 30
+MAX_RETRY_AFTER = 3600  # whatever DeepCall asked for, a sender is never told to wait longer
 
 
 class MethodNotAllowed(MaskingUnsetError):
@@ -88,7 +90,7 @@ def error_response(
 def retry_after_header(exc: MaskingUnsetError | None, default: int) -> dict[str, str]:
     """``Retry-After`` in whole seconds: what DeepCall asked for, else ``default``."""
     seconds = getattr(exc, "retry_after", None) or default
-    return {"Retry-After": str(math.ceil(max(1.0, float(seconds))))}
+    return {"Retry-After": str(math.ceil(clamp(float(seconds), 1.0, MAX_RETRY_AFTER)))}
 
 
 def failure_response(
