@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from email.utils import formatdate
 
 import pytest
@@ -18,6 +19,7 @@ from masking_unset.local.deepcall_standin import DeepCallStandIn, Fault
 from masking_unset.models.deepcall import SsidCredentials, UnsetTarget
 from masking_unset.models.errors import UpstreamRejected, UpstreamUnavailable
 
+_JSON = "application/json"
 CREDS = SsidCredentials.model_validate({"ssid": "s-1"})
 TARGET = UnsetTarget(mask="8040001234")
 
@@ -161,3 +163,24 @@ def test_redirects_are_not_followed(standin: DeepCallStandIn) -> None:
     with pytest.raises(UpstreamUnavailable):
         client(standin).unset(CREDS, TARGET)
     assert len(standin.requests) == 1
+
+
+@pytest.mark.parametrize("code", ["²", "9" * 5000, "-1"], ids=["sup2", "5000-nines", "negative"])
+def test_an_error_code_that_is_no_number_is_kept_as_none(
+    standin: DeepCallStandIn, code: str
+) -> None:
+    body = json.dumps({"status": "error", "code": code, "message": "Invalid parameters"})
+    standin.enqueue(Fault(status=200, body=body.encode(), headers={"Content-Type": _JSON}))
+    with pytest.raises(UpstreamRejected) as caught:
+        client(standin).unset(CREDS, TARGET)
+    assert caught.value.deepcall_code is None
+
+
+@pytest.mark.parametrize("body", [b"[" * 200_000, b'{"status": "error", "message": "\\ud800"}'])
+def test_an_answer_the_json_loader_refuses_is_a_bad_response(
+    standin: DeepCallStandIn, body: bytes
+) -> None:
+    standin.enqueue(Fault(status=200, body=body, headers={"Content-Type": _JSON}))
+    with pytest.raises(UpstreamUnavailable) as caught:
+        client(standin).unset(CREDS, TARGET)
+    assert caught.value.code == "upstream_bad_response"

@@ -339,3 +339,17 @@ def test_without_configuration_only_reportable_records_are_handed_back(
     del no_id["messageId"]
     response = run_queue({"Records": [sqs_record(CLOSE, "m-1"), no_id, "text"]})
     assert failed_ids(response) == ["m-1"]
+
+
+@pytest.mark.usefixtures("logs")
+def test_a_body_that_is_not_unicode_text_is_dead_lettered_readably(
+    stack: LocalStack, deepcall: DeepCallStandIn
+) -> None:
+    # Only a hand-built event can hold a raw lone surrogate; SQS itself cannot carry one, so
+    # the dead letter holds it escaped.
+    response = run_queue({"Records": [sqs_record('{"mask": "\ud800"}', "m-raw")]})
+    assert failed_ids(response) == []
+    [parked] = dead_letters(stack)
+    assert (parked["SourceMessageId"], parked["ErrorCode"]) == ("m-raw", "malformed_body")
+    assert parked["body"] == '{"mask": "\\ud800"}'
+    assert deepcall.unset_calls == []
