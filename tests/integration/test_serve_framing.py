@@ -255,3 +255,10 @@ def test_the_served_webhook_function_answers_malformed_framing_with_400(
     served: WebhookServer, raw: bytes
 ) -> None:
     assert refused(exchange(served, raw)) == (400, "bad_request")
+
+
+def test_a_refusal_never_quotes_the_request(framing: WebhookServer, log: list[str]) -> None:
+    raw = exchange(framing, HEAD + b"Authorization: Bearer tok-s3cret\x00\r\n\r\n")
+    assert refused(raw) == (400, "bad_request")
+    assert b"tok-s3cret" not in raw
+    assert "tok-s3cret" not in "\n".join(log)

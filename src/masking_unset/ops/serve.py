@@ -247,7 +247,9 @@ class _Connection(socketserver.BaseRequestHandler):
         except h11.RemoteProtocolError as exc:
             status = exc.error_status_hint
             self.server.log(f"rejected a request that is not valid HTTP -> {status}")
-            return self._send(_error(status, _CODES.get(status, "bad_request"), str(exc)), None)
+            # h11's own message may quote a header, token and all: a fixed one is answered.
+            message = f"not a valid HTTP/1.1 request ({HTTPStatus(status).phrase.lower()})"
+            return self._send(_error(status, _CODES.get(status, "bad_request"), message), None)
         except TimeoutError:
             if self.http.their_state is h11.IDLE and not self.http.trailing_data[0]:
                 return False  # an idle keep-alive connection: close it quietly
