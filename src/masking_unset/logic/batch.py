@@ -106,7 +106,10 @@ def _body_text(record: object) -> str:
         return body
     if body is None and isinstance(record, Mapping):
         return ""
-    return json.dumps(body, default=repr)
+    try:
+        return json.dumps(body, default=repr)
+    except (ValueError, RecursionError):  # circular or too deep to write out
+        return f"<a {type(body).__name__} that cannot be written as JSON>"
 
 
 def _receive_count(value: object) -> int:
