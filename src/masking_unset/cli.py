@@ -105,7 +105,11 @@ def cmd_invoke(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the webhook function over HTTP until SIGINT (Ctrl-C) or SIGTERM."""
     from masking_unset.ops.console import function_logs
-    from masking_unset.ops.serve import announce, serving
+
+    try:
+        from masking_unset.ops.serve import announce, serving
+    except ModuleNotFoundError as exc:  # h11 is a development dependency
+        raise UsageError(f"serve needs {exc.name}: install the dev tools (make dev)") from None
 
     stop = threading.Event()
 

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from email.utils import formatdate
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from masking_unset.clients.deepcall import DeepCallClient, build_session, parse_retry_after
+from masking_unset.clients.deepcall import (
+    MAX_RETRY_AFTER_SECONDS,
+    DeepCallClient,
+    build_session,
+    parse_retry_after,
+)
 from masking_unset.local.deepcall_standin import DeepCallStandIn, Fault
 from masking_unset.models.deepcall import SsidCredentials, UnsetTarget
 from masking_unset.models.errors import UpstreamRejected, UpstreamUnavailable
 
+_JSON = "application/json"
 CREDS = SsidCredentials.model_validate({"ssid": "s-1"})
 TARGET = UnsetTarget(mask="8040001234")
 
@@ -124,9 +133,54 @@ def test_parse_retry_after_forms() -> None:
     assert parse_retry_after(formatdate(999_000, usegmt=True), now=1_000_000) == 0.0
 
 
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("9" * 400, MAX_RETRY_AFTER_SECONDS),  # float() of it is inf
+        ("9" * 5000, MAX_RETRY_AFTER_SECONDS),  # int() of it raises
+        ("0" * 400 + "7", 7.0),
+        ("²", None),  # str.isdigit() accepts it, float() does not
+        ("-5", None),
+        ("1e9", None),
+        ("Fri, 31 Dec 9999 23:59:59 GMT", MAX_RETRY_AFTER_SECONDS),
+        ("Fri, 31 Dec 99999 23:59:59 GMT", None),
+        ("x" * 10_000, None),
+    ],
+)
+def test_parse_retry_after_is_bounded(value: str, expected: float | None) -> None:
+    assert parse_retry_after(value, now=1_000_000) == expected
+
+
+@given(value=st.text(max_size=60))
+def test_parse_retry_after_is_none_or_a_bounded_wait(value: str) -> None:
+    seconds = parse_retry_after(value, now=1_000_000)
+    assert seconds is None or 0.0 <= seconds <= MAX_RETRY_AFTER_SECONDS
+
+
 def test_redirects_are_not_followed(standin: DeepCallStandIn) -> None:
     # A 307 would resend the body, credentials included, to wherever Location points.
     standin.enqueue(Fault(status=307, body=b"", headers={"Location": standin.base_url + "/x"}))
     with pytest.raises(UpstreamUnavailable):
         client(standin).unset(CREDS, TARGET)
     assert len(standin.requests) == 1
+
+
+@pytest.mark.parametrize("code", ["²", "9" * 5000, "-1"], ids=["sup2", "5000-nines", "negative"])
+def test_an_error_code_that_is_no_number_is_kept_as_none(
+    standin: DeepCallStandIn, code: str
+) -> None:
+    body = json.dumps({"status": "error", "code": code, "message": "Invalid parameters"})
+    standin.enqueue(Fault(status=200, body=body.encode(), headers={"Content-Type": _JSON}))
+    with pytest.raises(UpstreamRejected) as caught:
+        client(standin).unset(CREDS, TARGET)
+    assert caught.value.deepcall_code is None
+
+
+@pytest.mark.parametrize("body", [b"[" * 200_000, b'{"status": "error", "message": "\\ud800"}'])
+def test_an_answer_the_json_loader_refuses_is_a_bad_response(
+    standin: DeepCallStandIn, body: bytes
+) -> None:
+    standin.enqueue(Fault(status=200, body=body, headers={"Content-Type": _JSON}))
+    with pytest.raises(UpstreamUnavailable) as caught:
+        client(standin).unset(CREDS, TARGET)
+    assert caught.value.code == "upstream_bad_response"

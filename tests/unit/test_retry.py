@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
@@ -9,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from masking_unset.logic.batch import Backoff
-from masking_unset.logic.retry import Deadline, RetryPolicy
+from masking_unset.logic.responses import MAX_RETRY_AFTER, retry_after_header
+from masking_unset.logic.retry import Deadline, RetryPolicy, clamp
 from masking_unset.models.errors import InvalidNumber, UpstreamRejected, UpstreamUnavailable
 
 
@@ -114,3 +116,40 @@ def test_no_first_attempt_without_the_time_to_finish_it() -> None:
         policy(sleeps, attempt_budget=8.0, safety_margin=2.0).run(action, deadline)
     assert caught.value.code == "no_time_left"
     assert action.calls == 0
+
+
+# --- every wait is bounded, whatever the counts and headers say ------------------------------
+
+
+@pytest.mark.parametrize("receive_count", [2000, 10**6, 2**62, 0, -5])
+def test_visibility_backoff_is_bounded_for_any_receive_count(receive_count: int) -> None:
+    # 2 ** 1999 as a float was an OverflowError, which handed back the whole batch.
+    seconds = Backoff(base_seconds=30, max_seconds=900).seconds(receive_count, random.Random(1))
+    assert 0 <= seconds <= 900
+
+
+@given(receive_count=st.integers(), seed=st.integers(0, 2**32))
+def test_visibility_backoff_never_exceeds_its_maximum(receive_count: int, seed: int) -> None:
+    assert 0 <= Backoff().seconds(receive_count, random.Random(seed)) <= Backoff().max_seconds
+
+
+@pytest.mark.parametrize("attempt", [2000, 10**6])
+def test_jitter_is_bounded_for_any_attempt(attempt: int) -> None:
+    assert 0.0 <= policy([]).backoff(attempt, UpstreamUnavailable("x")) <= 2.0
+
+
+@pytest.mark.parametrize("asked", [math.inf, math.nan, -1.0, 1e308])
+def test_retry_after_is_bounded_whatever_was_asked(asked: float) -> None:
+    delay = policy([], retry_after_cap=5.0).backoff(1, UpstreamUnavailable("x", retry_after=asked))
+    assert 0.0 <= delay <= 5.0
+
+
+@given(value=st.floats(allow_nan=True), low=st.floats(-10, 0), high=st.floats(0, 10))
+def test_clamp_stays_within_its_bounds(value: float, low: float, high: float) -> None:
+    assert low <= clamp(value, low, high) <= high
+
+
+@pytest.mark.parametrize("asked", [math.inf, math.nan, 1e308, 10**6])
+def test_a_sender_is_never_told_to_wait_past_the_maximum(asked: float) -> None:
+    header = retry_after_header(UpstreamUnavailable("x", retry_after=asked), 30)
+    assert 1 <= int(header["Retry-After"]) <= MAX_RETRY_AFTER

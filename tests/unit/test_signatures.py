@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import base64
+import math
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from masking_unset.logic.signatures import standard_webhooks_sign, verify_standard_webhooks
+from masking_unset.logic.signatures import (
+    MAX_TIMESTAMP_DIGITS,
+    parse_iso_time,
+    parse_unix_time,
+    standard_webhooks_sign,
+    verify_standard_webhooks,
+)
 from masking_unset.models.errors import AuthenticationFailed
 
 # The official vector from the Standard Webhooks specification.
@@ -59,7 +67,7 @@ def test_rotated_secret_list_passes_when_any_secret_matches() -> None:
         ({"header": None}, "missing_signature"),
         ({"msg_id": ""}, "missing_signature"),
         ({"timestamp": None}, "missing_signature"),
-        ({"timestamp": "16142653.30"}, "invalid_signature"),
+        ({"timestamp": "16142653.30"}, "invalid_timestamp"),
         ({"header": "v2," + SIGNATURE[3:]}, "invalid_signature"),
         ({"now": TIMESTAMP + 301}, "stale_signature"),
         ({"now": TIMESTAMP - 301}, "stale_signature"),
@@ -123,3 +131,99 @@ def test_any_matches_compares_every_pair() -> None:
     assert not any_matches(["a", "b"], ["x", "y"])
     assert not any_matches([], ["x"])
     assert not any_matches(["a"], [])
+
+
+# --- timestamp headers: strict ASCII digits, bounded, never anything but a 401 ----------------
+
+HOSTILE_TIMESTAMPS = [
+    "9" * 400,
+    "9" * 5000,
+    "²",  # str.isdigit() accepts it, int() does not
+    "\u0661\u0666\u0661\u0664\u0662\u0666\u0665\u0663\u0663\u0660",  # int() reads these
+    "-1614265330",
+    "+1614265330",
+    " 1614265330",
+    "1614265330 ",
+    "1_614_265_330",
+    "",
+    "\ud800",
+]
+
+
+@pytest.mark.parametrize("timestamp", HOSTILE_TIMESTAMPS)
+def test_hostile_unix_timestamps_are_refused_with_a_specific_code(timestamp: str) -> None:
+    with pytest.raises(AuthenticationFailed) as caught:
+        parse_unix_time(timestamp, header="webhook-timestamp")
+    assert caught.value.code == "invalid_timestamp"
+    assert timestamp.strip() == "" or timestamp not in caught.value.message
+
+
+@pytest.mark.parametrize("timestamp", [t for t in HOSTILE_TIMESTAMPS if t])
+def test_hostile_webhook_timestamp_is_a_401_before_any_signature_check(timestamp: str) -> None:
+    with pytest.raises(AuthenticationFailed) as caught:
+        verify(timestamp=timestamp)
+    assert caught.value.code == "invalid_timestamp"
+
+
+def test_unix_time_reads_seconds_and_milliseconds() -> None:
+    assert parse_unix_time("1614265330", header="h") == 1614265330.0
+    assert parse_unix_time("1614265330123", header="h", milliseconds=True) == 1614265330.123
+    assert parse_unix_time("0" * MAX_TIMESTAMP_DIGITS, header="h") == 0.0
+    with pytest.raises(AuthenticationFailed):
+        parse_unix_time("1" * (MAX_TIMESTAMP_DIGITS + 1), header="h")
+
+
+@given(text=st.text(max_size=40), milliseconds=st.booleans())
+def test_unix_time_parser_returns_the_digits_or_refuses(text: str, milliseconds: bool) -> None:
+    ascii_digits = text.isascii() and text.isdigit() and len(text) <= MAX_TIMESTAMP_DIGITS
+    if not ascii_digits:
+        with pytest.raises(AuthenticationFailed) as caught:
+            parse_unix_time(text, header="h", milliseconds=milliseconds)
+        assert caught.value.code == "invalid_timestamp"
+        return
+    value = parse_unix_time(text, header="h", milliseconds=milliseconds)
+    assert value == (int(text) / 1000 if milliseconds else int(text))
+
+
+@given(
+    moment=st.datetimes(
+        min_value=datetime(1, 1, 2),
+        max_value=datetime(9999, 12, 30),
+        timezones=st.builds(
+            timezone, st.timedeltas(min_value=-timedelta(hours=23), max_value=timedelta(hours=23))
+        ),
+    )
+)
+def test_iso_time_parser_reads_any_offset(moment: datetime) -> None:
+    assert parse_iso_time(moment.isoformat(), header="h") == moment.timestamp()
+
+
+@given(text=st.text(max_size=80))
+def test_iso_time_parser_returns_a_time_or_refuses(text: str) -> None:
+    code, value = None, 0.0
+    try:
+        value = parse_iso_time(text, header="h")
+    except AuthenticationFailed as exc:
+        code = exc.code
+    assert code in {None, "invalid_timestamp"}
+    assert math.isfinite(value)
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    ["9" * 400, "²", "2024-01-01T00:00:00" + "0" * 5000, "99999-01-01T00:00:00Z", "\ud800"],
+)
+def test_hostile_iso_timestamps_are_refused(timestamp: str) -> None:
+    with pytest.raises(AuthenticationFailed) as caught:
+        parse_iso_time(timestamp, header="X-Zendesk-Webhook-Signature-Timestamp")
+    assert caught.value.code == "invalid_timestamp"
+
+
+@given(
+    timestamp=st.one_of(st.text(max_size=30), st.from_regex(r"\A[0-9]{1,40}\Z")),
+    header=st.text(max_size=60),
+)
+def test_any_header_text_verifies_or_is_refused(timestamp: str, header: str) -> None:
+    # Nothing an unsigned caller sends may raise anything but AuthenticationFailed.
+    with pytest.raises(AuthenticationFailed):
+        verify(timestamp=timestamp, header=header or None)

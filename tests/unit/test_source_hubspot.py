@@ -89,7 +89,7 @@ def test_sdk_vector_signs_and_verifies() -> None:
     [
         ({"signature": None}, NOW, "missing_signature"),
         ({"timestamp": None}, NOW, "missing_signature"),
-        ({"timestamp": "15000000.5"}, NOW, "invalid_signature"),
+        ({"timestamp": "15000000.5"}, NOW, "invalid_timestamp"),
         ({}, NOW + 301, "stale_signature"),
         ({}, NOW - 301, "stale_signature"),
     ],
@@ -324,3 +324,16 @@ def test_more_events_than_hubspot_sends_are_refused_before_reading_them() -> Non
         parse([0] * 101)
     assert caught.value.code == "too_many_events"
     assert len(parse([0] * 100)) == 100
+
+
+@pytest.mark.parametrize("timestamp", ["9" * 400, "9" * 5000, "²", "15000000.0", "-15000000"])
+def test_hostile_timestamp_is_refused_before_anything_is_computed(timestamp: str) -> None:
+    with pytest.raises(AuthenticationFailed) as caught:
+        authenticate(request(timestamp=timestamp))
+    assert caught.value.code == "invalid_timestamp"
+
+
+@given(timestamp=st.text(min_size=1, max_size=30))
+def test_any_timestamp_header_is_a_time_or_a_401(timestamp: str) -> None:
+    with pytest.raises(AuthenticationFailed):
+        authenticate(request(timestamp=timestamp, signature="not-the-signature"))

@@ -7,6 +7,8 @@ import time
 import pytest
 from defusedxml import DTDForbidden
 from defusedxml.ElementTree import fromstring
+from hypothesis import given
+from hypothesis import strategies as st
 
 from masking_unset.config import Settings
 from masking_unset.logic.responses import ItemOutcome
@@ -355,3 +357,24 @@ def test_a_close_with_an_unreadable_status_is_a_failed_close() -> None:
     assert isinstance(item, UnreadableClose)
     assert item.error.message.startswith("status")
     assert item.ticket_id is None or item.ticket_id == "500000000000108AAA"
+
+
+@pytest.mark.parametrize("encoding", ["UTF-7", "x-no-such-charset", "UTF-32", "Shift_JIS", "rot13"])
+def test_a_declared_encoding_expat_cannot_read_is_malformed(encoding: str) -> None:
+    body = message(CLOSED).replace(b'encoding="UTF-8"', f'encoding="{encoding}"'.encode())
+    assert encoding.encode() in body
+    with pytest.raises(MalformedBody) as caught:
+        parse(body)
+    assert caught.value.code == "malformed_body"
+    assert "encoding" in caught.value.message
+
+
+@given(encoding=st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=30))
+def test_any_declared_encoding_is_read_or_malformed(encoding: str) -> None:
+    body = f'<?xml version="1.0" encoding="{encoding}"?><a/>'.encode()
+    code = None
+    try:
+        outbound_message(body)
+    except MalformedBody as exc:
+        code = exc.code
+    assert code in {None, "malformed_body"}

@@ -72,7 +72,7 @@ def test_any_rotated_secret_passes() -> None:
     [
         ({"signature": None}, NOW, "missing_signature"),
         ({"timestamp": None}, NOW, "missing_signature"),
-        ({"timestamp": "yesterday"}, NOW, "invalid_signature"),
+        ({"timestamp": "yesterday"}, NOW, "invalid_timestamp"),
         ({}, NOW + 301, "stale_signature"),
         ({}, NOW - 301, "stale_signature"),
         ({"signature": SIGNATURE[:-2] + "A="}, NOW, "invalid_signature"),
@@ -293,3 +293,26 @@ def test_an_event_id_in_the_body_wins() -> None:
     event = parse({**json.loads(BODY), "event_id": "evt-9"})
     assert isinstance(event, CloseEvent)
     assert event.event_id == "evt-9"
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "code"),
+    [
+        ("9" * 400, "invalid_timestamp"),
+        ("9" * 5000, "invalid_timestamp"),
+        ("²", "invalid_timestamp"),
+        ("\uff12\uff10\uff12\uff11-03-25T05:09:27Z", "invalid_timestamp"),  # fullwidth
+        ("2021-03-25T05:09:27Z" + " " * 100 + "x", "invalid_timestamp"),
+        ("9999-12-31T23:59:59-23:59", "stale_signature"),  # valid, far outside the window
+    ],
+)
+def test_hostile_timestamp_is_refused_with_a_401(timestamp: str, code: str) -> None:
+    with pytest.raises(AuthenticationFailed) as caught:
+        authenticate(request(timestamp=timestamp))
+    assert caught.value.code == code
+
+
+@given(timestamp=st.text(min_size=1, max_size=40))
+def test_any_timestamp_header_is_a_time_or_a_401(timestamp: str) -> None:
+    with pytest.raises(AuthenticationFailed):
+        authenticate(request(timestamp=timestamp, signature="not-the-signature"))

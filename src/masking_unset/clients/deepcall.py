@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from email.utils import parsedate_to_datetime
 from time import time
 from typing import Protocol
@@ -11,13 +10,17 @@ import requests
 from pydantic import ValidationError
 from requests.adapters import HTTPAdapter
 
+from masking_unset.logic.json_input import load_json
 from masking_unset.logic.redact import scrub
+from masking_unset.logic.retry import clamp
 from masking_unset.models.deepcall import DeepCallCredentials, DeepCallReply, UnsetTarget
-from masking_unset.models.errors import UpstreamRejected, UpstreamUnavailable
+from masking_unset.models.errors import MaskingUnsetError, UpstreamRejected, UpstreamUnavailable
 
 UNSET_PATH = "/api/v2/Masking/unset"
 EXPIRE_NOW_MINUTES = -1  # a negative duration expires the masking immediately
 _MAX_MESSAGE = 200
+MAX_RETRY_AFTER_SECONDS = 3600.0  # a longer wait asked for is waited no longer than this
+_MAX_HTTP_DATE = 64  # "Sun, 06 Nov 1994 08:49:37 GMT" is 29
 
 
 class RequestPacer(Protocol):
@@ -43,17 +46,24 @@ def build_session(pool_size: int = 10) -> requests.Session:
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta seconds or an HTTP date)."""
+    """Seconds to wait from a ``Retry-After`` header (delta seconds or an HTTP date), at most
+    :data:`MAX_RETRY_AFTER_SECONDS`; None when there is no such header or it says nothing."""
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if value.isascii() and value.isdigit():  # ASCII only: "²".isdigit() too, float() refuses it
+        digits = value.lstrip("0")
+        if len(digits) > 9:  # beyond any cap; float() of 400 digits would be inf
+            return MAX_RETRY_AFTER_SECONDS
+        return min(float(digits or "0"), MAX_RETRY_AFTER_SECONDS)
+    if len(value) > _MAX_HTTP_DATE:
+        return None
     try:
         moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+        seconds = moment.timestamp() - (time() if now is None else now)
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    return max(0.0, moment.timestamp() - (time() if now is None else now))
+    return clamp(seconds, 0.0, MAX_RETRY_AFTER_SECONDS)
 
 
 class DeepCallClient:
@@ -125,9 +135,9 @@ class DeepCallClient:
         status = response.status_code
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         try:
-            document = json.loads(response.content)
+            document = load_json(response.content, what="DeepCall's answer")
             reply = DeepCallReply.model_validate(document)
-        except (ValueError, ValidationError):
+        except (MaskingUnsetError, ValidationError):
             # A proxy's HTML page or a cut-off body: the request may not have been seen at all.
             raise UpstreamUnavailable(
                 f"DeepCall answered HTTP {status} without a JSON body",

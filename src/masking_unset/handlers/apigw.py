@@ -7,40 +7,75 @@ import binascii
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 from masking_unset.models.errors import MalformedBody
 from masking_unset.models.http import WebhookRequest, WebhookResponse
 
 _SOURCE_IN_PATH = re.compile(r"/webhooks/([^/]+)/?$")
+UNSUPPORTED = "unsupported_event"
 
 
-def _text_map(value: object) -> dict[str, str]:
-    if not isinstance(value, Mapping):
+def _unsupported(what: str) -> MalformedBody:
+    return MalformedBody(f"not an API Gateway or Function URL event: {what}", code=UNSUPPORTED)
+
+
+def _utf8(text: str, what: str) -> str:
+    # A str may hold lone surrogates ("\ud800"), which no byte sequence encodes; refused here,
+    # before a signature check, a log line or a JSON answer tries to encode them.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise MalformedBody(f"{what} is not valid UTF-8 text", code="invalid_encoding") from None
+    return text
+
+
+def _text(value: object, what: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise _unsupported(f"{what} is not text")
+    return _utf8(value, what)
+
+
+def _object(value: object, what: str) -> Mapping[str, Any]:
+    if value is None:
         return {}
-    return {str(k): str(v) for k, v in value.items() if v is not None}
+    if not isinstance(value, Mapping):
+        raise _unsupported(f"{what} is not an object")
+    return value
 
 
-def to_request(event: Mapping[str, Any]) -> WebhookRequest:
+def _text_map(value: object, what: str) -> dict[str, str]:
+    return {
+        _text(k, f"a {what} name"): _text(v, f"a {what} value")
+        for k, v in _object(value, what).items()
+        if v is not None
+    }
+
+
+def to_request(event: object) -> WebhookRequest:
     """Read an HTTP API (payload 2.0), Function URL or REST API (payload 1.0) event.
 
-    Raises :class:`MalformedBody` for an event that is none of those or whose body does not decode.
+    Raises :class:`MalformedBody`: ``unsupported_event`` for anything that is none of those (not
+    an object, or a part of the wrong type), ``invalid_encoding`` for text that is not valid
+    UTF-8, ``malformed_body`` for a body that does not decode.
     """
-    context = event.get("requestContext") or {}
+    if not isinstance(event, Mapping):
+        raise _unsupported("not an object")
+    context = _object(event.get("requestContext"), "requestContext")
     if event.get("version") == "2.0":  # HTTP API and Function URL share this schema
-        method = str((context.get("http") or {}).get("method", ""))
-        path = str(event.get("rawPath") or "")
-        raw_query = str(event.get("rawQueryString") or "")
+        method = _text(_object(context.get("http"), "requestContext.http").get("method"), "method")
+        path = _text(event.get("rawPath"), "rawPath")
+        raw_query = _text(event.get("rawQueryString"), "rawQueryString")
     elif "httpMethod" in event:  # REST API keeps the sender's header case
-        method = str(event.get("httpMethod") or "")
-        path = str(event.get("path") or "")
-        query = _text_map(event.get("queryStringParameters"))
-        from urllib.parse import urlencode
-
-        raw_query = urlencode(query)
+        method = _text(event.get("httpMethod"), "httpMethod")
+        path = _text(event.get("path"), "path")
+        raw_query = urlencode(_text_map(event.get("queryStringParameters"), "query parameter"))
     else:
-        raise MalformedBody("not an API Gateway or Function URL event", code="unsupported_event")
-    headers = {k.lower(): v for k, v in _text_map(event.get("headers")).items()}
-    path_parameters = _text_map(event.get("pathParameters"))
+        raise _unsupported("neither payload 2.0 nor a REST API event")
+    headers = {k.lower(): v for k, v in _text_map(event.get("headers"), "header").items()}
+    path_parameters = _text_map(event.get("pathParameters"), "path parameter")
     source = path_parameters.get("source")
     if source is None and (match := _SOURCE_IN_PATH.search(path)):
         source = match.group(1)
@@ -50,10 +85,10 @@ def to_request(event: Mapping[str, Any]) -> WebhookRequest:
         source=(source or "").lower(),
         headers=headers,
         body=_raw_body(event),
-        query=_text_map(event.get("queryStringParameters")),
+        query=_text_map(event.get("queryStringParameters"), "query parameter"),
         raw_query=raw_query,
-        domain=str(context.get("domainName") or headers.get("host") or ""),
-        request_id=str(context.get("requestId") or ""),
+        domain=_text(context.get("domainName"), "domainName") or headers.get("host", ""),
+        request_id=_text(context.get("requestId"), "requestId"),
     )
 
 
@@ -68,7 +103,7 @@ def _raw_body(event: Mapping[str, Any]) -> bytes:
             return base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError):
             raise MalformedBody("the body is marked base64 but does not decode") from None
-    return body.encode("utf-8")
+    return _utf8(body, "the body").encode("utf-8")
 
 
 def to_event(response: WebhookResponse) -> dict[str, Any]:

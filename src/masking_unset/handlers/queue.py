@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -13,11 +14,16 @@ from masking_unset.observability import count, logger, metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Expire the masking of every record; ``batchItemFailures`` lists exactly those that SQS
-    must deliver again. Never raises: an exception would hand back the whole batch."""
+    must deliver again. Never raises, whatever the event: an exception would hand back the whole
+    batch."""
     from masking_unset.app import get_app
+    from masking_unset.logic.batch import message_ids
     from masking_unset.logic.retry import Deadline
 
-    records = [r for r in event.get("Records") or [] if isinstance(r, dict)]
+    records: object = event.get("Records") if isinstance(event, Mapping) else None
+    if not isinstance(records, list):
+        logger.warning("not an SQS event: nothing to process", extra={"type": type(event).__name__})
+        records = []
     count("RecordsReceived", len(records))
     try:
         app = get_app()
@@ -29,5 +35,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "cannot process the batch",
             extra={"error": type(exc).__name__, "reason": getattr(exc, "message", "")},
         )
-        failed = [str(r.get("messageId", "")) for r in records]
+        failed = message_ids(records)
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}

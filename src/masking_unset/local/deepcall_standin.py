@@ -429,7 +429,7 @@ class _Handler(BaseHTTPRequestHandler):
 def _parse_json(body: bytes) -> Any | None:
     try:
         return json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # a scripted fault may be deliberately unreadable
         return None
 
 

@@ -3,6 +3,7 @@ back for a later attempt - concurrently across records, in order within a FIFO m
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from collections.abc import Mapping, Sequence
@@ -20,11 +21,14 @@ from masking_unset.clients.queues import (
 from masking_unset.logic.budget import TimeBudget
 from masking_unset.logic.envelopes import unwrap
 from masking_unset.logic.failures import FailureKind, classify
+from masking_unset.logic.json_input import load_json
 from masking_unset.logic.pipeline import UnsetService
-from masking_unset.logic.retry import Deadline
-from masking_unset.models.errors import MalformedBody, MaskingUnsetError
+from masking_unset.logic.retry import Deadline, clamp
+from masking_unset.models.errors import MaskingUnsetError
 from masking_unset.models.events import CloseEvent
 from masking_unset.observability import count, count_by, logger
+
+MALFORMED_RECORD = "malformed_record"
 
 
 class Sender(Protocol):
@@ -69,29 +73,61 @@ class QueueRecord:
     group_id: str | None
 
     @classmethod
-    def from_sqs(cls, record: Mapping[str, Any]) -> QueueRecord:
-        """Read an SQS event record."""
-        attributes = record.get("attributes") or {}
-        try:
-            count = int(attributes.get("ApproximateReceiveCount", "1"))
-        except (TypeError, ValueError):
-            count = 1
-        return cls(
-            message_id=str(record.get("messageId", "")),
-            receipt_handle=str(record.get("receiptHandle", "")),
-            body=str(record.get("body") or ""),
-            receive_count=count,
-            group_id=attributes.get("MessageGroupId"),
+    def from_sqs(cls, record: object) -> QueueRecord:
+        """Read an SQS event record of any shape: what is missing or of the wrong type is left
+        blank. A record without a ``messageId`` is not :attr:`reportable`."""
+        fields: Mapping[str, Any] = record if isinstance(record, Mapping) else {}
+        attributes = fields.get("attributes")
+        if not isinstance(attributes, Mapping):
+            attributes = {}
+        message_id, receipt, group = (
+            fields.get("messageId"),
+            fields.get("receiptHandle"),
+            attributes.get("MessageGroupId"),
         )
+        return cls(
+            message_id=message_id if isinstance(message_id, str) else "",
+            receipt_handle=receipt if isinstance(receipt, str) else "",
+            body=_body_text(record),
+            receive_count=_receive_count(attributes.get("ApproximateReceiveCount")),
+            group_id=group if isinstance(group, str) else None,
+        )
+
+    @property
+    def reportable(self) -> bool:
+        """Whether ``batchItemFailures`` can name this record. An empty or unknown identifier
+        there makes Lambda hand back the whole batch, records already expired included."""
+        return bool(self.message_id)
+
+
+def _body_text(record: object) -> str:
+    # The body as SQS gives it; anything else as JSON, so that a dead letter shows what came.
+    body = record.get("body") if isinstance(record, Mapping) else record
+    if isinstance(body, str):
+        return body
+    if body is None and isinstance(record, Mapping):
+        return ""
+    try:
+        return json.dumps(body, default=repr)
+    except (ValueError, RecursionError):  # circular or too deep to write out
+        return f"<a {type(body).__name__} that cannot be written as JSON>"
+
+
+def _receive_count(value: object) -> int:
+    # SQS sends a decimal string; anything else (or absurdly large) counts as a first delivery.
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 9:
+        return int(value)
+    return 1
+
+
+def message_ids(records: Sequence[object]) -> list[str]:
+    """The ids of the records that ``batchItemFailures`` can name."""
+    return [parsed.message_id for r in records if (parsed := QueueRecord.from_sqs(r)).reportable]
 
 
 def parse_record(body: str) -> CloseEvent:
     """The close event in a message body, unwrapped from SNS or EventBridge if need be."""
-    try:
-        document = json.loads(body)
-    except ValueError:
-        raise MalformedBody("body is not valid JSON") from None
-    document = unwrap(document)
+    document = unwrap(load_json(body))
     source = document.get("source") if isinstance(document, dict) else None
     return CloseEvent.from_document(document, source=source if isinstance(source, str) else None)
 
@@ -104,8 +140,11 @@ class Backoff:
     max_seconds: float = 900.0
 
     def seconds(self, receive_count: int, rng: random.Random) -> int:
-        """How long the record stays invisible before its next delivery."""
-        ceiling = min(self.max_seconds, self.base_seconds * 2 ** max(0, receive_count - 1))
+        """How long the record stays invisible before its next delivery, never over
+        ``max_seconds`` whatever the receive count."""
+        # 2.0 ** 1024 overflows a float: past 2**30 every ceiling is max_seconds anyway.
+        exponent = min(max(0, receive_count - 1), 30)
+        ceiling = clamp(self.base_seconds * 2.0**exponent, 0.0, self.max_seconds)
         # Equal jitter: spread retries out without ever retrying at once.
         return int(ceiling / 2 + rng.uniform(0, ceiling / 2))
 
@@ -136,9 +175,18 @@ class BatchProcessor:
         )
         self._rng = rng or random.Random()
 
-    def process(self, records: Sequence[Mapping[str, Any]], deadline: Deadline) -> list[str]:
-        """Process the batch; returns the message ids to report in ``batchItemFailures``."""
-        parsed = [QueueRecord.from_sqs(record) for record in records]
+    def process(self, records: Sequence[object], deadline: Deadline) -> list[str]:
+        """Process the batch; returns the message ids to report in ``batchItemFailures``.
+
+        A record without a ``messageId`` cannot be reported, so cannot be handed back: it is
+        dead-lettered at once (code ``malformed_record``), never processed.
+        """
+        parsed = []
+        for record in map(QueueRecord.from_sqs, records):
+            if record.reportable:
+                parsed.append(record)
+            else:
+                self._park_unreportable(record)
         lanes = self._lanes(parsed)
         fates: dict[str, RecordFate] = {}
         if len(lanes) <= 1 or self._max_concurrency == 1:
@@ -197,6 +245,14 @@ class BatchProcessor:
         logger.info("record done", extra={**ids, "status": result.status.value})
         return RecordFate.DONE
 
+    def _park_unreportable(self, record: QueueRecord) -> None:
+        # Keyed by content: a FIFO dead-letter queue needs a deduplication id.
+        digest = hashlib.sha256(record.body.encode("utf-8", "backslashreplace")).hexdigest()
+        message = "the record has no messageId: it cannot be handed back, so it is parked"
+        logger.warning("record without messageId", extra={"code": MALFORMED_RECORD})
+        if not self._park(record, MALFORMED_RECORD, message, dedup_id=digest):
+            logger.error("record without messageId not parked", extra={"code": MALFORMED_RECORD})
+
     def _failed(
         self, record: QueueRecord, exc: Exception, ids: dict[str, Any], deadline: Deadline
     ) -> RecordFate:
@@ -218,12 +274,14 @@ class BatchProcessor:
             self._delay(record)
         return RecordFate.RETRY
 
-    def _park(self, record: QueueRecord, code: str, message: str) -> bool:
+    def _park(
+        self, record: QueueRecord, code: str, message: str, *, dedup_id: str | None = None
+    ) -> bool:
         if self._dead_letters is None:
             return False
         try:
             self._dead_letters.send(
-                record.body,
+                _sendable(record.body),
                 attributes={
                     ATTR_ERROR_CODE: code,
                     ATTR_ERROR_MESSAGE: message[:1000],
@@ -231,10 +289,13 @@ class BatchProcessor:
                     ATTR_RECEIVE_COUNT: str(record.receive_count),
                 },
                 group_id=record.group_id,
-                dedup_id=record.message_id,
+                dedup_id=dedup_id or record.message_id,
             )
         except MaskingUnsetError as exc:
             logger.error("dead-letter send failed", extra={"code": exc.code})
+            return False
+        except Exception:  # noqa: BLE001 - a record that can't be parked is handed back instead
+            logger.exception("dead-letter send failed unexpectedly")
             return False
         count_by("DeadLettered", "reason", code)
         logger.info("record dead-lettered", extra={"message_id": record.message_id, "code": code})
@@ -249,6 +310,17 @@ class BatchProcessor:
         except MaskingUnsetError as exc:
             # The record still comes back, after the queue's own visibility timeout.
             logger.warning("visibility not changed", extra={"code": exc.code})
+        except Exception:  # noqa: BLE001 - same: the record comes back all the same
+            logger.exception("visibility not changed unexpectedly")
+
+
+def _sendable(text: str) -> str:
+    # A lone surrogate (only a hand-built event can hold one) cannot be sent to SQS as it is.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 _REDELIVER = frozenset({RecordFate.RETRY, RecordFate.SKIPPED})

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from masking_unset.models.errors import MalformedBody
+from masking_unset.logic.json_input import load_json
 
 
 def unwrap(document: Any) -> Any:
@@ -14,10 +13,7 @@ def unwrap(document: Any) -> Any:
     if not isinstance(document, dict):
         return document
     if document.get("Type") == "Notification" and isinstance(document.get("Message"), str):
-        try:
-            return unwrap(json.loads(document["Message"]))
-        except ValueError:
-            raise MalformedBody("the SNS notification's Message is not JSON") from None
+        return unwrap(load_json(document["Message"], what="the SNS notification's Message"))
     if "detail-type" in document and isinstance(document.get("detail"), dict):
         return document["detail"]
     return document

@@ -12,7 +12,7 @@ import jmespath  # type: ignore[import-untyped]
 from jmespath.exceptions import JMESPathError  # type: ignore[import-untyped]
 from pydantic import BeforeValidator
 
-from masking_unset.models.errors import InvalidEvent, MalformedBody
+from masking_unset.models.errors import InvalidEvent
 
 # The fields a source can read; every SOURCE_FIELDS_* key must be one of them.
 FIELD_NAMES = ("event_id", "ticket_id", "status", "closed", "mask", "m1", "m2", "occurred_at")
@@ -58,14 +58,6 @@ def parse_field_overrides(value: object) -> object:
 
 
 FieldOverrides = Annotated[dict[str, str | None], BeforeValidator(parse_field_overrides)]
-
-
-def load_json(raw: bytes) -> Any:
-    """The decoded JSON body. Raises :class:`MalformedBody` if it is not JSON."""
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise MalformedBody("body is not valid JSON") from None
 
 
 def read_fields(

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from masking_unset.logic.failures import FailureKind, classify
+from masking_unset.logic.retry import clamp
 from masking_unset.models.errors import (
     AuthenticationFailed,
     InFlight,
@@ -30,6 +31,9 @@ MAX_ITEM_TEXT = 300
 
 def _bounded(text: str) -> str:
     return text if len(text) <= MAX_ITEM_TEXT else text[: MAX_ITEM_TEXT - 1] + "…"
+
+
+MAX_RETRY_AFTER = 3600  # whatever DeepCall asked for, a sender is never told to wait longer
 
 
 class MethodNotAllowed(MaskingUnsetError):
@@ -100,7 +104,7 @@ def error_response(
 def retry_after_header(exc: MaskingUnsetError | None, default: int) -> dict[str, str]:
     """``Retry-After`` in whole seconds: what DeepCall asked for, else ``default``."""
     seconds = getattr(exc, "retry_after", None) or default
-    return {"Retry-After": str(math.ceil(max(1.0, float(seconds))))}
+    return {"Retry-After": str(math.ceil(clamp(float(seconds), 1.0, MAX_RETRY_AFTER)))}
 
 
 def failure_response(

@@ -15,6 +15,13 @@ from masking_unset.models.errors import UpstreamError, UpstreamUnavailable
 T = TypeVar("T")
 
 
+def clamp(value: float, low: float, high: float) -> float:
+    """``value`` within ``[low, high]``; NaN counts as ``high`` (an unknown wait is the longest)."""
+    if math.isnan(value):
+        return high
+    return min(max(value, low), high)
+
+
 class Deadline:
     """Time left in this invocation (from the Lambda context), or unbounded outside Lambda."""
 
@@ -45,8 +52,11 @@ class RetryPolicy:
         """Delay before attempt ``attempt + 1``: ``Retry-After`` (capped) or full jitter."""
         asked = getattr(exc, "retry_after", None) if isinstance(exc, UpstreamError) else None
         if asked is not None:
-            return min(float(asked), self.retry_after_cap)
-        return self.rng.uniform(0.0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+            return clamp(float(asked), 0.0, self.retry_after_cap)
+        # Capped before the power: 2.0 ** 1024 overflows, and past 2**30 max_delay wins anyway.
+        exponent = min(max(0, attempt - 1), 30)
+        ceiling = clamp(self.base_delay * 2.0**exponent, 0.0, self.max_delay)
+        return self.rng.uniform(0.0, ceiling)
 
     def run(self, action: Callable[[], T], deadline: Deadline) -> T:
         """Call ``action`` until it succeeds, fails for a reason retrying can't fix, runs out of

@@ -6,13 +6,21 @@ import base64
 import binascii
 import hashlib
 import hmac
+import math
+import re
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 from masking_unset.models.errors import AuthenticationFailed
 
 TOLERANCE_SECONDS = 5 * 60
 # The shortest Standard Webhooks key accepted (the spec's own secrets are 24 to 64 bytes).
 MIN_STANDARD_WEBHOOKS_KEY_BYTES = 24
+# Unix milliseconds have 13 digits until the year 2286; anything longer is not a time.
+MAX_TIMESTAMP_DIGITS = 16
+MAX_ISO_TIMESTAMP_LENGTH = 64
+# ASCII only: str.isdigit() also accepts "²" and other digits int() refuses or reads otherwise.
+_UNIX_TIME = re.compile(rf"[0-9]{{1,{MAX_TIMESTAMP_DIGITS}}}", re.ASCII)
 
 
 def hmac_sha256_b64(key: bytes, content: bytes) -> str:
@@ -28,11 +36,37 @@ def any_matches(expected: Iterable[str], offered: Iterable[str]) -> bool:
     return any(results)
 
 
+def parse_unix_time(text: str, *, header: str, milliseconds: bool = False) -> float:
+    """Unix seconds from a timestamp header of ASCII digits (unix milliseconds when
+    ``milliseconds``). Raises :class:`AuthenticationFailed` (``invalid_timestamp``) for anything
+    else: signs, blanks, other digits, or more than :data:`MAX_TIMESTAMP_DIGITS` of them."""
+    if not _UNIX_TIME.fullmatch(text):
+        unit = "milliseconds" if milliseconds else "seconds"
+        raise AuthenticationFailed(f"{header} must be unix {unit}", code="invalid_timestamp")
+    value = int(text)
+    return value / 1000 if milliseconds else float(value)
+
+
+def parse_iso_time(text: str, *, header: str) -> float:
+    """Unix seconds from an ISO-8601 timestamp header (UTC when it names no offset). Raises
+    :class:`AuthenticationFailed` (``invalid_timestamp``) for anything else."""
+    text = text.strip()
+    try:
+        if len(text) > MAX_ISO_TIMESTAMP_LENGTH or not text.isascii():
+            raise ValueError
+        when = datetime.fromisoformat(text)
+        return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+    except (ValueError, OverflowError):
+        raise AuthenticationFailed(
+            f"{header} must be an ISO-8601 time", code="invalid_timestamp"
+        ) from None
+
+
 def check_timestamp_window(
     timestamp: float, now: float, tolerance: float = TOLERANCE_SECONDS
 ) -> None:
     """Reject a timestamp more than ``tolerance`` seconds in the past or in the future."""
-    if abs(now - timestamp) > tolerance:
+    if not math.isfinite(timestamp) or abs(now - timestamp) > tolerance:
         raise AuthenticationFailed(
             "signature timestamp is outside the 5-minute window", code="stale_signature"
         )
@@ -71,9 +105,7 @@ def verify_standard_webhooks(
             "webhook-id, webhook-timestamp and webhook-signature headers are required",
             code="missing_signature",
         )
-    if not timestamp.isdigit():
-        raise AuthenticationFailed("webhook-timestamp must be unix seconds")
-    check_timestamp_window(int(timestamp), now)
+    check_timestamp_window(parse_unix_time(timestamp, header="webhook-timestamp"), now)
     offered = [
         entry.split(",", 1)[1]
         for entry in signature_header.split()

@@ -12,7 +12,9 @@ def _code_number(value: object) -> object:
     if isinstance(value, bool):
         return None
     if isinstance(value, str):
-        return int(value) if value.strip().isdigit() else None
+        # ASCII digits only ("²".isdigit() is true), and few enough for int() to accept.
+        text = value.strip()
+        return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else None
     return value if isinstance(value, int) else None
 
 

@@ -15,6 +15,7 @@ from pydantic import (
     ValidationError,
 )
 
+from masking_unset.logic.json_input import load_json
 from masking_unset.models.errors import InvalidEvent, MalformedBody
 
 
@@ -66,13 +67,7 @@ class CloseEvent(BaseModel):
     def from_json(cls, raw: bytes | str, *, source: str) -> CloseEvent:
         """Parse a JSON body. Raises :class:`MalformedBody` or :class:`InvalidEvent` (naming the
         fields, never their values)."""
-        import json
-
-        try:
-            document = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            raise MalformedBody("body is not valid JSON") from None
-        return cls.from_document(document, source=source)
+        return cls.from_document(load_json(raw), source=source)
 
     @classmethod
     def from_document(cls, document: object, *, source: str | None) -> CloseEvent:

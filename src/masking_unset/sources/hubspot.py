@@ -7,15 +7,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from masking_unset.config import Settings
-from masking_unset.logic.fields import (
-    event_document,
-    load_json,
-    read_fields,
-    safe_id,
-    short_id,
-    status_in,
+from masking_unset.logic.fields import event_document, read_fields, safe_id, short_id, status_in
+from masking_unset.logic.json_input import load_json
+from masking_unset.logic.signatures import (
+    any_matches,
+    check_timestamp_window,
+    hmac_sha256_b64,
+    parse_unix_time,
 )
-from masking_unset.logic.signatures import any_matches, check_timestamp_window, hmac_sha256_b64
 from masking_unset.models.errors import (
     AuthenticationFailed,
     ConfigurationError,
@@ -84,9 +83,8 @@ class HubSpotSource(WebhookSource):
                 f"{SIGNATURE_HEADER} and {TIMESTAMP_HEADER} headers are required",
                 code="missing_signature",
             )
-        if not timestamp.isdigit():
-            raise AuthenticationFailed(f"{TIMESTAMP_HEADER} must be unix milliseconds")
-        check_timestamp_window(int(timestamp) / 1000, now)
+        sent_at = parse_unix_time(timestamp, header=TIMESTAMP_HEADER, milliseconds=True)
+        check_timestamp_window(sent_at, now)
         uri = signed_uri(request, settings.public_base_url)
         expected = (
             hubspot_signature(secret, request.method, uri, request.body, timestamp)

@@ -70,6 +70,10 @@ def parse_xml(raw: bytes) -> Element:
         raise MalformedBody("DTDs and entities are not accepted") from None
     except ParseError:
         raise MalformedBody("body is not well-formed XML") from None
+    except (ValueError, LookupError):
+        # expat reads UTF-8, UTF-16, ASCII and single-byte charsets; a declared UTF-7, another
+        # multi-byte or an unknown charset surfaces as ValueError or LookupError.
+        raise MalformedBody("the XML declares an encoding that is not supported") from None
     return root
 
 

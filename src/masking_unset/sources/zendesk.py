@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from masking_unset.config import Settings
-from masking_unset.logic.fields import closes, event_document, load_json, read_fields, short_id
-from masking_unset.logic.signatures import any_matches, check_timestamp_window, hmac_sha256_b64
+from masking_unset.logic.fields import closes, event_document, read_fields, short_id
+from masking_unset.logic.json_input import load_json
+from masking_unset.logic.signatures import (
+    any_matches,
+    check_timestamp_window,
+    hmac_sha256_b64,
+    parse_iso_time,
+)
 from masking_unset.models.errors import AuthenticationFailed, MalformedBody
 from masking_unset.models.events import CloseEvent, Ignored, SourceItem
 from masking_unset.models.http import WebhookRequest
@@ -55,14 +60,6 @@ def signed_delivery_id(request: WebhookRequest) -> str:
     return "signed-" + hashlib.sha256(signed).hexdigest()[:40]
 
 
-def _epoch_seconds(timestamp: str) -> float:
-    try:
-        when = datetime.fromisoformat(timestamp.strip())
-    except ValueError:
-        raise AuthenticationFailed(f"{TIMESTAMP_HEADER} must be an ISO-8601 time") from None
-    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
-
-
 class ZendeskSource(WebhookSource):
     """Zendesk webhooks: ``ticket.status_changed`` events, or a trigger's own JSON body."""
 
@@ -79,7 +76,7 @@ class ZendeskSource(WebhookSource):
                 f"{SIGNATURE_HEADER} and {TIMESTAMP_HEADER} headers are required",
                 code="missing_signature",
             )
-        check_timestamp_window(_epoch_seconds(timestamp), now)
+        check_timestamp_window(parse_iso_time(timestamp, header=TIMESTAMP_HEADER), now)
         expected = (zendesk_signature(secret, timestamp, request.body) for secret in secrets)
         if not any_matches(expected, [signature.strip()]):
             raise AuthenticationFailed("signature does not match")
