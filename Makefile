@@ -33,7 +33,7 @@ integration: dev
 	$(BIN)/pytest tests/integration
 
 fuzz: dev  ## the entry-point fuzz suite with many examples (FUZZ_EXAMPLES, default 2000)
-	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-2000} $(BIN)/pytest tests/fuzz -p no:randomly
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-2000} $(BIN)/pytest tests/fuzz
 
 lint: dev
 	$(BIN)/ruff check .
