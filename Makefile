@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: dev demo test unit integration lint format typecheck cfn-lint openapi bench ci clean
+.PHONY: dev demo test unit integration fuzz lint format typecheck cfn-lint openapi bench ci clean
 
 $(UV):
 	$(PYTHON) -m venv $(BOOT)
@@ -31,6 +31,9 @@ unit: dev
 
 integration: dev
 	$(BIN)/pytest tests/integration
+
+fuzz: dev  ## the entry-point fuzz suite with many examples (FUZZ_EXAMPLES, default 2000)
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-2000} $(BIN)/pytest tests/fuzz
 
 lint: dev
 	$(BIN)/ruff check .

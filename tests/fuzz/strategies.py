@@ -1,0 +1,246 @@
+"""Hypothesis strategies for hostile input: what a stranger on the internet, a sloppy CRM rule or
+a broken producer may send to each entry point."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from xml.sax.saxutils import escape
+
+from hypothesis import strategies as st
+
+# Sentinel numbers: none of their digit runs may ever leave the functions whole.
+NUMBERS = ("9876543210", "9123456780", "8040001234")
+FULLWIDTH = {ord("0") + i: 0xFF10 + i for i in range(10)}  # fullwidth digits
+
+
+def number_forms(national: str) -> list[Any]:
+    """Ways people and CRMs write one number, well-formed or not."""
+    return [
+        national,
+        f"+91 {national[:5]} {national[5:]}",
+        f"+91-{national}",
+        f"(0{national[:3]}) {national[3:6]}-{national[6:]}",
+        f"91{national}",
+        int(national),
+        national.translate(FULLWIDTH),
+        national[:-1] + "O",  # a letter O where a zero was meant
+        national[:4] + "CALLME",
+        "{{ticket.ticket_field_" + national + "}}",
+        f"{national} ext. 12",
+        f"+1 {national}",
+    ]
+
+
+numbers = st.sampled_from([form for n in NUMBERS for form in number_forms(n)])
+
+# Text that breaks naive code: control characters, lone surrogates, Unicode digits, huge runs.
+nasty_text = st.one_of(
+    st.text(max_size=40),
+    st.text(alphabet=st.characters(codec="utf-8"), max_size=40),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "\x00",
+            "\ud800",
+            "²",
+            "٣",
+            "9" * 5000,
+            "1" * 400,
+            "-1",
+            "1e309",
+            "NaN",
+            "{{ticket.id}}",
+            "../../etc/passwd",
+            "<script>",
+            "null",
+            "9999-12-31T23:59:59Z",
+            "0001-01-01T00:00:00+00:00",
+        ]
+    ),
+)
+
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    nasty_text,
+    numbers,
+)
+
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+def deep(depth: int, opener: str = "[") -> bytes:
+    """A document nested ``depth`` times (unterminated: parsers recurse before they notice)."""
+    return (opener * depth).encode()
+
+
+raw_junk = st.one_of(
+    st.binary(max_size=200),
+    st.sampled_from(
+        [
+            b"",
+            b"\xff\xfe\x00",
+            deep(200_000),
+            deep(5_000, '{"a":'),
+            b"[" * 1000 + b"]" * 1000,
+            b'{"mask": 1e999999}',
+            b'{"mask": ' + b"9" * 5000 + b"}",
+            b"\xef\xbb\xbf{}",
+            b"null",
+            b"[]",
+            b'"text"',
+        ]
+    ),
+)
+
+
+def field_dicts(names: list[str]) -> st.SearchStrategy[dict[str, Any]]:
+    """Objects whose keys are the fields a parser looks for, with hostile values."""
+    return st.fixed_dictionaries(
+        {}, optional={name: st.one_of(numbers, json_values) for name in names}
+    )
+
+
+CANONICAL = [
+    "event_id",
+    "ticket_id",
+    "mask",
+    "m1",
+    "m2",
+    "occurred_at",
+    "source",
+    "action",
+    "expire_after_minutes",
+]
+generic_bodies = field_dicts(CANONICAL)
+zendesk_bodies = st.one_of(
+    field_dicts(["event_id", "ticket_id", "status", "mask", "m1", "m2", "occurred_at"]).map(
+        lambda d: {"status": "Solved", **d}
+    ),
+    st.fixed_dictionaries(
+        {
+            "type": st.sampled_from(
+                ["zen:event-type:ticket.status_changed", "zen:event-type:other", "x"]
+            ),
+            "id": json_values,
+            "time": st.one_of(nasty_text, st.just("2026-11-26T10:00:00Z")),
+            "subject": st.one_of(nasty_text, st.just("zen:ticket:5158")),
+            "detail": st.one_of(json_values, field_dicts(["id", "status", "external_id"])),
+            "event": st.one_of(
+                json_values,
+                st.fixed_dictionaries(
+                    {
+                        "previous": st.one_of(json_values, st.just({"status": "OPEN"})),
+                        "current": st.one_of(json_values, st.just({"status": "SOLVED"})),
+                    }
+                ),
+            ),
+        }
+    ),
+)
+freshdesk_bodies = field_dicts(
+    ["ticket_id", "ticket_status", "ticket_cf_mask", "mask", "m1", "m2", "ticket_cf_m1"]
+).map(lambda d: {"freshdesk_webhook": {"ticket_status": "Resolved", **d}})
+hubspot_items = st.one_of(
+    json_values,
+    st.fixed_dictionaries(
+        {
+            "subscriptionType": st.sampled_from(
+                ["ticket.propertyChange", "object.propertyChange", "ticket.creation"]
+            ),
+            "propertyName": st.sampled_from(["hs_pipeline_stage", "subject"]),
+            "propertyValue": st.one_of(st.just("4"), json_values),
+            "objectId": st.one_of(st.integers(min_value=1, max_value=10**12), json_values),
+            "occurredAt": st.one_of(st.integers(min_value=0, max_value=2**64), json_values),
+            "eventId": json_values,
+            "portalId": json_values,
+        },
+        optional={"objectTypeId": st.sampled_from(["0-5", "0-1"])},
+    ),
+)
+hubspot_bodies = st.lists(hubspot_items, max_size=5)
+
+
+@st.composite
+def salesforce_bodies(draw: st.DrawFn) -> bytes:
+    """An outbound message with hostile field values, or a hostile XML document."""
+    kind = draw(st.sampled_from(["message", "charset", "entity", "junk"]))
+    if kind == "junk":
+        return draw(raw_junk)
+    if kind == "charset":
+        encoding = draw(st.sampled_from(["UTF-7", "x-unknown", "UTF-16", "latin-1", "ebcdic"]))
+        return f'<?xml version="1.0" encoding="{encoding}"?><a/>'.encode()
+    if kind == "entity":
+        return (
+            b'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x "xxxxxxxx">'
+            b'<!ENTITY y "&x;&x;&x;&x;">]><a>&y;</a>'
+        )
+    fields = draw(field_dicts(["Id", "Status", "IsClosed", "Mask__c", "M1__c", "M2__c"]))
+    sobject = "".join(
+        f"<sf:{name}>{escape(_as_xml_text(value))}</sf:{name}>" for name, value in fields.items()
+    )
+    org = draw(st.sampled_from(["00D000000000DEMOAA", "00D000000000OTHER", ""]))
+    count = draw(st.integers(min_value=0, max_value=3))
+    notification = (
+        f"<Notification><Id>04l{draw(st.integers(0, 10**9))}</Id>"
+        f'<sObject xsi:type="sf:Case" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">'
+        f"{sobject}</sObject></Notification>"
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body>'
+        '<notifications xmlns="http://soap.sforce.com/2005/09/outbound">'
+        f"<OrganizationId>{org}</OrganizationId>{notification * count}"
+        "</notifications></soapenv:Body></soapenv:Envelope>"
+    ).encode("utf-8", "surrogatepass")
+
+
+def _as_xml_text(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value)
+    # XML 1.0 cannot carry most control characters or surrogates at all.
+    return "".join(
+        ch for ch in text if ch in "\t\n\r" or (ch >= " " and not 0xD800 <= ord(ch) < 0xE000)
+    )
+
+
+def encode_json(document: Any) -> bytes:
+    """JSON as a CRM would send it; lone surrogates are kept as escapes."""
+    return json.dumps(document).encode()
+
+
+BODIES: dict[str, st.SearchStrategy[bytes]] = {
+    "generic": st.one_of(generic_bodies.map(encode_json), raw_junk),
+    "zendesk": st.one_of(zendesk_bodies.map(encode_json), raw_junk),
+    "freshdesk": st.one_of(freshdesk_bodies.map(encode_json), raw_junk),
+    "hubspot": st.one_of(hubspot_bodies.map(encode_json), raw_junk),
+    "salesforce": salesforce_bodies(),
+}
+
+header_names = st.sampled_from(
+    [
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+        "x-zendesk-webhook-signature",
+        "x-zendesk-webhook-signature-timestamp",
+        "x-zendesk-webhook-invocation-id",
+        "x-hubspot-signature-v3",
+        "x-hubspot-request-timestamp",
+        "x-webhook-token",
+        "authorization",
+        "content-type",
+        "host",
+    ]
+)
+hostile_headers = st.dictionaries(header_names, nasty_text, max_size=4)

@@ -1,0 +1,447 @@
+"""Property-based fuzzing of every entry point against the real local servers.
+
+Whatever arrives - from a stranger, a sloppy CRM rule or a broken producer - these hold:
+
+- never a 500, never a traceback in the logs;
+- no DeepCall call unless the request authenticated, and none for an answer in the 4xx range;
+- a number reaches DeepCall only as written in the payload (digits and separators only);
+- "unset" / "already_expired" only when DeepCall confirmed it;
+- no sentinel number or secret in any answer, log line, metric or dead-letter attribute;
+- every SQS record ends expired, dead-lettered with a reason, or handed back;
+- every answer fits Lambda's 6 MB response limit.
+
+``make test`` runs a bounded number of examples; ``make fuzz`` runs many more
+(``FUZZ_EXAMPLES``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import re
+import unicodedata
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from masking_unset.app import reset_app
+from masking_unset.handlers.queue import lambda_handler as queue_handler
+from masking_unset.handlers.webhook import lambda_handler as webhook_handler
+from masking_unset.local.aws_endpoint import LocalAwsEndpoint
+from masking_unset.local.deepcall_standin import DeepCallStandIn, Fault
+from masking_unset.local.lambda_context import LocalLambdaContext
+from masking_unset.local.signers import sign_event
+from masking_unset.local.stack import DEMO_SOURCE_SECRETS, DEMO_SSID, LocalStack, provision
+from masking_unset.observability import logger
+from tests.conftest import sqs_record
+from tests.fuzz.strategies import (
+    BODIES,
+    NUMBERS,
+    generic_bodies,
+    hostile_headers,
+    json_values,
+    nasty_text,
+    raw_junk,
+)
+from tests.integration.helpers import http_api_event
+
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40"))
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.large_base_example,
+    ],
+)
+SOURCES = ("generic", "zendesk", "freshdesk", "hubspot", "salesforce")
+RESPONSE_LIMIT = 6 * 1024 * 1024
+PRE_AUTH_STATUSES = {400, 401, 404, 405, 413}
+WEBHOOK_STATUSES = PRE_AUTH_STATUSES | {200, 202, 409, 422, 502, 503}
+SECRETS = [DEMO_SSID, *(s for values in DEMO_SOURCE_SECRETS.values() for s in values)]
+NUMBER_PATTERNS = [
+    re.compile(r"[\s\-().+/]{0,3}".join(n[:8])) for n in NUMBERS
+]  # the first 8 digits, with any separators
+
+# What DeepCall answers to the first unset call of an example (later calls: success).
+CONFIRMS_UNSET, CONFIRMS_GONE, REFUSES = "unset", "gone", "refuses"
+DEEPCALL_ANSWERS: list[tuple[str, Fault | None]] = [
+    (CONFIRMS_UNSET, None),
+    (CONFIRMS_GONE, Fault.error(1505, "Masking number not available")),
+    (REFUSES, Fault.error(1000, "User not found", status=401)),
+    (REFUSES, Fault(status=404, body=b'{"status":"error","message":"Route not found"}')),
+    (REFUSES, Fault.error(1000, f"Invalid parameters: ssid {DEMO_SSID}")),
+    (REFUSES, Fault.error(1000, f"Invalid parameters: m1 {NUMBERS[0]}")),
+    (REFUSES, Fault.html(502)),
+    (REFUSES, Fault(status=200, body=b'{"status":"error","message":"masking expired?"}')),
+    (
+        REFUSES,
+        Fault(status=429, body=b"{}", headers={"Retry-After": "9" * 400}),
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def fuzz_stack(aws: LocalAwsEndpoint) -> Iterator[LocalStack]:
+    """One deployment for the module: DeepCall stand-in, secrets, queues and tables."""
+    with DeepCallStandIn(credentials={"ssid": DEMO_SSID}) as deepcall:
+        yield provision(aws, deepcall)
+
+
+@contextlib.contextmanager
+def deployed(stack: LocalStack, **overrides: str | None) -> Iterator[None]:
+    """The handlers' environment pointing at ``stack``, read afresh."""
+    env: dict[str, str | None] = {
+        **stack.env(),
+        "DEEPCALL_RETRY_BASE_SECONDS": "0",
+        "RETRY_AFTER_CAP_SECONDS": "0",
+        "DEEPCALL_ALREADY_DONE_CODES": "1505",
+        "QUEUE_BACKOFF_BASE_SECONDS": "0",
+        **overrides,
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            if value is None:
+                patch.delenv(name, raising=False)
+            else:
+                patch.setenv(name, value)
+        reset_app()
+        try:
+            yield
+        finally:
+            reset_app()
+
+
+@pytest.fixture
+def webhook_deployment(fuzz_stack: LocalStack) -> Iterator[LocalStack]:
+    """The webhook's deployment, as configured by the template."""
+    with deployed(fuzz_stack):
+        yield fuzz_stack
+
+
+@pytest.fixture
+def queue_deployment(fuzz_stack: LocalStack) -> Iterator[LocalStack]:
+    """Without the idempotency table every record done is one more DeepCall call."""
+    with deployed(fuzz_stack, IDEMPOTENCY_TABLE=None):
+        yield fuzz_stack
+
+
+@pytest.fixture
+def log_stream() -> Iterator[io.StringIO]:
+    """Every log record of the service, formatted as Lambda would ship it."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logger.registered_formatter)
+    logger._logger.addHandler(handler)
+    yield stream
+    logger._logger.removeHandler(handler)
+
+
+@contextlib.contextmanager
+def observed(log_stream: io.StringIO) -> Iterator[dict[str, str]]:
+    """Collect what one invocation wrote: logs, stdout (metrics) and stderr."""
+    log_stream.seek(0)
+    log_stream.truncate()
+    out, err = io.StringIO(), io.StringIO()
+    seen: dict[str, str] = {}
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        yield seen
+    seen.update(logs=log_stream.getvalue(), stdout=out.getvalue(), stderr=err.getvalue())
+
+
+def assert_no_leak(text: str, where: str) -> None:
+    """No sentinel number (its first 8 digits, any separators) and no secret in ``text``."""
+    for pattern in NUMBER_PATTERNS:
+        found = pattern.search(text)
+        assert found is None, (
+            f"a number leaked into {where}: ...{text[max(0, found.start() - 200) : found.end() + 50]}"
+        )
+    for secret in SECRETS:
+        assert secret not in text, f"a secret leaked into {where}"
+
+
+def assert_no_traceback(seen: dict[str, str]) -> None:
+    for where, text in seen.items():
+        assert "Traceback" not in text, f"a traceback in {where}"
+        assert '"exception"' not in text, f"an exception logged in {where}"
+
+
+def ascii_digits(text: str) -> str:
+    return "".join(
+        str(unicodedata.decimal(ch)) for ch in text if unicodedata.decimal(ch, None) is not None
+    )
+
+
+def payload_numbers(body: bytes) -> list[str]:
+    """Every text or number in a JSON or XML payload that is written as a phone number:
+    digits with optional ``+``, spaces, dashes, dots and parentheses."""
+    texts: list[str] = []
+    try:
+        document: Any = json.loads(body)
+    except (ValueError, RecursionError):
+        document = None
+        texts = re.split(r"<[^>]*>", body.decode("utf-8", "replace"))
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            texts.append(str(value))
+        elif isinstance(value, str):
+            texts.append(value)
+
+    walk(document)
+    allowed = re.compile(r"\+?[\d\s\-.()]+")
+    return [
+        ascii_digits(text)
+        for text in texts
+        if allowed.fullmatch(text.strip()) and any(ch.isdigit() for ch in text)
+    ]
+
+
+def sent_numbers(deepcall: DeepCallStandIn) -> list[str]:
+    return [
+        ascii_digits(str(value))
+        for call in deepcall.unset_calls
+        for name, value in (call.json or {}).items()
+        if name in ("mask", "m1", "m2")
+    ]
+
+
+def statuses(status_code: int, body: str) -> list[str]:
+    """The per-event statuses of a JSON answer."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return []
+    if not isinstance(document, dict):
+        return []
+    if "results" in document:
+        return [r.get("status", "") for r in document["results"]]
+    return [str(document.get("status", ""))] if status_code < 300 else []
+
+
+@st.composite
+def webhook_requests(draw: st.DrawFn) -> tuple[dict[str, Any], bool, bytes]:
+    """An API Gateway event for a webhook, signed or not; whether it should authenticate."""
+    source = draw(st.sampled_from([*SOURCES, "unknown", "", "GENERIC", "generic/x"]))
+    body = draw(BODIES.get(source, raw_junk))
+    event = http_api_event(
+        body,
+        source=source,
+        headers=draw(hostile_headers),
+        sign=False,
+        kind=draw(st.sampled_from(["http", "rest", "url"])),
+        base64_body=draw(st.booleans()),
+        method=draw(st.sampled_from(["POST", "POST", "POST", "GET", "PUT"])),
+    )
+    signing = draw(st.sampled_from(["signed", "signed", "unsigned", "forged"]))
+    if source in SOURCES and signing != "unsigned":
+        secret = None if signing == "signed" else "forged-secret-of-the-right-length=="
+        if source == "generic" and signing == "forged":
+            secret = "whsec_Zm9yZ2VkLXNlY3JldC1vZi10aGUtcmlnaHQtbGVuZ3Ro"
+        event = sign_event(event, source, secret=secret)
+    authentic = signing == "signed" and source in SOURCES
+    return event, authentic, body
+
+
+not_api_events = st.one_of(
+    json_values,
+    st.fixed_dictionaries(
+        {"version": st.just("2.0")},
+        optional={
+            "requestContext": json_values,
+            "headers": json_values,
+            "body": json_values,
+            "rawPath": json_values,
+            "isBase64Encoded": json_values,
+            "pathParameters": json_values,
+            "queryStringParameters": json_values,
+            "rawQueryString": json_values,
+        },
+    ),
+    st.fixed_dictionaries(
+        {"httpMethod": json_values},
+        optional={"headers": json_values, "body": json_values, "path": json_values},
+    ),
+)
+
+
+@FUZZ
+@given(request=webhook_requests(), answer=st.sampled_from(DEEPCALL_ANSWERS))
+def test_webhook_invariants(
+    webhook_deployment: LocalStack,
+    log_stream: io.StringIO,
+    request: tuple[dict[str, Any], bool, bytes],
+    answer: tuple[str, Fault | None],
+) -> None:
+    event, authentic, body = request
+    deepcall = webhook_deployment.deepcall
+    deepcall.clear()
+    kind, fault = answer
+    if fault is not None:
+        deepcall.enqueue(fault)
+    with observed(log_stream) as seen:
+        response = webhook_handler(event, LocalLambdaContext())  # type: ignore[arg-type]
+
+    assert isinstance(response, dict)
+    status = response["statusCode"]
+    text = response["body"]
+    assert status in WEBHOOK_STATUSES
+    assert isinstance(text, str)
+    assert len(json.dumps(response)) < RESPONSE_LIMIT
+    assert_no_traceback(seen)
+    for where, value in (("the answer", json.dumps(response)), *seen.items()):
+        assert_no_leak(value, where)
+    calls = len(deepcall.unset_calls)
+    method = (event.get("requestContext") or {}).get("http", {}).get("method") or event.get(
+        "httpMethod"
+    )
+    if not authentic or method != "POST":
+        assert status in PRE_AUTH_STATUSES
+        assert calls == 0
+    if 400 <= status < 500:
+        assert calls == 0
+    if response["headers"].get("Content-Type", "").startswith("application/json"):
+        json.loads(text)
+    # A number reaches DeepCall only as the payload wrote it, never rebuilt from other text.
+    written = payload_numbers(body)
+    for number in sent_numbers(deepcall):
+        assert any(digits.endswith(number) or number.endswith(digits) for digits in written)
+    # "Done" only when DeepCall confirmed.
+    results = statuses(status, text)
+    confirmed = max(0, calls - (1 if fault is not None else 0))
+    assert results.count("unset") <= confirmed
+    assert results.count("already_expired") <= (1 if kind == CONFIRMS_GONE else 0)
+
+
+@FUZZ
+@given(event=not_api_events)
+def test_anything_that_is_not_an_api_event_is_refused(
+    webhook_deployment: LocalStack, log_stream: io.StringIO, event: Any
+) -> None:
+    webhook_deployment.deepcall.clear()
+    with observed(log_stream) as seen:
+        response = webhook_handler(event, LocalLambdaContext())
+
+    assert response["statusCode"] in PRE_AUTH_STATUSES
+    json.loads(response["body"])
+    assert_no_traceback(seen)
+    assert webhook_deployment.deepcall.unset_calls == []
+
+
+def as_text(body: bytes) -> str:
+    return body.decode("utf-8", "replace")
+
+
+queue_bodies = st.one_of(
+    generic_bodies.map(json.dumps),
+    generic_bodies.map(lambda d: json.dumps({"Type": "Notification", "Message": json.dumps(d)})),
+    generic_bodies.map(lambda d: json.dumps({"detail-type": "TicketClosed", "detail": d})),
+    st.just(json.dumps({"Type": "Notification", "Message": "[" * 100_000})),
+    raw_junk.map(as_text),
+    nasty_text,
+)
+receive_counts = st.one_of(
+    st.integers(min_value=1, max_value=6).map(str),
+    st.sampled_from(["2000", "99999999999999999999", "-1", "x", "²", ""]),
+)
+
+
+@st.composite
+def sqs_events(draw: st.DrawFn) -> tuple[Any, list[str]]:
+    """An SQS event (or something that is not one) and the message ids it carries."""
+    if draw(st.integers(0, 9)) == 0:
+        return draw(json_values), []
+    prefix = uuid.uuid4().hex[:8]
+    records: list[Any] = []
+    ids: list[str] = []
+    for index in range(draw(st.integers(min_value=0, max_value=5))):
+        if draw(st.integers(0, 9)) == 0:
+            records.append(draw(json_values))
+            continue
+        message_id = f"{prefix}-{index}"
+        attributes = {"ApproximateReceiveCount": draw(receive_counts)}
+        if draw(st.booleans()):
+            attributes["MessageGroupId"] = draw(st.sampled_from(["g1", "g2"]))
+        records.append(sqs_record(draw(queue_bodies), message_id, **attributes))
+        ids.append(message_id)
+    return {"Records": records}, ids
+
+
+def drain_dead_letters(stack: LocalStack) -> dict[str, dict[str, str]]:
+    """Every parked message by its source message id, with its attributes; the queue emptied."""
+    sqs = stack.aws.client("sqs")
+    parked: dict[str, dict[str, str]] = {}
+    while True:
+        messages = sqs.receive_message(
+            QueueUrl=stack.dead_letter_queue_url,
+            MaxNumberOfMessages=10,
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        if not messages:
+            return parked
+        for message in messages:
+            attributes = {
+                name: value.get("StringValue", "")
+                for name, value in message.get("MessageAttributes", {}).items()
+            }
+            parked[attributes.get("SourceMessageId", "")] = attributes
+            sqs.delete_message(
+                QueueUrl=stack.dead_letter_queue_url, ReceiptHandle=message["ReceiptHandle"]
+            )
+
+
+@FUZZ
+@given(batch=sqs_events(), answer=st.sampled_from(DEEPCALL_ANSWERS))
+def test_queue_invariants(
+    queue_deployment: LocalStack,
+    log_stream: io.StringIO,
+    batch: tuple[Any, list[str]],
+    answer: tuple[str, Fault | None],
+) -> None:
+    event, ids = batch
+    deepcall = queue_deployment.deepcall
+    deepcall.clear()
+    kind, fault = answer
+    if fault is not None:
+        deepcall.enqueue(fault)
+    with observed(log_stream) as seen:
+        response = queue_handler(event, LocalLambdaContext())  # type: ignore[arg-type]
+    parked = drain_dead_letters(queue_deployment)
+
+    assert isinstance(response, dict)
+    assert set(response) == {"batchItemFailures"}
+    failures = response["batchItemFailures"]
+    assert isinstance(failures, list)
+    handed_back = [item["itemIdentifier"] for item in failures]
+    assert all(isinstance(item, dict) and set(item) == {"itemIdentifier"} for item in failures)
+    assert set(handed_back) <= set(ids)
+    assert_no_traceback(seen)
+    for where, value in (("dead-letter attributes", json.dumps(parked)), *seen.items()):
+        assert_no_leak(value, where)
+    for message_id in ids:
+        if message_id in parked:
+            assert message_id not in handed_back
+            assert parked[message_id].get("ErrorCode")
+            assert parked[message_id].get("ErrorMessage")
+    done = [m for m in ids if m not in parked and m not in handed_back]
+    calls = len(deepcall.unset_calls)
+    confirmed = max(0, calls - (1 if fault is not None else 0))
+    gone = 1 if kind == CONFIRMS_GONE else 0
+    assert len(done) <= confirmed + gone
+    # A record without a message id is no SQS record: it may only be parked anonymously.
+    assert set(parked) <= {*ids, "-"}
