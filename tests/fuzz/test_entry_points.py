@@ -52,7 +52,7 @@ from tests.fuzz.strategies import (
 )
 from tests.integration.helpers import http_api_event
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -162,9 +162,8 @@ def assert_no_leak(text: str, where: str) -> None:
     """No sentinel number (its first 8 digits, any separators) and no secret in ``text``."""
     for pattern in NUMBER_PATTERNS:
         found = pattern.search(text)
-        assert found is None, (
-            f"a number leaked into {where}: ...{text[max(0, found.start() - 200) : found.end() + 50]}"
-        )
+        context = text[max(0, found.start() - 200) : found.end() + 50] if found else ""
+        assert found is None, f"a number leaked into {where}: ...{context}"
     for secret in SECRETS:
         assert secret not in text, f"a secret leaked into {where}"
 
