@@ -35,6 +35,7 @@ COMMON_ENVIRONMENT = {
     "IDEMPOTENCY_WINDOW_SECONDS",
     "QUEUE_URL",
     "DEAD_LETTER_QUEUE_URL",
+    "QUEUE_MAX_RECEIVES",
     "MASKING_MAP_TABLE",
     "MAX_CONCURRENCY",
     "DEEPCALL_MAX_RPS",
@@ -182,9 +183,15 @@ def test_visibility_timeout_covers_six_function_timeouts(template: dict[str, Any
     assert visibility >= 6 * timeout + window
 
 
-def test_queue_redrives_to_the_dead_letter_queue(resources: dict[str, Any]) -> None:
+def test_queue_redrives_to_the_dead_letter_queue(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
     queue = resources["Queue"]["Properties"]
-    assert queue["RedrivePolicy"]["maxReceiveCount"] == 5
+    # The function parks a record on its last delivery itself, with its reason: both must agree.
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == {"Ref": "QueueMaxReceives"}
+    common = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert common["QUEUE_MAX_RECEIVES"] == {"Ref": "QueueMaxReceives"}
+    assert template["Parameters"]["QueueMaxReceives"]["Default"] == 5
     assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {
         "Fn::GetAtt": ["DeadLetterQueue", "Arn"]
     }

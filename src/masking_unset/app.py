@@ -204,6 +204,7 @@ class App:
                 settings.queue_backoff_base_seconds, settings.queue_backoff_max_seconds
             ),
             budget=self.budget,
+            max_receives=settings.queue_max_receives,
         )
 
 

@@ -89,6 +89,7 @@ class Settings(BaseModel):
     queue_backoff_max_seconds: float = Field(
         default=900.0, alias="QUEUE_BACKOFF_MAX_SECONDS", ge=0, le=43_200
     )
+    queue_max_receives: int = Field(default=5, alias="QUEUE_MAX_RECEIVES", ge=1, le=1000)
     idempotency_table: Optional = Field(default=None, alias="IDEMPOTENCY_TABLE")
     idempotency_window_seconds: int = Field(
         default=86_400, alias="IDEMPOTENCY_WINDOW_SECONDS", ge=60

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from masking_unset.app import reset_app
 from masking_unset.handlers.queue import lambda_handler as queue_handler
 from masking_unset.handlers.webhook import lambda_handler as webhook_handler
 from masking_unset.local.deepcall_standin import DeepCallStandIn, Fault
@@ -92,42 +93,66 @@ def no_retry_wait(monkeypatch: pytest.MonkeyPatch) -> None:
 # -- 1. "Done" must mean expired -------------------------------------------------------------
 
 
+def not_found(status: int, message: str) -> Fault:
+    return Fault(
+        status=status,
+        body=json.dumps({"status": "error", "message": message}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+
+
 @pytest.mark.parametrize(("status", "message"), [(401, "User not found"), (404, "Route not found")])
 def test_a_not_found_about_the_account_or_route_is_not_already_expired(
     stack: LocalStack, deepcall: DeepCallStandIn, status: int, message: str
 ) -> None:
-    deepcall.enqueue(
-        Fault(
-            status=status,
-            body=json.dumps({"status": "error", "message": message}).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-    )
+    deepcall.enqueue(not_found(status, message))
     response = webhook(http_api_event(CLOSE))
-    assert response["statusCode"] == 502
+    # Not done: kept for a later attempt on the queue, never reported expired.
+    assert response["statusCode"] == 202
     body = response_json(response)
-    assert body["error"]["code"] == "upstream_rejected"
-    assert message in body["error"]["message"]
+    assert body["status"] == "queued"
+    assert message in body["reason"]
+    assert "already_expired" not in response["body"]
+    assert len(deepcall.unset_calls) == 1  # an unrecognised answer is not retried at once
+    assert deepcall.expired == {}
+
+
+@pytest.mark.parametrize(("status", "message"), [(401, "User not found"), (404, "Route not found")])
+def test_a_not_found_without_a_queue_asks_the_sender_to_retry(
+    stack: LocalStack,
+    deepcall: DeepCallStandIn,
+    monkeypatch: pytest.MonkeyPatch,
+    status: int,
+    message: str,
+) -> None:
+    monkeypatch.delenv("QUEUE_URL")
+    reset_app()
+    deepcall.enqueue(not_found(status, message))
+    response = webhook(http_api_event(CLOSE))
+    assert response["statusCode"] == 503
+    assert response_json(response)["error"]["code"] == "upstream_rejected"
     assert "already_expired" not in response["body"]
 
 
 @pytest.mark.parametrize(("status", "message"), [(401, "User not found"), (404, "Route not found")])
-def test_a_queued_event_refused_with_not_found_is_dead_lettered_with_its_reason(
+def test_a_queued_event_refused_with_not_found_is_retried_then_dead_lettered_with_its_reason(
     stack: LocalStack, deepcall: DeepCallStandIn, status: int, message: str
 ) -> None:
-    deepcall.enqueue(
-        Fault(
-            status=status,
-            body=json.dumps({"status": "error", "message": message}).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-    )
+    # An early delivery is handed back for a later attempt...
+    deepcall.enqueue(not_found(status, message))
     answer = queue(sqs_record(CLOSE, "m-404"))
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m-404"}]}
+    assert dead_letters(stack) == []
+    # ... and the last one the queue allows (QUEUE_MAX_RECEIVES) is parked with its reason.
+    deepcall.enqueue(not_found(status, message))
+    answer = queue(sqs_record(CLOSE, "m-404", ApproximateReceiveCount="5"))
     assert answer == {"batchItemFailures": []}
     [parked] = dead_letters(stack)
     assert parked["SourceMessageId"] == "m-404"
     assert parked["ErrorCode"] == "upstream_rejected"
+    assert parked["ErrorMessage"].startswith("gave up after 5 deliveries: ")
     assert message in parked["ErrorMessage"]
+    assert parked["ReceiveCount"] == "5"
     assert deepcall.expired == {}
 
 

@@ -33,10 +33,10 @@ def rejected(code: int | None, message: str = "x", status: int = 200) -> Upstrea
         (rejected(1000), FailureKind.PERMANENT),
         (rejected(1047), FailureKind.PERMANENT),
         *[(rejected(code), FailureKind.PERMANENT) for code in range(1501, 1506)],
-        (rejected(4242), FailureKind.PERMANENT),
+        (rejected(4242), FailureKind.UNRECOGNISED),
         (rejected(None, status=503), FailureKind.RETRYABLE),
         (rejected(None, status=429), FailureKind.RETRYABLE),
-        (rejected(None, status=400), FailureKind.PERMANENT),
+        (rejected(None, status=400), FailureKind.UNRECOGNISED),
         (rejected(None, "Masking already expired"), FailureKind.ALREADY_DONE),
         (rejected(4242, "no active masking for this number"), FailureKind.ALREADY_DONE),
         (ConfigurationError("x"), FailureKind.CONFIGURATION),
@@ -81,7 +81,7 @@ def test_operator_configured_already_done_codes() -> None:
 def test_not_found_about_anything_but_a_masking_is_a_failure(status: int, message: str) -> None:
     kind = classify(rejected(None, message, status))
     assert kind is not FailureKind.ALREADY_DONE
-    assert kind is FailureKind.PERMANENT
+    assert kind is FailureKind.UNRECOGNISED
 
 
 @pytest.mark.parametrize(
@@ -123,7 +123,7 @@ def test_a_phrase_in_our_own_wrapper_does_not_count() -> None:
         http_status=200,
         upstream_message="User not found",
     )
-    assert classify(exc) is FailureKind.PERMANENT
+    assert classify(exc) is FailureKind.UNRECOGNISED
 
 
 @given(

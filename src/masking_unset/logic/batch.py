@@ -163,6 +163,7 @@ class BatchProcessor:
         start_budget_seconds: float | None = None,
         rng: random.Random | None = None,
         budget: TimeBudget | None = None,
+        max_receives: int = 5,
     ) -> None:
         self._service = service
         self._dead_letters = dead_letters
@@ -174,6 +175,9 @@ class BatchProcessor:
             self._budget.event_start if start_budget_seconds is None else start_budget_seconds
         )
         self._rng = rng or random.Random()
+        # The queue's maxReceiveCount: SQS moves a record handed back on this delivery to the
+        # dead-letter queue without any reason, so it is parked here, with its reason, instead.
+        self._max_receives = max_receives
 
     def process(self, records: Sequence[object], deadline: Deadline) -> list[str]:
         """Process the batch; returns the message ids to report in ``batchItemFailures``.
@@ -270,6 +274,10 @@ class BatchProcessor:
             return RecordFate.RETRY
         if kind is FailureKind.PERMANENT and self._park(record, code, message):
             return RecordFate.PARKED
+        if record.receive_count >= self._max_receives:
+            last = f"gave up after {record.receive_count} deliveries: {message}"
+            if self._park(record, code, last):
+                return RecordFate.PARKED
         if deadline.remaining() >= self._budget.send:
             self._delay(record)
         return RecordFate.RETRY

@@ -22,6 +22,10 @@ class FailureKind(StrEnum):
     CREDENTIALS = "credentials"  # re-read the secret (it may have rotated), retry once
     CONFIGURATION = "configuration"  # an operator must fix something; keep the event meanwhile
     PERMANENT = "permanent"  # the same request will never succeed: park it with its reason
+    # An answer nobody documented (an unknown code, a 4xx): kept and tried again later like an
+    # outage, and parked with its reason once the queue's deliveries run out. Not retried at
+    # once within the invocation: the same answer would most likely come back.
+    UNRECOGNISED = "unrecognised"
     ALREADY_DONE = "already_done"  # nothing active to expire: the goal is met
 
 
@@ -86,9 +90,9 @@ def classify(
             return FailureKind.ALREADY_DONE
         if code is None and status is not None and (status == 429 or status >= 500):
             return FailureKind.RETRYABLE
-        # Unknown codes and 4xx answers: a failure, parked in the dead-letter queue with its
-        # reason; retrying an unknown refusal won't help.
-        return FailureKind.PERMANENT
+        # Unknown codes and 4xx answers: a failure, never "done"; retried later, then parked
+        # in the dead-letter queue with its reason.
+        return FailureKind.UNRECOGNISED
     if isinstance(exc, ConfigurationError):
         return FailureKind.CONFIGURATION
     if isinstance(exc, MaskingUnsetError):

@@ -81,7 +81,14 @@ class ItemOutcome:
         }
 
 
-RETRY_KINDS = frozenset({FailureKind.RETRYABLE, FailureKind.CONFIGURATION, FailureKind.CREDENTIALS})
+RETRY_KINDS = frozenset(
+    {
+        FailureKind.RETRYABLE,
+        FailureKind.CONFIGURATION,
+        FailureKind.CREDENTIALS,
+        FailureKind.UNRECOGNISED,
+    }
+)
 
 
 def json_response(
