@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import re
+import socket
 import unicodedata
 import uuid
 from collections.abc import Iterator
@@ -40,6 +41,7 @@ from masking_unset.local.lambda_context import LocalLambdaContext
 from masking_unset.local.signers import sign_event
 from masking_unset.local.stack import DEMO_SOURCE_SECRETS, DEMO_SSID, LocalStack, provision
 from masking_unset.observability import logger
+from masking_unset.ops.serve import WebhookServer, running_server
 from tests.conftest import sqs_record
 from tests.fuzz.strategies import (
     BODIES,
@@ -444,3 +446,104 @@ def test_queue_invariants(
     assert len(done) <= confirmed + gone
     # A record without a message id is no SQS record: it may only be parked anonymously.
     assert set(parked) <= {*ids, "-"}
+
+
+# -- masking-unset serve ---------------------------------------------------------------------
+
+request_lines = st.one_of(
+    st.sampled_from(
+        [
+            b"POST /webhooks/generic HTTP/1.1",
+            b"POST /webhooks/zendesk HTTP/1.1",
+            b"GET / HTTP/1.1",
+            b"POST /webhooks/generic HTTP/1.0",
+            b"POST /webhooks/generic HTTP/9.9",
+            b"POST  HTTP/1.1",
+            b"\xff\xfe /x HTTP/1.1",
+            b"POST /webhooks/%ZZ HTTP/1.1",
+        ]
+    ),
+    st.binary(max_size=40),
+)
+header_lines = st.lists(
+    st.one_of(
+        st.sampled_from(
+            [
+                b"Host: localhost",
+                b"Content-Length: 5",
+                b"Content-Length: -1",
+                b"Content-Length: \xc2\xb2",
+                b"Content-Length: 99999999999999999999",
+                b"Content-Length: 1, 2",
+                b"Transfer-Encoding: chunked",
+                b"Transfer-Encoding: gzip, chunked",
+                b"Transfer-Encoding: x-unknown",
+                b"Expect: 100-continue",
+                b"Connection: close",
+                b"webhook-timestamp: " + b"9" * 400,
+                b"X-Long: " + b"a" * 70_000,
+                b": no-name",
+                b"no-colon",
+            ]
+        ),
+        st.binary(max_size=30),
+    ),
+    max_size=6,
+)
+chunks = st.lists(
+    st.one_of(
+        st.binary(max_size=20).map(lambda data: f"{len(data):x}\r\n".encode() + data + b"\r\n"),
+        st.sampled_from([b"-1\r\n", b"zz\r\n", b"ffffffffffffffff\r\n", b"0\r\n\r\n", b"5\r\nab"]),
+    ),
+    max_size=4,
+)
+
+
+@st.composite
+def raw_http_requests(draw: st.DrawFn) -> bytes:
+    """Bytes a client may send: framing right, wrong or cut off anywhere."""
+    head = draw(request_lines) + b"\r\n" + b"".join(line + b"\r\n" for line in draw(header_lines))
+    body = draw(st.one_of(st.binary(max_size=60), chunks.map(b"".join)))
+    raw = head + b"\r\n" + body
+    return raw[: draw(st.integers(min_value=0, max_value=len(raw)))] if draw(st.booleans()) else raw
+
+
+@pytest.fixture
+def served(webhook_deployment: LocalStack) -> Iterator[tuple[WebhookServer, list[str]]]:
+    """The webhook function behind ``serve``, on the fuzz deployment."""
+    log: list[str] = []
+    with running_server(out=log.append, max_body_bytes=4096, timeout_seconds=2.0) as server:
+        yield server, log
+
+
+def exchange(server: WebhookServer, raw: bytes) -> bytes:
+    """Send ``raw``, end the sending side, and read until the server closes."""
+    host, port = server.server_address[:2]
+    with socket.create_connection((str(host), port), timeout=20) as sock:
+        sock.sendall(raw)
+        sock.shutdown(socket.SHUT_WR)
+        received = []
+        while data := sock.recv(65536):
+            received.append(data)
+    return b"".join(received)
+
+
+@FUZZ
+@given(raw=raw_http_requests())
+def test_serve_answers_any_bytes_with_http(
+    served: tuple[WebhookServer, list[str]],
+    capfd: pytest.CaptureFixture[str],
+    raw: bytes,
+) -> None:
+    server, log = served
+    log.clear()
+    answer = exchange(server, raw)
+    printed = capfd.readouterr()
+
+    assert "Traceback" not in printed.out + printed.err + "\n".join(log)
+    if not answer:
+        return  # nothing complete arrived before the client hung up: nothing to answer
+    status_line = answer.split(b"\r\n", 1)[0]
+    version, status, *_ = status_line.split(b" ", 2)
+    assert version == b"HTTP/1.1"
+    assert int(status) < 500 or int(status) in {501, 502, 503}
