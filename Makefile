@@ -44,7 +44,7 @@ format: dev
 	$(BIN)/ruff format .
 
 typecheck: dev
-	$(BIN)/mypy src
+	$(BIN)/mypy -p masking_unset -p masking_unset_tools
 
 cfn-lint: dev
 	$(BIN)/cfn-lint template.yaml
@@ -91,8 +91,8 @@ build: $(TOOLS)/sam/.synced  ## sam build into .aws-sam/build, precompiled; then
 
 # What sam build installs into the package: the runtime dependencies of uv.lock, nothing from dev.
 # tests/test_artifact_requirements.py fails when this file and uv.lock disagree.
-requirements: | $(UV)  ## regenerate src/requirements.txt from uv.lock
-	$(UV) export --quiet --frozen --no-dev --no-emit-project --output-file src/requirements.txt
+requirements: | $(UV)  ## regenerate src/function/requirements.txt from uv.lock
+	$(UV) export --quiet --frozen --no-dev --no-emit-project --output-file src/function/requirements.txt
 
 tools-pins: | $(UV)  ## re-resolve .ci/<tool>-requirements.txt after editing a .ci/*.in file
 	for tool in checkov sam; do \

@@ -2,9 +2,9 @@
 
 The handlers run from the built package in a separate ``python3.13 -I -S`` process (see
 artifact_invoke.py), never from src/ or the dev venv, so a dependency missing from
-src/requirements.txt fails CI rather than production. This script, run by the dev venv, only
-builds, serves the local stand-ins (moto and the DeepCall stand-in need dev dependencies) and
-checks the answers. Steps, each timed:
+src/function/requirements.txt fails CI rather than production. This script, run by the dev
+venv, only builds, serves the local stand-ins (moto and the DeepCall stand-in need dev
+dependencies) and checks the answers. Steps, each timed:
 
 1. sam build of template.yaml as deployed (arm64): every dependency must have a wheel for that
    architecture, and every compiled extension in the package is checked to be built for it.
@@ -36,7 +36,7 @@ from typing import Any
 
 from cfnlint.decode.decode import decode_str
 
-from masking_unset.local.stack import (
+from masking_unset_tools.local.stack import (
     DEMO_WEBHOOK_SECRET,
     LocalStack,
     local_stack,

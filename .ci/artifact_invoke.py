@@ -53,7 +53,7 @@ def import_everything() -> list[str]:
 def invoke(handler: str, event_file: Path) -> Any:
     """What the handler answers for the event, with a Lambda-like context."""
     module = importlib.import_module(f"masking_unset.handlers.{handler}")
-    from masking_unset.local.lambda_context import LocalLambdaContext
+    from masking_unset_tools.local.lambda_context import LocalLambdaContext
 
     event = json.loads(event_file.read_text())
     return module.lambda_handler(event, LocalLambdaContext())

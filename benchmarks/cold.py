@@ -22,7 +22,7 @@ def _handler(spec: dict[str, Any]) -> bool:
     import importlib
 
     module = importlib.import_module(f"masking_unset.handlers.{spec['kind']}")
-    from masking_unset.local.lambda_context import LocalLambdaContext
+    from masking_unset_tools.local.lambda_context import LocalLambdaContext
 
     response = module.lambda_handler(spec["event"], LocalLambdaContext())
     if spec["kind"] == "webhook":
@@ -33,7 +33,7 @@ def _handler(spec: dict[str, Any]) -> bool:
 def _floor(spec: dict[str, Any]) -> bool:
     import boto3
 
-    from masking_unset.local.lambda_context import LocalLambdaContext
+    from masking_unset_tools.local.lambda_context import LocalLambdaContext
 
     LocalLambdaContext()  # the runtime hands every function a context; keep the sides equal
     client = boto3.client("secretsmanager")

@@ -90,9 +90,9 @@ def handler_imports(env: dict[str, str], runs: int, top: int) -> None:
 def first_event_imports(pycache: str, runs: int, top: int) -> None:
     """Each handler's first event, minus what the floor process imports too."""
     from benchmarks.run import FULL, Bench
-    from masking_unset.local.aws_endpoint import LocalAwsEndpoint
-    from masking_unset.local.deepcall_standin import DeepCallStandIn
-    from masking_unset.local.stack import DEMO_SSID, provision
+    from masking_unset_tools.local.aws_endpoint import LocalAwsEndpoint
+    from masking_unset_tools.local.deepcall_standin import DeepCallStandIn
+    from masking_unset_tools.local.stack import DEMO_SSID, provision
 
     with (
         tempfile.TemporaryDirectory(prefix="masking-unset-importtime-") as scratch,

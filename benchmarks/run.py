@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.events import national, sqs_event, webhook_event
-from masking_unset.local.aws_endpoint import LocalAwsEndpoint
-from masking_unset.local.deepcall_standin import UNSET_PATH, DeepCallStandIn
-from masking_unset.local.stack import DEMO_SSID, DEMO_WEBHOOK_SECRET, LocalStack, provision
+from masking_unset_tools.local.aws_endpoint import LocalAwsEndpoint
+from masking_unset_tools.local.deepcall_standin import UNSET_PATH, DeepCallStandIn
+from masking_unset_tools.local.stack import DEMO_SSID, DEMO_WEBHOOK_SECRET, LocalStack, provision
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("boto3", "botocore", "aws-lambda-powertools", "pydantic", "requests", "phonenumbers")

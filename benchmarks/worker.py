@@ -36,7 +36,7 @@ def _rss_kib() -> tuple[int, int]:
 
 
 def _context() -> Any:
-    from masking_unset.local.lambda_context import LocalLambdaContext
+    from masking_unset_tools.local.lambda_context import LocalLambdaContext
 
     return LocalLambdaContext(timeout_seconds=900.0)
 

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from masking_unset.app import reset_app
-from masking_unset.local.aws_endpoint import LocalAwsEndpoint
-from masking_unset.local.aws_faults import FaultyAwsProxy
-from masking_unset.local.deepcall_standin import DeepCallStandIn
-from masking_unset.local.lambda_context import LocalLambdaContext
-from masking_unset.local.stack import DEMO_SSID, LocalStack, provision
+from masking_unset_tools.local.aws_endpoint import LocalAwsEndpoint
+from masking_unset_tools.local.aws_faults import FaultyAwsProxy
+from masking_unset_tools.local.deepcall_standin import DeepCallStandIn
+from masking_unset_tools.local.lambda_context import LocalLambdaContext
+from masking_unset_tools.local.stack import DEMO_SSID, LocalStack, provision
 
 
 @pytest.fixture(scope="session")

@@ -112,7 +112,7 @@ def test_handlers_point_at_the_handler_modules(resources: dict[str, Any]) -> Non
 def test_functions_run_python_313_on_arm64(template: dict[str, Any], function: str) -> None:
     assert _function_setting(template, function, "Runtime") == "python3.13"
     assert _function_setting(template, function, "Architectures") == ["arm64"]
-    assert _function_setting(template, function, "CodeUri") == "src/"
+    assert _function_setting(template, function, "CodeUri") == "src/function/"
     assert _function_setting(template, function, "Tracing") == "Active"
 
 

@@ -35,13 +35,13 @@ from hypothesis import strategies as st
 from masking_unset.app import reset_app
 from masking_unset.handlers.queue import lambda_handler as queue_handler
 from masking_unset.handlers.webhook import lambda_handler as webhook_handler
-from masking_unset.local.aws_endpoint import LocalAwsEndpoint
-from masking_unset.local.deepcall_standin import DeepCallStandIn, Fault
-from masking_unset.local.lambda_context import LocalLambdaContext
-from masking_unset.local.signers import sign_event
-from masking_unset.local.stack import DEMO_SOURCE_SECRETS, DEMO_SSID, LocalStack, provision
 from masking_unset.observability import logger
-from masking_unset.ops.serve import WebhookServer, running_server
+from masking_unset_tools.local.aws_endpoint import LocalAwsEndpoint
+from masking_unset_tools.local.deepcall_standin import DeepCallStandIn, Fault
+from masking_unset_tools.local.lambda_context import LocalLambdaContext
+from masking_unset_tools.local.signers import sign_event
+from masking_unset_tools.local.stack import DEMO_SOURCE_SECRETS, DEMO_SSID, LocalStack, provision
+from masking_unset_tools.ops.serve import WebhookServer, running_server
 from tests.conftest import sqs_record
 from tests.fuzz.strategies import (
     BODIES,

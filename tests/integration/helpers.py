@@ -7,8 +7,8 @@ import json
 import time
 from typing import Any
 
-from masking_unset.local.stack import DEMO_WEBHOOK_SECRET
 from masking_unset.logic.signatures import standard_webhooks_sign
+from masking_unset_tools.local.stack import DEMO_WEBHOOK_SECRET
 
 
 def http_api_event(

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from botocore.exceptions import ClientError
 
-from masking_unset.local.aws_endpoint import LocalAwsEndpoint
+from masking_unset_tools.local.aws_endpoint import LocalAwsEndpoint
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +132,9 @@ def test_env_for_a_subprocess(endpoint: LocalAwsEndpoint) -> None:
 
 def test_module_imports_without_moto() -> None:
     # moto is a dev dependency: importing the module must not import it.
-    script = "import sys; import masking_unset.local.aws_endpoint; print('moto' in sys.modules)"
+    script = (
+        "import sys; import masking_unset_tools.local.aws_endpoint; print('moto' in sys.modules)"
+    )
     result = subprocess.run(  # noqa: S603 - fixed arguments, no shell
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=True
     )

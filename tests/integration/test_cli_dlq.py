@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from masking_unset import cli
-from masking_unset.cli import EXIT_FAILED, EXIT_OK, main
-from masking_unset.local.stack import LocalStack
-from masking_unset.ops.dlq import list_dead_letters, redrive
+from masking_unset_tools.cli import EXIT_FAILED, EXIT_OK, main
+from masking_unset_tools.local.stack import LocalStack
+from masking_unset_tools.ops.dlq import list_dead_letters, redrive
 
 
 def park(stack: LocalStack, count: int, *, start: int = 0) -> list[str]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from masking_unset.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
-from masking_unset.local.deepcall_standin import DeepCallStandIn, Fault
-from masking_unset.local.stack import DEMO_SSID, LocalStack
+from masking_unset_tools.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
+from masking_unset_tools.local.deepcall_standin import DeepCallStandIn, Fault
+from masking_unset_tools.local.stack import DEMO_SSID, LocalStack
 
 MASK = "+91 80 4000 1234"
 

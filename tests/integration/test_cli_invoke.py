@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from masking_unset.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
-from masking_unset.local.deepcall_standin import DeepCallStandIn
-from masking_unset.local.stack import DEMO_SSID, LocalStack
+from masking_unset_tools.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
+from masking_unset_tools.local.deepcall_standin import DeepCallStandIn
+from masking_unset_tools.local.stack import DEMO_SSID, LocalStack
 from tests.integration.helpers import http_api_event
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"

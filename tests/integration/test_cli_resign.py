@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from masking_unset.cli import EXIT_OK, EXIT_USAGE, main
 from masking_unset.handlers.webhook import lambda_handler
-from masking_unset.local.lambda_context import LocalLambdaContext
-from masking_unset.local.stack import LocalStack
+from masking_unset_tools.cli import EXIT_OK, EXIT_USAGE, main
+from masking_unset_tools.local.lambda_context import LocalLambdaContext
+from masking_unset_tools.local.stack import LocalStack
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 MANIFEST: dict[str, dict[str, Any]] = json.loads((EVENTS / "manifest.json").read_text())

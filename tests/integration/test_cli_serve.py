@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from masking_unset.cli import EXIT_OK, EXIT_USAGE, main
-from masking_unset.local.deepcall_standin import DeepCallStandIn
-from masking_unset.local.stack import DEMO_SSID, DEMO_WEBHOOK_SECRET, LocalStack
 from masking_unset.logic.signatures import standard_webhooks_sign
-from masking_unset.ops.serve import WebhookServer, running_server, serving
+from masking_unset_tools.cli import EXIT_OK, EXIT_USAGE, main
+from masking_unset_tools.local.deepcall_standin import DeepCallStandIn
+from masking_unset_tools.local.stack import DEMO_SSID, DEMO_WEBHOOK_SECRET, LocalStack
+from masking_unset_tools.ops.serve import WebhookServer, running_server, serving
 
 CONSOLE_SCRIPT = Path(sys.executable).parent / "masking-unset"
 BODY = b'{"event_id": "evt-serve", "ticket_id": "T-5", "mask": "+91 80 4000 1234"}'

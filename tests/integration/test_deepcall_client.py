@@ -15,9 +15,9 @@ from masking_unset.clients.deepcall import (
     build_session,
     parse_retry_after,
 )
-from masking_unset.local.deepcall_standin import DeepCallStandIn, Fault
 from masking_unset.models.deepcall import SsidCredentials, UnsetTarget
 from masking_unset.models.errors import UpstreamRejected, UpstreamUnavailable
+from masking_unset_tools.local.deepcall_standin import DeepCallStandIn, Fault
 
 _JSON = "application/json"
 CREDS = SsidCredentials.model_validate({"ssid": "s-1"})

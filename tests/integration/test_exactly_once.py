@@ -9,9 +9,9 @@ import pytest
 
 from masking_unset.handlers.queue import lambda_handler as queue_handler
 from masking_unset.handlers.webhook import lambda_handler as webhook_handler
-from masking_unset.local.deepcall_standin import DeepCallStandIn
-from masking_unset.local.lambda_context import LocalLambdaContext
-from masking_unset.local.stack import LocalStack
+from masking_unset_tools.local.deepcall_standin import DeepCallStandIn
+from masking_unset_tools.local.lambda_context import LocalLambdaContext
+from masking_unset_tools.local.stack import LocalStack
 from tests.conftest import sqs_record
 from tests.integration.helpers import http_api_event, response_json
 
@@ -74,7 +74,7 @@ def test_same_event_twice_in_one_batch_is_called_once(
 def test_a_failed_attempt_is_not_remembered(
     stack: LocalStack, deepcall: DeepCallStandIn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from masking_unset.local.deepcall_standin import Fault
+    from masking_unset_tools.local.deepcall_standin import Fault
 
     monkeypatch.setenv("QUEUE_URL", "")
     monkeypatch.setenv("DEEPCALL_MAX_ATTEMPTS", "1")
@@ -103,7 +103,7 @@ def test_events_without_ids_are_keyed_on_ticket_target_and_time(
 def test_a_replayed_zendesk_trigger_delivery_calls_once_whatever_its_invocation_id(
     stack: LocalStack, deepcall: DeepCallStandIn
 ) -> None:
-    from masking_unset.local.signers import sign_event, with_headers
+    from masking_unset_tools.local.signers import sign_event, with_headers
 
     # A trigger body without an event id, signed once by Zendesk.
     body = {"ticket_id": "5159", "status": "Solved", "mask": "+91 80 4000 5159"}
@@ -135,7 +135,7 @@ def test_a_zendesk_trigger_signed_again_later_is_another_delivery(
     import time
 
     monkeypatch.setenv("DEEPCALL_ALREADY_DONE_CODES", "1505")  # the stand-in's "nothing active"
-    from masking_unset.local.signers import sign_event
+    from masking_unset_tools.local.signers import sign_event
 
     # The same ticket solved again (after a reopen): Zendesk signs it at another time.
     body = {"ticket_id": "5160", "status": "Solved", "mask": "+91 80 4000 5160"}

@@ -23,11 +23,11 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from masking_unset.app import reset_app
-from masking_unset.local.deepcall_standin import Fault
-from masking_unset.local.stack import DEMO_SOURCE_SECRETS, environment
-from masking_unset.ops.openapi import SOURCES, build_document
-from masking_unset.ops.serve import Serving, serving
-from masking_unset.ops.sign import SIGNERS, SignInput
+from masking_unset_tools.local.deepcall_standin import Fault
+from masking_unset_tools.local.stack import DEMO_SOURCE_SECRETS, environment
+from masking_unset_tools.ops.openapi import SOURCES, build_document
+from masking_unset_tools.ops.serve import Serving, serving
+from masking_unset_tools.ops.sign import SIGNERS, SignInput
 
 SCHEMA = schemathesis.openapi.from_dict(build_document())
 OPERATION = SCHEMA["/webhooks/{source}"]["POST"]

@@ -19,10 +19,10 @@ import pytest
 
 from masking_unset.handlers.queue import lambda_handler as queue_handler
 from masking_unset.handlers.webhook import lambda_handler as webhook_handler
-from masking_unset.local.deepcall_standin import DeepCallStandIn, Fault
-from masking_unset.local.lambda_context import LocalLambdaContext
-from masking_unset.local.stack import LocalStack
 from masking_unset.observability import logger
+from masking_unset_tools.local.deepcall_standin import DeepCallStandIn, Fault
+from masking_unset_tools.local.lambda_context import LocalLambdaContext
+from masking_unset_tools.local.stack import LocalStack
 from tests.conftest import sqs_record
 from tests.integration.helpers import http_api_event
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from masking_unset.local.stack import LocalStack
-from masking_unset.ops.serve import WebhookServer, running_server
+from masking_unset_tools.local.stack import LocalStack
+from masking_unset_tools.ops.serve import WebhookServer, running_server
 
 LIMIT = 1024  # the framing server's body limit, small enough to cross in a test
 HEAD = b"POST /webhooks/generic HTTP/1.1\r\nHost: localhost\r\n"

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 
 from masking_unset.handlers.queue import lambda_handler
-from masking_unset.local.aws_faults import AwsFault, FaultyAwsProxy
-from masking_unset.local.deepcall_standin import DeepCallStandIn, Fault
-from masking_unset.local.lambda_context import LocalLambdaContext
-from masking_unset.local.stack import LocalStack
+from masking_unset_tools.local.aws_faults import AwsFault, FaultyAwsProxy
+from masking_unset_tools.local.deepcall_standin import DeepCallStandIn, Fault
+from masking_unset_tools.local.lambda_context import LocalLambdaContext
+from masking_unset_tools.local.stack import LocalStack
 
 EVENTS = 1_000
 DUPLICATE_SHARE = 0.05

@@ -13,11 +13,11 @@ import pytest
 
 from masking_unset.app import reset_app
 from masking_unset.handlers.webhook import lambda_handler
-from masking_unset.local.deepcall_standin import DeepCallStandIn, Fault
-from masking_unset.local.demo import replay
-from masking_unset.local.lambda_context import LocalLambdaContext
-from masking_unset.local.signers import sign_event, sign_hubspot
-from masking_unset.local.stack import DEMO_SOURCE_SECRETS, LocalStack
+from masking_unset_tools.local.deepcall_standin import DeepCallStandIn, Fault
+from masking_unset_tools.local.demo import replay
+from masking_unset_tools.local.lambda_context import LocalLambdaContext
+from masking_unset_tools.local.signers import sign_event, sign_hubspot
+from masking_unset_tools.local.stack import DEMO_SOURCE_SECRETS, LocalStack
 from tests.integration.helpers import http_api_event, response_json
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"

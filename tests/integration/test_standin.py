@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import requests
 
-from masking_unset.local.deepcall_standin import (
+from masking_unset_tools.local.deepcall_standin import (
     DEFAULT_ALREADY_DONE_REPLY,
     UNSET_PATH,
     DeepCallStandIn,
@@ -444,7 +444,7 @@ def test_command_line_serves_until_terminated(http: requests.Session) -> None:
         [
             sys.executable,
             "-m",
-            "masking_unset.local.deepcall_standin",
+            "masking_unset_tools.local.deepcall_standin",
             "--port",
             "0",
             "--ssid",

@@ -15,14 +15,14 @@ import sys
 import textwrap
 from pathlib import Path
 
-from masking_unset.local.deepcall_standin import DeepCallStandIn, Fault
-from masking_unset.local.stack import DEMO_SSID, DEMO_WEBHOOK_SECRET, LocalStack
+from masking_unset_tools.local.deepcall_standin import DeepCallStandIn, Fault
+from masking_unset_tools.local.stack import DEMO_SSID, DEMO_WEBHOOK_SECRET, LocalStack
 
 DRIVER = textwrap.dedent(
     """
     import json, sys
     from masking_unset.handlers import queue, webhook
-    from masking_unset.local.lambda_context import LocalLambdaContext
+    from masking_unset_tools.local.lambda_context import LocalLambdaContext
     from tests.integration.helpers import http_api_event
 
     body = {"event_id": "t1", "ticket_id": "T-1", "mask": "+91 98765 43210"}

@@ -15,11 +15,11 @@ import pytest
 from masking_unset.app import reset_app
 from masking_unset.handlers.queue import lambda_handler as queue_handler
 from masking_unset.handlers.webhook import lambda_handler as webhook_handler
-from masking_unset.local.deepcall_standin import DeepCallStandIn, Fault
-from masking_unset.local.lambda_context import LocalLambdaContext
-from masking_unset.local.signers import sign_event
-from masking_unset.local.stack import DEMO_SOURCE_SECRETS, DEMO_SSID, LocalStack
 from masking_unset.observability import logger
+from masking_unset_tools.local.deepcall_standin import DeepCallStandIn, Fault
+from masking_unset_tools.local.lambda_context import LocalLambdaContext
+from masking_unset_tools.local.signers import sign_event
+from masking_unset_tools.local.stack import DEMO_SOURCE_SECRETS, DEMO_SSID, LocalStack
 from tests.conftest import sqs_record
 from tests.integration.helpers import http_api_event, response_json
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from masking_unset.handlers.webhook import lambda_handler
-from masking_unset.local.deepcall_standin import DeepCallStandIn, Fault
-from masking_unset.local.lambda_context import LocalLambdaContext
-from masking_unset.local.stack import DEMO_SSID, LocalStack
+from masking_unset_tools.local.deepcall_standin import DeepCallStandIn, Fault
+from masking_unset_tools.local.lambda_context import LocalLambdaContext
+from masking_unset_tools.local.stack import DEMO_SSID, LocalStack
 from tests.integration.helpers import http_api_event, response_json
 
 CLOSE = {"event_id": "evt-1", "ticket_id": "T-42", "mask": "+91 80 4000 1234"}
@@ -158,7 +158,7 @@ def test_source_without_secret_is_404(stack: LocalStack, deepcall: DeepCallStand
 
 def test_rotated_webhook_secrets_both_verify(stack: LocalStack, deepcall: DeepCallStandIn) -> None:
     new = "whsec_" + "bmV3LXNpZ25pbmcta2V5LTIwMjYtcm90YXRlZC1pbg=="
-    from masking_unset.local.stack import DEMO_WEBHOOK_SECRET
+    from masking_unset_tools.local.stack import DEMO_WEBHOOK_SECRET
 
     stack.put_secret(stack.webhook_secrets_id, {"generic": [new, DEMO_WEBHOOK_SECRET]})
     assert invoke(http_api_event(CLOSE, secret=new))["statusCode"] == 200

@@ -14,7 +14,6 @@ from botocore.exceptions import ClientError
 from masking_unset.app import App
 from masking_unset.config import Settings
 from masking_unset.handlers.apigw import to_request
-from masking_unset.local.stack import DEMO_SOURCE_SECRETS, DEMO_SSID
 from masking_unset.logic.budget import (
     AWS_CONNECT_TIMEOUT_SECONDS,
     AWS_MAX_ATTEMPTS,
@@ -30,6 +29,7 @@ from masking_unset.logic.webhooks import WebhookReceiver
 from masking_unset.models.deepcall import DeepCallCredentials, DeepCallReply, UnsetTarget
 from masking_unset.models.errors import UpstreamUnavailable
 from masking_unset.models.http import WebhookResponse
+from masking_unset_tools.local.stack import DEMO_SOURCE_SECRETS, DEMO_SSID
 from tests.integration.helpers import http_api_event
 
 ENV = {

@@ -10,10 +10,10 @@ import pytest
 
 from masking_unset.config import Settings
 from masking_unset.handlers.apigw import to_request
-from masking_unset.local.signers import SIGNERS, sign_event, sign_hubspot
-from masking_unset.local.stack import DEMO_SOURCE_SECRETS
 from masking_unset.models.errors import AuthenticationFailed
 from masking_unset.sources.hubspot import HubSpotSource
+from masking_unset_tools.local.signers import SIGNERS, sign_event, sign_hubspot
+from masking_unset_tools.local.stack import DEMO_SOURCE_SECRETS
 from tests.integration.helpers import http_api_event
 
 NOW = 1_795_688_400.0

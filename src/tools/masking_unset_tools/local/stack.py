@@ -12,9 +12,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from masking_unset.local.aws_endpoint import LocalAwsEndpoint
-from masking_unset.local.deepcall_standin import DeepCallStandIn
 from masking_unset.logic.signatures import standard_webhooks_sign
+from masking_unset_tools.local.aws_endpoint import LocalAwsEndpoint
+from masking_unset_tools.local.deepcall_standin import DeepCallStandIn
 
 # Demo values only: they protect nothing and exist so that the local run is self-contained.
 DEMO_SSID = "demo-ssid-not-a-real-session"

@@ -7,7 +7,7 @@ stand-in started by another process, over HTTP under ``/_standin/``.
 
 Run it on its own with::
 
-    python -m masking_unset.local.deepcall_standin --port 8765 --ssid demo
+    python -m masking_unset_tools.local.deepcall_standin --port 8765 --ssid demo
 """
 
 from __future__ import annotations
@@ -707,7 +707,7 @@ def _check_auth(body: Mapping[str, Any], credentials: Mapping[str, str] | None) 
 def main(argv: Sequence[str] | None = None) -> int:
     """Serve a stand-in on 127.0.0.1 until interrupted; prints the base URL on stdout."""
     parser = argparse.ArgumentParser(
-        prog="python -m masking_unset.local.deepcall_standin",
+        prog="python -m masking_unset_tools.local.deepcall_standin",
         description="Serve a DeepCall stand-in on 127.0.0.1.",
     )
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")

@@ -20,8 +20,8 @@ from masking_unset.clients.queues import (
     ATTR_SOURCE_MESSAGE_ID,
 )
 from masking_unset.logic.redact import scrub
-from masking_unset.ops.console import Out
-from masking_unset.ops.errors import OperationFailed
+from masking_unset_tools.ops.console import Out
+from masking_unset_tools.ops.errors import OperationFailed
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

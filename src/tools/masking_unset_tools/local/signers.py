@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from masking_unset.local.stack import DEMO_SOURCE_SECRETS, resign_api_event
 from masking_unset.sources import freshdesk, hubspot, zendesk
+from masking_unset_tools.local.stack import DEMO_SOURCE_SECRETS, resign_api_event
 
 EventSigner = Callable[[dict[str, Any], str, float], dict[str, Any]]
 

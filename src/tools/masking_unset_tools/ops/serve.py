@@ -25,8 +25,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import h11
 
-from masking_unset.ops.console import Out, function_stdout
-from masking_unset.ops.errors import OperationFailed
+from masking_unset_tools.ops.console import Out, function_stdout
+from masking_unset_tools.ops.errors import OperationFailed
 
 # API Gateway HTTP APIs refuse larger payloads before the function sees them.
 MAX_BODY_BYTES: Final = 10 * 1024 * 1024
@@ -381,7 +381,7 @@ _CODES = {
 
 def webhook_context() -> Any:
     """A fresh Lambda context with the webhook function's 25 s timeout."""
-    from masking_unset.local.lambda_context import LocalLambdaContext
+    from masking_unset_tools.local.lambda_context import LocalLambdaContext
 
     return LocalLambdaContext(function_name="masking-unset-webhook", timeout_seconds=25.0)
 
@@ -454,12 +454,12 @@ def serving(
     stand-ins it defaults to the server's own URL.
     """
     from masking_unset.app import reset_app
-    from masking_unset.local.stack import environment
+    from masking_unset_tools.local.stack import environment
 
     if live:
         from masking_unset.config import Settings
         from masking_unset.models.errors import ConfigurationError
-        from masking_unset.ops.errors import UsageError
+        from masking_unset_tools.ops.errors import UsageError
 
         try:
             Settings.from_env()
@@ -473,7 +473,7 @@ def serving(
             finally:
                 reset_app()
         return
-    from masking_unset.local.stack import local_stack
+    from masking_unset_tools.local.stack import local_stack
 
     with local_stack() as stack, running_server(host, port, out=out) as server:
         env = {**stack.env(), "PUBLIC_BASE_URL": public_url or server.url}
@@ -494,7 +494,7 @@ def announce(serving: Serving, out: Out) -> None:
         return
     out(f"local AWS endpoint (moto): {serving.stack.aws.url}")
     out(f"DeepCall stand-in:         {serving.stack.deepcall.base_url}")
-    from masking_unset.local.stack import DEMO_SOURCE_SECRETS
+    from masking_unset_tools.local.stack import DEMO_SOURCE_SECRETS
 
     out(f"sources with demo secrets: {', '.join(sorted(DEMO_SOURCE_SECRETS))}")
     out("sign a body for the generic source with the demo secret:")

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from masking_unset.local.lambda_context import LocalLambdaContext
-from masking_unset.local.signers import SIGNERS, sign_event
-from masking_unset.local.stack import LocalStack, environment, local_stack
+from masking_unset_tools.local.lambda_context import LocalLambdaContext
+from masking_unset_tools.local.signers import SIGNERS, sign_event
+from masking_unset_tools.local.stack import LocalStack, environment, local_stack
 
 
 def shown_request(body: Any) -> str:

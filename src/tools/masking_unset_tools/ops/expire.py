@@ -11,8 +11,8 @@ from masking_unset.config import Settings
 from masking_unset.logic.failures import FailureKind, classify
 from masking_unset.models.errors import ConfigurationError, MaskingUnsetError, UnusableTarget
 from masking_unset.models.events import CloseEvent, Outcome, UnsetResult, describe_fields
-from masking_unset.ops.console import Out, function_stdout
-from masking_unset.ops.errors import OperationFailed, UsageError
+from masking_unset_tools.ops.console import Out, function_stdout
+from masking_unset_tools.ops.errors import OperationFailed, UsageError
 
 if TYPE_CHECKING:
     from masking_unset.app import App
@@ -49,8 +49,8 @@ def would_send(event: CloseEvent, settings: Settings) -> str:
     import json
 
     from masking_unset.clients.deepcall import EXPIRE_NOW_MINUTES
-    from masking_unset.local.demo import shown_request
     from masking_unset.logic.pipeline import resolve_numbers
+    from masking_unset_tools.local.demo import shown_request
 
     target = resolve_numbers(event, settings)
     body: dict[str, object] = {"<credentials>": "from DEEPCALL_SECRET_ID", **target.fields()}

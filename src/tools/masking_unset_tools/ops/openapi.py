@@ -26,9 +26,9 @@ from masking_unset.models.errors import (
     UpstreamUnavailable,
 )
 from masking_unset.models.events import CloseEvent, UnsetResult
-from masking_unset.ops.console import Out
-from masking_unset.ops.errors import OperationFailed, UsageError
 from masking_unset.sources.base import MAX_EVENTS_PER_DELIVERY
+from masking_unset_tools.ops.console import Out
+from masking_unset_tools.ops.errors import OperationFailed, UsageError
 
 SOURCES: Final = ("generic", "zendesk", "freshdesk", "hubspot", "salesforce")
 API_VERSION: Final = "1.0.0"

@@ -10,8 +10,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
-from masking_unset.ops.console import Out, function_stdout
-from masking_unset.ops.errors import OperationFailed, UsageError
+from masking_unset_tools.ops.console import Out, function_stdout
+from masking_unset_tools.ops.errors import OperationFailed, UsageError
 
 Function = Literal["webhook", "queue"]
 FUNCTIONS: tuple[Function, ...] = ("webhook", "queue")
@@ -83,7 +83,7 @@ class Invocation:
 def run_handler(function: Function, event: dict[str, Any]) -> dict[str, Any]:
     """Run the handler as Lambda would, on a fresh container (settings from the environment)."""
     from masking_unset.app import reset_app
-    from masking_unset.local.lambda_context import LocalLambdaContext
+    from masking_unset_tools.local.lambda_context import LocalLambdaContext
 
     reset_app()
     try:
@@ -103,9 +103,9 @@ def invoke_local(function: Function, event: dict[str, Any], *, resign: bool = Tr
     A webhook event is signed again with its source's demo secret and a fresh timestamp, so a
     stored event file verifies however old it is.
     """
-    from masking_unset.local.signers import SIGNERS, sign_event
-    from masking_unset.local.stack import environment, local_stack
-    from masking_unset.ops.dlq import list_dead_letters
+    from masking_unset_tools.local.signers import SIGNERS, sign_event
+    from masking_unset_tools.local.stack import environment, local_stack
+    from masking_unset_tools.ops.dlq import list_dead_letters
 
     source = event_source(event)
     if resign and function == "webhook" and source in SIGNERS:
@@ -126,7 +126,7 @@ def invoke_live(function: Function, event: dict[str, Any]) -> Invocation:
 
 def report(invocation: Invocation, out: Out, *, local: bool) -> None:
     """Print the handler's answer and, locally, what reached the stand-ins."""
-    from masking_unset.local.demo import shown_request
+    from masking_unset_tools.local.demo import shown_request
 
     answer = invocation.answer
     if invocation.function == "webhook":

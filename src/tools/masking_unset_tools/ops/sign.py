@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import urlencode, urlsplit
 
-from masking_unset.ops.console import Out
-from masking_unset.ops.errors import UsageError
+from masking_unset_tools.ops.console import Out
+from masking_unset_tools.ops.errors import UsageError
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8080"
 

@@ -1,4 +1,4 @@
-"""The ``masking-unset`` command: a thin parser; the work is in :mod:`masking_unset.ops`."""
+"""The ``masking-unset`` command: a thin parser; the work is in :mod:`masking_unset_tools.ops`."""
 
 from __future__ import annotations
 
@@ -14,7 +14,13 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from masking_unset.ops.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandError, UsageError
+from masking_unset_tools.ops.errors import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    CommandError,
+    UsageError,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -62,7 +68,7 @@ def _default_events_dir() -> Path:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run both handlers on every file in events/ against the local stand-ins."""
-    from masking_unset.local.demo import run
+    from masking_unset_tools.local.demo import run
 
     events_dir = Path(args.events)
     if not (events_dir / "manifest.json").is_file():
@@ -72,9 +78,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_resign(args: argparse.Namespace) -> int:
     """Print an API Gateway event file signed afresh for its source (for sam local invoke)."""
-    from masking_unset.local.signers import SIGNERS, sign_event
-    from masking_unset.ops.invoke import event_source, load_event
-    from masking_unset.ops.sign import read_secret
+    from masking_unset_tools.local.signers import SIGNERS, sign_event
+    from masking_unset_tools.ops.invoke import event_source, load_event
+    from masking_unset_tools.ops.sign import read_secret
 
     event = load_event(Path(args.event))
     source = event_source(event)
@@ -91,8 +97,8 @@ def cmd_resign(args: argparse.Namespace) -> int:
 
 def cmd_invoke(args: argparse.Namespace) -> int:
     """Run a handler on an event file."""
-    from masking_unset.ops.console import function_logs
-    from masking_unset.ops.invoke import ensure_succeeded, invoke
+    from masking_unset_tools.ops.console import function_logs
+    from masking_unset_tools.ops.invoke import ensure_succeeded, invoke
 
     with function_logs(args.verbose):
         invocation = invoke(
@@ -104,10 +110,10 @@ def cmd_invoke(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the webhook function over HTTP until SIGINT (Ctrl-C) or SIGTERM."""
-    from masking_unset.ops.console import function_logs
+    from masking_unset_tools.ops.console import function_logs
 
     try:
-        from masking_unset.ops.serve import announce, serving
+        from masking_unset_tools.ops.serve import announce, serving
     except ModuleNotFoundError as exc:  # h11 is a development dependency
         raise UsageError(f"serve needs {exc.name}: install the dev tools (make dev)") from None
 
@@ -138,7 +144,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_sign(args: argparse.Namespace) -> int:
     """Print the headers of a signed request and a curl line."""
-    from masking_unset.ops.sign import (
+    from masking_unset_tools.ops.sign import (
         SignInput,
         carries_secret,
         default_url,
@@ -147,12 +153,12 @@ def cmd_sign(args: argparse.Namespace) -> int:
         read_secret,
         signer_for,
     )
-    from masking_unset.ops.sign import sign as sign_request
+    from masking_unset_tools.ops.sign import sign as sign_request
 
     source = args.source
     signer_for(source, url_given=args.url is not None)
     if args.demo_secret:
-        from masking_unset.local.stack import DEMO_SOURCE_SECRETS
+        from masking_unset_tools.local.stack import DEMO_SOURCE_SECRETS
 
         if source not in DEMO_SOURCE_SECRETS:
             raise UsageError(f"there is no demo secret for the source {source!r}")
@@ -172,8 +178,8 @@ def cmd_sign(args: argparse.Namespace) -> int:
 
 def cmd_expire(args: argparse.Namespace) -> int:
     """Expire one masking now with the configured credentials."""
-    from masking_unset.ops.console import function_logs
-    from masking_unset.ops.expire import build_app, close_event, expire
+    from masking_unset_tools.ops.console import function_logs
+    from masking_unset_tools.ops.expire import build_app, close_event, expire
 
     if args.mask and (args.m1 or args.m2):
         raise UsageError("give --mask, or --m1 and/or --m2, not both")
@@ -204,7 +210,7 @@ def _sqs() -> SQSClient:
 
 def cmd_dlq_list(args: argparse.Namespace) -> int:
     """Show what is parked in the dead-letter queue and why."""
-    from masking_unset.ops.dlq import list_dead_letters, print_listing
+    from masking_unset_tools.ops.dlq import list_dead_letters, print_listing
 
     if args.max < 1:
         raise UsageError("--max must be at least 1")
@@ -220,7 +226,7 @@ def cmd_dlq_list(args: argparse.Namespace) -> int:
 
 def cmd_redrive(args: argparse.Namespace) -> int:
     """Move dead-lettered messages back to the main queue."""
-    from masking_unset.ops.dlq import redrive
+    from masking_unset_tools.ops.dlq import redrive
 
     dlq_url = _queue_url(args.dlq_url, "DEAD_LETTER_QUEUE_URL", "--dlq-url")
     queue_url = _queue_url(args.queue_url, "QUEUE_URL", "--queue-url")
@@ -243,7 +249,7 @@ def cmd_redrive(args: argparse.Namespace) -> int:
 
 def cmd_openapi(args: argparse.Namespace) -> int:
     """Write docs/openapi.json from the models, or check that it is up to date."""
-    from masking_unset.ops.openapi import build_document, render, write_or_check
+    from masking_unset_tools.ops.openapi import build_document, render, write_or_check
 
     if args.output == "-":
         sys.stdout.write(render(build_document()))
@@ -374,7 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
         "    --url http://127.0.0.1:8080/webhooks/generic\n\n"
         "The secret file holds the bare secret, or the WEBHOOK_SECRETS_ID JSON document.",
     )
-    from masking_unset.ops.sign import SIGNERS
+    from masking_unset_tools.ops.sign import SIGNERS
 
     sign.add_argument("--source", required=True, choices=sorted(SIGNERS), help="the webhook source")
     secret = sign.add_mutually_exclusive_group(required=True)
