@@ -254,7 +254,10 @@ def webhook_requests(draw: st.DrawFn) -> tuple[dict[str, Any], bool, bytes]:
         secret = None if signing == "signed" else "forged-secret-of-the-right-length=="
         if source == "generic" and signing == "forged":
             secret = "whsec_Zm9yZ2VkLXNlY3JldC1vZi10aGUtcmlnaHQtbGVuZ3Ro"
-        event = sign_event(event, source, secret=secret)
+        try:
+            event = sign_event(event, source, secret=secret)
+        except UnicodeEncodeError:
+            signing = "unsigned"  # no sender can sign a header that is not text
     authentic = signing == "signed" and source in SOURCES
     return event, authentic, body
 
