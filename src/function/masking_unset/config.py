@@ -11,8 +11,8 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.functional_validators import BeforeValidator
 
-from masking_unset.logic.fields import FieldOverrides
 from masking_unset.models.errors import ConfigurationError
+from masking_unset.models.fields import FieldOverrides
 
 
 class NumberFormat(StrEnum):

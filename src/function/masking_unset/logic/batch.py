@@ -21,11 +21,11 @@ from masking_unset.clients.queues import (
 from masking_unset.logic.budget import TimeBudget
 from masking_unset.logic.envelopes import unwrap
 from masking_unset.logic.failures import FailureKind, classify
-from masking_unset.logic.json_input import load_json
 from masking_unset.logic.pipeline import UnsetService
 from masking_unset.logic.retry import Deadline, clamp
 from masking_unset.models.errors import MaskingUnsetError
 from masking_unset.models.events import CloseEvent
+from masking_unset.models.json_input import load_json
 from masking_unset.observability import count, count_by, logger
 
 MALFORMED_RECORD = "malformed_record"

@@ -13,9 +13,9 @@ from masking_unset.logic.budget import TimeBudget, ensure_time
 from masking_unset.logic.failures import FailureKind, classify
 from masking_unset.logic.idempotency import IdempotencyGuard, idempotency_key
 from masking_unset.logic.phone import for_deepcall, parse_number
-from masking_unset.logic.redact import redact_number
 from masking_unset.logic.retry import Deadline, RetryPolicy
 from masking_unset.models.deepcall import (
+    NUMBER_FIELDS,
     DeepCallCredentials,
     DeepCallReply,
     SsidCredentials,
@@ -31,9 +31,8 @@ from masking_unset.models.errors import (
     UpstreamError,
 )
 from masking_unset.models.events import CloseEvent, Outcome, UnsetResult
+from masking_unset.models.redact import redact_number
 from masking_unset.observability import count, count_by, logger, milliseconds, subsegment
-
-NUMBER_FIELDS = ("mask", "m1", "m2")
 
 
 class SecretReader(Protocol):

@@ -8,11 +8,11 @@ from collections.abc import Sequence
 
 from masking_unset.config import Settings
 from masking_unset.logic.fields import closes, event_document, read_fields, short_id
-from masking_unset.logic.json_input import load_json
 from masking_unset.logic.signatures import any_matches
 from masking_unset.models.errors import AuthenticationFailed, MalformedBody
 from masking_unset.models.events import CloseEvent, Ignored, SourceItem
 from masking_unset.models.http import WebhookRequest
+from masking_unset.models.json_input import load_json
 from masking_unset.sources.base import Credential, SignedParts, SourceDoc, WebhookSource
 
 TOKEN_HEADER = "X-Webhook-Token"  # noqa: S105 - a header name

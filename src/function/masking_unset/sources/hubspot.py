@@ -8,7 +8,6 @@ from typing import Any
 
 from masking_unset.config import Settings
 from masking_unset.logic.fields import event_document, read_fields, safe_id, short_id, status_in
-from masking_unset.logic.json_input import load_json
 from masking_unset.logic.signatures import (
     any_matches,
     check_timestamp_window,
@@ -23,6 +22,7 @@ from masking_unset.models.errors import (
 )
 from masking_unset.models.events import CloseEvent, Ignored, SourceItem, UnreadableClose
 from masking_unset.models.http import WebhookRequest
+from masking_unset.models.json_input import load_json
 from masking_unset.sources.base import Credential, SignedParts, SourceDoc, WebhookSource
 
 SIGNATURE_HEADER = "X-HubSpot-Signature-v3"

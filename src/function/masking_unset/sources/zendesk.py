@@ -9,7 +9,6 @@ from typing import Any
 
 from masking_unset.config import Settings
 from masking_unset.logic.fields import closes, event_document, read_fields, short_id
-from masking_unset.logic.json_input import load_json
 from masking_unset.logic.signatures import (
     any_matches,
     check_timestamp_window,
@@ -19,6 +18,7 @@ from masking_unset.logic.signatures import (
 from masking_unset.models.errors import AuthenticationFailed, MalformedBody
 from masking_unset.models.events import CloseEvent, Ignored, SourceItem
 from masking_unset.models.http import WebhookRequest
+from masking_unset.models.json_input import load_json
 from masking_unset.sources.base import Credential, SignedParts, SourceDoc, WebhookSource
 
 SIGNATURE_HEADER = "X-Zendesk-Webhook-Signature"

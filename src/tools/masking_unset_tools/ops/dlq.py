@@ -19,7 +19,7 @@ from masking_unset.clients.queues import (
     ATTR_RECEIVE_COUNT,
     ATTR_SOURCE_MESSAGE_ID,
 )
-from masking_unset.logic.redact import scrub
+from masking_unset.models.redact import scrub
 from masking_unset_tools.ops.console import Out
 from masking_unset_tools.ops.errors import OperationFailed
 

@@ -48,8 +48,8 @@ def would_send(event: CloseEvent, settings: Settings) -> str:
     """The unset request a dry run would have sent, numbers cut to their last four digits."""
     import json
 
-    from masking_unset.clients.deepcall import EXPIRE_NOW_MINUTES
     from masking_unset.logic.pipeline import resolve_numbers
+    from masking_unset.models.deepcall import EXPIRE_NOW_MINUTES
     from masking_unset_tools.local.demo import shown_request
 
     target = resolve_numbers(event, settings)
