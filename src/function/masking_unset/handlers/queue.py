@@ -18,7 +18,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     batch."""
     from masking_unset.app import get_app
     from masking_unset.logic.batch import message_ids
-    from masking_unset.logic.retry import Deadline
+    from masking_unset.models.budget import Deadline
 
     records: object = event.get("Records") if isinstance(event, Mapping) else None
     if not isinstance(records, list):

@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from masking_unset.handlers.apigw import to_event, to_request
 from masking_unset.logic.responses import DEFAULT_RETRY_AFTER, error_response, failure_response
-from masking_unset.logic.retry import Deadline
+from masking_unset.models.budget import Deadline
 from masking_unset.models.errors import MaskingUnsetError
 from masking_unset.models.http import WebhookResponse
 from masking_unset.observability import count, count_by, logger, metrics

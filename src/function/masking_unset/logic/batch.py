@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 from masking_unset.clients.queues import (
     ATTR_ERROR_CODE,
@@ -18,39 +18,18 @@ from masking_unset.clients.queues import (
     ATTR_RECEIVE_COUNT,
     ATTR_SOURCE_MESSAGE_ID,
 )
-from masking_unset.logic.budget import TimeBudget
 from masking_unset.logic.envelopes import unwrap
+from masking_unset.logic.expiry import MaskingExpirer
 from masking_unset.logic.failures import FailureKind, classify
-from masking_unset.logic.pipeline import UnsetService
-from masking_unset.logic.retry import Deadline, clamp
+from masking_unset.logic.ports import Sender, VisibilityControl
+from masking_unset.logic.retry import clamp
+from masking_unset.models.budget import Deadline, TimeBudget
 from masking_unset.models.errors import MaskingUnsetError
 from masking_unset.models.events import CloseEvent
 from masking_unset.models.json_input import load_json
 from masking_unset.observability import count, count_by, logger
 
 MALFORMED_RECORD = "malformed_record"
-
-
-class Sender(Protocol):
-    """A queue to send to (see :class:`masking_unset.clients.queues.QueueClient`)."""
-
-    @property
-    def is_fifo(self) -> bool: ...
-
-    def send(
-        self,
-        body: str,
-        *,
-        attributes: Mapping[str, str] | None = None,
-        group_id: str | None = None,
-        dedup_id: str | None = None,
-    ) -> str: ...
-
-
-class VisibilityControl(Protocol):
-    """Delays a message's redelivery (see :class:`masking_unset.clients.queues.QueueClient`)."""
-
-    def delay_redelivery(self, receipt_handle: str, seconds: int) -> None: ...
 
 
 class RecordFate(StrEnum):
@@ -154,7 +133,7 @@ class BatchProcessor:
 
     def __init__(
         self,
-        service: UnsetService,
+        service: MaskingExpirer,
         *,
         dead_letters: Sender | None,
         visibility: VisibilityControl | None,

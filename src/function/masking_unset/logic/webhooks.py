@@ -6,12 +6,11 @@ import time
 from collections.abc import Callable, Sequence
 
 from masking_unset.config import Settings
-from masking_unset.logic.batch import Sender
-from masking_unset.logic.budget import TimeBudget
+from masking_unset.logic.expiry import MaskingExpirer
 from masking_unset.logic.failures import classify
-from masking_unset.logic.pipeline import SecretReader, UnsetService
+from masking_unset.logic.ports import SecretReader, Sender
 from masking_unset.logic.responses import RETRY_KINDS, ItemOutcome, MethodNotAllowed
-from masking_unset.logic.retry import Deadline
+from masking_unset.models.budget import Deadline, TimeBudget
 from masking_unset.models.errors import (
     ConfigurationError,
     InFlight,
@@ -44,7 +43,7 @@ class WebhookReceiver:
         self,
         settings: Settings,
         secrets: SecretReader,
-        service: UnsetService,
+        service: MaskingExpirer,
         *,
         fallback: Sender | None = None,
         clock: Callable[[], float] = time.time,
