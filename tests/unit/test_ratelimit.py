@@ -15,6 +15,7 @@ from requests.structures import CaseInsensitiveDict
 from masking_unset.app import RATE_LIMIT_MAX_WAIT_SECONDS, App
 from masking_unset.clients.deepcall import DeepCallClient
 from masking_unset.config import Settings
+from masking_unset.handlers.sqs import read_record
 from masking_unset.logic.batch import BatchProcessor
 from masking_unset.logic.expiry import MaskingExpirer
 from masking_unset.logic.failures import FailureKind, classify
@@ -258,7 +259,7 @@ def test_records_refused_by_the_pacer_are_exactly_those_handed_back() -> None:
         retry=RetryPolicy(max_attempts=1),
     )
     batch = BatchProcessor(service, dead_letters=None, visibility=None, max_concurrency=6)
-    failed = batch.process([sqs_record(i) for i in range(6)], Deadline())
+    failed = batch.process([read_record(sqs_record(i)) for i in range(6)], Deadline())
     sent = {body["mask"] for body in session.bodies}
     assert len(sent) == 3
     assert len(failed) == 3

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from masking_unset.clients.queues import (
+from masking_unset.models.queue import (
     ATTR_ERROR_CODE,
     ATTR_ERROR_MESSAGE,
     ATTR_RECEIVE_COUNT,
