@@ -16,9 +16,9 @@ from masking_unset.clients.aws import aws_client_config
 from masking_unset.clients.idempotency import DynamoDBIdempotency
 from masking_unset.config import Settings
 from masking_unset.handlers.apigw import to_request
+from masking_unset.handlers.receiver import WebhookReceiver
 from masking_unset.logic.expiry import MaskingExpirer
 from masking_unset.logic.retry import RetryPolicy
-from masking_unset.logic.webhooks import WebhookReceiver
 from masking_unset.models.budget import (
     AWS_CONNECT_TIMEOUT_SECONDS,
     AWS_MAX_ATTEMPTS,

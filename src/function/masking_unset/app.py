@@ -21,10 +21,10 @@ if TYPE_CHECKING:
     from masking_unset.clients.masking_map import MaskingMapTable
     from masking_unset.clients.queues import QueueClient
     from masking_unset.clients.secrets import SecretStore
+    from masking_unset.handlers.receiver import WebhookReceiver
     from masking_unset.logic.batch import BatchProcessor
     from masking_unset.logic.expiry import MaskingExpirer
     from masking_unset.logic.ratelimit import TokenBucket
-    from masking_unset.logic.webhooks import WebhookReceiver
     from masking_unset.models.budget import TimeBudget
 
 
@@ -183,7 +183,7 @@ class App:
     @cached_property
     def webhook_receiver(self) -> WebhookReceiver:
         """The webhook flow."""
-        from masking_unset.logic.webhooks import WebhookReceiver
+        from masking_unset.handlers.receiver import WebhookReceiver
 
         return WebhookReceiver(
             self.settings, self.secrets, self.expirer, fallback=self.queue, budget=self.budget

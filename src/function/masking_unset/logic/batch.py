@@ -13,7 +13,7 @@ from typing import Any
 
 from masking_unset.logic.envelopes import unwrap
 from masking_unset.logic.expiry import MaskingExpirer
-from masking_unset.logic.failures import FailureKind, classify
+from masking_unset.logic.failures import disposition
 from masking_unset.logic.ports import Sender, VisibilityControl
 from masking_unset.logic.retry import clamp
 from masking_unset.models.budget import Deadline, TimeBudget
@@ -176,7 +176,8 @@ class BatchProcessor:
     def _failed(
         self, record: QueueRecord, exc: Exception, ids: dict[str, Any], deadline: Deadline
     ) -> RecordFate:
-        kind = classify(exc)
+        outcome = disposition(exc)
+        kind = outcome.kind
         if isinstance(exc, MaskingUnsetError):
             code, message = exc.code, exc.message
             log = {**ids, "code": code, "kind": kind.value, "reason": message}
@@ -188,7 +189,7 @@ class BatchProcessor:
             # A send cut off by the timeout would fail the whole batch: it comes back instead.
             logger.warning("no time left to park or delay the record", extra=ids)
             return RecordFate.RETRY
-        if kind is FailureKind.PERMANENT and self._park(record, code, message):
+        if outcome.park and self._park(record, code, message):
             return RecordFate.PARKED
         if record.receive_count >= self._max_receives:
             last = f"gave up after {record.receive_count} deliveries: {message}"

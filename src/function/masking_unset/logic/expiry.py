@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from masking_unset.config import Settings
-from masking_unset.logic.failures import FailureKind, classify
+from masking_unset.logic.failures import disposition
 from masking_unset.logic.idempotency import idempotency_key
 from masking_unset.logic.phone import for_deepcall, parse_number
 from masking_unset.logic.ports import IdempotencyGuard, MaskingMap, SecretReader, UnsetCaller
@@ -166,7 +166,7 @@ class MaskingExpirer:
             logger.info("masking expired", extra=log)
         except UpstreamError as exc:
             codes = self._settings.deepcall_already_done_codes
-            if classify(exc, already_done_codes=codes) is not FailureKind.ALREADY_DONE:
+            if not disposition(exc, already_done_codes=codes).done:
                 raise
             status = Outcome.ALREADY_DONE
             count("AlreadyExpired")
@@ -196,7 +196,7 @@ class MaskingExpirer:
         try:
             return self._measured_unset(self.credentials(), target)
         except UpstreamError as exc:
-            if classify(exc) is not FailureKind.CREDENTIALS:
+            if not disposition(exc).refresh:
                 raise
             budget = self._budget
             if deadline.remaining() < budget.aws_call + budget.deepcall_attempt + budget.hand_on:
@@ -205,7 +205,7 @@ class MaskingExpirer:
         try:
             return self._measured_unset(self.credentials(refresh=True), target)
         except UpstreamError as exc:
-            if classify(exc) is FailureKind.CREDENTIALS:
+            if disposition(exc).refresh:
                 raise ConfigurationError(
                     "DeepCall refuses the credential in DEEPCALL_SECRET_ID "
                     f"(code {exc.deepcall_code}); rotate the secret"

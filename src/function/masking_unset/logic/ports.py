@@ -62,3 +62,13 @@ class IdempotencyGuard(Protocol):
     def once(self, key: str, action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         """``action()``'s result; on a repeat, the stored result with ``"status": "duplicate"``."""
         ...
+
+
+class SecretRule(Protocol):
+    """Which secrets may authenticate a webhook source (every
+    :class:`masking_unset.sources.base.WebhookSource`)."""
+
+    @property
+    def name(self) -> str: ...
+
+    def secret_problem(self, secret: str) -> str | None: ...

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from masking_unset.logic.failures import FailureKind, classify
+from masking_unset.logic.failures import disposition
 from masking_unset.models.budget import Deadline
 from masking_unset.models.errors import UpstreamError, UpstreamUnavailable
 
@@ -64,7 +64,7 @@ class RetryPolicy:
             try:
                 return action()
             except Exception as exc:
-                if classify(exc) is not FailureKind.RETRYABLE or attempt >= self.max_attempts:
+                if not disposition(exc).retry_now or attempt >= self.max_attempts:
                     raise
                 delay = self.backoff(attempt, exc)
                 needed = delay + self.attempt_budget + self.safety_margin

@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from masking_unset.config import Settings
-from masking_unset.logic.responses import ItemOutcome, default_response
 from masking_unset.models.errors import PayloadTooLarge
 from masking_unset.models.events import SourceItem
-from masking_unset.models.http import WebhookRequest, WebhookResponse
+from masking_unset.models.http import WebhookRequest
 
 MAX_EVENTS_PER_DELIVERY = 100
 JSON = "application/json"
@@ -124,6 +123,13 @@ class WebhookSource(ABC):
         """The events an authenticated request carries: a close to act on, or something else to
         ignore with its reason. Raises :class:`InvalidEvent` for a body it cannot read."""
 
-    def respond(self, outcomes: Sequence[ItemOutcome], retry_after: int) -> WebhookResponse:
-        """The answer the sender expects; JSON unless the sender needs another format."""
-        return default_response(outcomes, retry_after)
+    @property
+    def answer_content_type(self) -> str:
+        """The content type of the success answer (:attr:`SourceDoc.answer_content_type`)."""
+        return self.doc.answer_content_type
+
+    def acknowledgement(self, acknowledged: bool) -> str | None:
+        """The body of the answer, for a sender that expects its own acknowledgement rather
+        than JSON: ``acknowledged`` when every event is finished, not when one needs the sender
+        to deliver again. None (the default): the JSON answers of the webhook API."""
+        return None

@@ -18,7 +18,6 @@ from masking_unset.logic.fields import (
     read_fields,
     safe_id,
 )
-from masking_unset.logic.responses import ItemOutcome, retry_after_header
 from masking_unset.logic.signatures import any_matches
 from masking_unset.models.errors import (
     AuthenticationFailed,
@@ -27,7 +26,7 @@ from masking_unset.models.errors import (
     MalformedBody,
 )
 from masking_unset.models.events import CloseEvent, Ignored, SourceItem, UnreadableClose
-from masking_unset.models.http import WebhookRequest, WebhookResponse
+from masking_unset.models.http import WebhookRequest
 from masking_unset.sources.base import Credential, SignedParts, SourceDoc, WebhookSource
 
 OUTBOUND_NS = "http://soap.sforce.com/2005/09/outbound"
@@ -209,16 +208,7 @@ class SalesforceSource(WebhookSource):
                 ticket_id=safe_id(fields.get("ticket_id"), "ticket_id"),
             )
 
-    def respond(self, outcomes: Sequence[ItemOutcome], retry_after: int) -> WebhookResponse:
-        """``Ack`` true when every notification is finished (done, ignored, queued or failed for
-        good); false with 503 when one needs a retry: Salesforce resends the whole message, and
-        the finished ones come back as duplicates."""
-        retry = [outcome for outcome in outcomes if outcome.retryable]
-        if retry:
-            return WebhookResponse(
-                status=503,
-                body=soap_ack(False),
-                content_type=CONTENT_TYPE,
-                headers=retry_after_header(retry[0].error, retry_after),
-            )
-        return WebhookResponse(status=200, body=soap_ack(True), content_type=CONTENT_TYPE)
+    def acknowledgement(self, acknowledged: bool) -> str | None:
+        """The SOAP ``Ack``: false makes Salesforce resend the whole message (the finished
+        notifications then come back as duplicates)."""
+        return soap_ack(acknowledged)
