@@ -11,6 +11,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictInt,
     StrictStr,
     ValidationError,
 )
@@ -28,13 +29,25 @@ def _id_text(value: object) -> object:
 
 Identifier = Annotated[StrictStr, BeforeValidator(_id_text), Field(min_length=1, max_length=256)]
 NumberText = Annotated[StrictStr, Field(min_length=1, max_length=64)]
+# A grace period or extension in minutes: at most 30 days.
+Minutes = Annotated[StrictInt, Field(ge=0, le=43_200)]
+
+
+class Action(StrEnum):
+    """What happened to the ticket."""
+
+    CLOSE = "close"  # expire the masking (now, or after the grace period)
+    REOPEN = "reopen"  # give the masking its line back for a while
 
 
 class CloseEvent(BaseModel):
-    """A ticket has closed: expire the masking it names.
+    """A ticket has closed (or reopened): expire (or extend) the masking it names.
 
     The body of an SQS message and of a ``generic`` webhook. Unknown fields are ignored; at least
     one of ``mask``, ``m1``, ``m2`` is needed to act (checked when the target is resolved).
+    ``action`` is ``close`` unless the event says ``reopen``; ``expire_after_minutes`` overrides
+    the grace period of this close; ``previously_closed`` is the payload's own word that the
+    ticket was closed before a reopen (None when it does not say).
     """
 
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -45,6 +58,9 @@ class CloseEvent(BaseModel):
     m1: NumberText | None = None
     m2: NumberText | None = None
     occurred_at: AwareDatetime | None = None
+    action: Action = Action.CLOSE
+    expire_after_minutes: Minutes | None = None
+    previously_closed: bool | None = None
     # Where the event came from: the webhook source (from its URL, never the body), or on the
     # queue whatever the producer names (it keys the ticket mapping); "queue" by default.
     source: Annotated[StrictStr, Field(max_length=64)] = "queue"
