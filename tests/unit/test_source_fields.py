@@ -5,10 +5,22 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from masking_unset.config import Settings
-from masking_unset.logic.fields import as_text, closes, event_document, read_fields
+from masking_unset.logic.fields import (
+    Lifecycle,
+    as_action,
+    as_minutes,
+    as_text,
+    closes,
+    event_document,
+    lifecycle,
+    read_fields,
+)
 from masking_unset.models.errors import ConfigurationError, InvalidEvent
+from masking_unset.models.events import Action, CloseEvent
 
 BASE = {"DEEPCALL_BASE_URL": "https://api.example.com", "DEEPCALL_SECRET_ID": "arn:secret"}
 
@@ -109,3 +121,166 @@ def test_a_missing_status_is_not_a_close_when_the_payload_always_has_one() -> No
 def test_event_document_keeps_only_present_fields() -> None:
     document = event_document({"ticket_id": 42, "mask": "", "m1": 9876543210, "occurred_at": None})
     assert document == {"ticket_id": "42", "m1": "9876543210"}
+
+
+# -- the lifecycle fields: action, previous status, grace period ------------------------------
+
+CLOSED = ("solved", "closed")
+
+
+def test_overrides_may_map_the_lifecycle_fields() -> None:
+    value = '{"action": "a", "expire_after_minutes": "m", "previous_status": "p"}'
+    settings = Settings.from_env({**BASE, "SOURCE_FIELDS_FRESHDESK": value})
+    assert settings.source_fields_freshdesk == {
+        "action": "a",
+        "expire_after_minutes": "m",
+        "previous_status": "p",
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("close", Action.CLOSE),
+        (" Reopen ", Action.REOPEN),
+        ("CLOSE", Action.CLOSE),
+        ("", None),
+        (" ", None),
+        (None, None),
+    ],
+)
+def test_action_text(value: object, expected: Action | None) -> None:
+    assert as_action(value) is expected
+
+
+@pytest.mark.parametrize("value", ["closed", "reopened", "extend", 1, True, ["close"], {"a": 1}])
+def test_other_actions_are_refused_naming_the_field(value: object) -> None:
+    with pytest.raises(InvalidEvent) as caught:
+        as_action(value)
+    assert caught.value.message == 'action must be "close" or "reopen"'
+    assert caught.value.code == "invalid_event"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(0, 0), (30, 30), ("30", 30), (" 45 ", 45), ("60.0", 60), (60.0, 60), (43200, 43200)],
+)
+def test_minutes_are_whole_and_not_negative(value: object, expected: int) -> None:
+    assert as_minutes(value) == expected
+
+
+@pytest.mark.parametrize("value", [None, "", "  "])
+def test_blank_minutes_are_absent(value: object) -> None:
+    assert as_minutes(value) is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [-1, "-1", 1.5, "1.5", "1e3", "thirty", True, False, [30], {"m": 30}, 43201, "9" * 5000, "٣"],
+)
+def test_other_minutes_are_refused_naming_the_field(value: object) -> None:
+    with pytest.raises(InvalidEvent) as caught:
+        as_minutes(value)
+    assert caught.value.message.startswith("expire_after_minutes must be a whole number")
+
+
+@given(minutes=st.integers(min_value=0, max_value=43200))
+def test_any_minutes_in_range_survive_the_canonical_event(minutes: int) -> None:
+    document = event_document({"ticket_id": "1", "expire_after_minutes": str(minutes)})
+    assert CloseEvent.from_document(document, source="x").expire_after_minutes == minutes
+
+
+@given(value=st.one_of(st.integers(), st.floats(allow_nan=True), st.text(max_size=12)))
+def test_minutes_are_read_or_refused_never_anything_else(value: object) -> None:
+    whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    in_range = whole and 0 <= value <= 43200  # type: ignore[operator]
+    if not in_range and not isinstance(value, str):
+        with pytest.raises(InvalidEvent, match=r"^expire_after_minutes must be"):
+            as_minutes(value)
+        return
+    try:
+        minutes = as_minutes(value)
+    except InvalidEvent:
+        minutes = -1  # refused: only text may be refused here
+    assert minutes == -1 or minutes is None or 0 <= minutes <= 43200
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"status": "Solved"}, Lifecycle(Action.CLOSE)),
+        ({"status": "Solved", "previous_status": "Open"}, Lifecycle(Action.CLOSE)),
+        ({"status": "Open", "previous_status": "Solved"}, Lifecycle(Action.REOPEN, True)),
+        ({"status": "Open"}, Lifecycle(Action.REOPEN, None)),
+        ({"closed": "false"}, Lifecycle(Action.REOPEN, None)),
+        ({"status": "Pending", "previous_status": "Open"}, Lifecycle(None, reason="not closed")),
+        (
+            {"status": "Closed", "previous_status": "Solved"},
+            Lifecycle(None, reason="ticket was already closed"),
+        ),
+        ({}, Lifecycle(Action.CLOSE)),
+        ({"action": "close", "status": "Open"}, Lifecycle(Action.CLOSE)),
+        ({"action": "reopen"}, Lifecycle(Action.REOPEN, None)),
+        ({"action": "reopen", "previous_status": "Closed"}, Lifecycle(Action.REOPEN, True)),
+    ],
+)
+def test_lifecycle_decisions(fields: dict[str, object], expected: Lifecycle) -> None:
+    assert lifecycle(fields, CLOSED, not_closed="not closed") == expected
+
+
+def test_a_payload_that_always_has_a_status_is_neither_without_one() -> None:
+    change = lifecycle({}, CLOSED, not_closed="not closed", status_required=True)
+    assert change == Lifecycle(None, reason="not closed")
+
+
+status_text = st.sampled_from(["Open", "Pending", "Hold", "New", "Solved", "Closed"]) | st.text(
+    max_size=10
+)
+
+
+@given(
+    status=st.none() | status_text,
+    previous=status_text,
+    action=st.sampled_from([None, "", "close", "reopen", "Reopen"]),
+    closed=st.sampled_from([None, "true", "false", True, False]),
+)
+def test_a_previous_status_that_is_not_closed_never_proves_a_reopen(
+    status: str | None, previous: str, action: str | None, closed: object
+) -> None:
+    fields = {"status": status, "previous_status": previous, "action": action, "closed": closed}
+    change = lifecycle(fields, CLOSED, not_closed="not closed")
+    if previous.strip().casefold() not in CLOSED:
+        assert change.previously_closed is not True
+        if change.action is Action.REOPEN:
+            assert not previous.strip()  # unknown: only the state table can prove it
+
+
+@given(
+    status=st.none() | status_text,
+    previous=st.none() | status_text,
+    closed=st.sampled_from([None, "true", "false"]),
+)
+def test_a_close_is_never_a_reopen_and_a_reopen_never_shows_a_closed_ticket(
+    status: str | None, previous: str | None, closed: str | None
+) -> None:
+    fields = {"status": status, "previous_status": previous, "closed": closed}
+    change = lifecycle(fields, CLOSED, not_closed="not closed")
+    shown_closed = closed == "true" or (status or "").strip().casefold() in CLOSED
+    if change.action is Action.REOPEN:
+        assert not shown_closed
+    if shown_closed:
+        assert change.action is not Action.REOPEN
+    assert (change.action is None) == (change.reason is not None)
+
+
+def test_event_document_carries_the_lifecycle() -> None:
+    fields = {"ticket_id": "1", "expire_after_minutes": "5"}
+    reopen = event_document(fields, Lifecycle(Action.REOPEN, True))
+    assert reopen == {
+        "ticket_id": "1",
+        "expire_after_minutes": 5,
+        "action": "reopen",
+        "previously_closed": True,
+    }
+    assert "previously_closed" not in event_document(fields, Lifecycle(Action.REOPEN, None))
+    assert event_document(fields)["expire_after_minutes"] == 5

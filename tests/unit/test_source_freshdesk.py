@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from masking_unset.config import Settings
-from masking_unset.models.errors import AuthenticationFailed, MalformedBody
-from masking_unset.models.events import CloseEvent, Ignored
+from masking_unset.models.errors import AuthenticationFailed, InvalidEvent, MalformedBody
+from masking_unset.models.events import Action, CloseEvent, Ignored
 from masking_unset.models.http import WebhookRequest
 from masking_unset.sources.freshdesk import FreshdeskSource
 
@@ -89,10 +89,53 @@ def test_resolved_and_closed_are_closes(status: object) -> None:
 
 
 @pytest.mark.parametrize("status", ["Open", "Pending", 2, "3", "Waiting on Customer"])
-def test_other_statuses_are_ignored(status: object) -> None:
-    item = parse(webhook(ticket_status=status, mask="08040001234"))
+def test_other_statuses_are_reopens_only_the_state_table_can_prove(status: object) -> None:
+    # Freshdesk has no placeholder for the status before: unknown, the core decides.
+    event = parse(webhook(ticket_status=status, mask="08040001234"))
+    assert isinstance(event, CloseEvent)
+    assert event.action is Action.REOPEN
+    assert event.previously_closed is None
+    assert event.ticket_id == "11"
+
+
+@pytest.mark.parametrize("status", ["Open", "Pending", 2, "3", "Waiting on Customer"])
+def test_other_statuses_after_an_open_one_are_ignored(status: object) -> None:
+    item = parse(webhook(ticket_status=status, previous_status="Open", mask="08040001234"))
     assert isinstance(item, Ignored)
+    assert item.reason == "ticket is not resolved or closed"
     assert item.ticket_id == "11"
+
+
+@pytest.mark.parametrize("previous", ["Resolved", "Closed", "4", 5])
+def test_a_rule_that_sends_the_previous_status_proves_a_reopen(previous: object) -> None:
+    event = parse(webhook(ticket_status="Open", previous_status=previous, mask="08040001234"))
+    assert isinstance(event, CloseEvent)
+    assert (event.action, event.previously_closed) == (Action.REOPEN, True)
+    assert event.mask == "08040001234"
+
+
+def test_a_resolved_ticket_being_closed_is_no_new_close() -> None:
+    item = parse(webhook(ticket_status="Closed", previous_status="Resolved"))
+    assert isinstance(item, Ignored)
+    assert item.reason == "ticket was already closed"
+
+
+def test_an_explicit_action_and_a_grace_period() -> None:
+    event = parse(webhook(action="Reopen", previous_status="Resolved", mask="08040001234"))
+    assert isinstance(event, CloseEvent)
+    assert (event.action, event.previously_closed) == (Action.REOPEN, True)
+    close = parse(webhook(ticket_status="Resolved", expire_after_minutes="30", mask="1"))
+    assert isinstance(close, CloseEvent)
+    assert (close.action, close.expire_after_minutes) == (Action.CLOSE, 30)
+
+
+def test_an_unreadable_unproven_reopen_is_ignored_but_a_close_is_refused() -> None:
+    item = parse(webhook(ticket_status="Open", expire_after_minutes="soon"))
+    assert isinstance(item, Ignored)
+    assert item.reason.startswith("unreadable event: expire_after_minutes must be")
+    with pytest.raises(InvalidEvent) as caught:
+        parse(webhook(ticket_status="Resolved", expire_after_minutes="soon"))
+    assert "expire_after_minutes" in caught.value.message
 
 
 def test_numbers_as_json_numbers_and_plain_names() -> None:

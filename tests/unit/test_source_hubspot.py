@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from masking_unset.config import Settings
 from masking_unset.models.errors import AuthenticationFailed, ConfigurationError, MalformedBody
-from masking_unset.models.events import CloseEvent, Ignored, SourceItem, UnreadableClose
+from masking_unset.models.events import Action, CloseEvent, Ignored, SourceItem, UnreadableClose
 from masking_unset.models.http import WebhookRequest
 from masking_unset.sources.hubspot import (
     HubSpotSource,
@@ -253,9 +253,11 @@ def test_each_event_of_the_array_is_handled_on_its_own() -> None:
     assert close.event_id == "62515-1773914082-1795688400000"
     assert close.occurred_at == datetime.fromtimestamp(1795688400, UTC)  # from milliseconds
     assert not close.has_numbers
+    assert close.action is Action.CLOSE
     assert isinstance(custom_stage, CloseEvent)
-    assert isinstance(other_stage, Ignored)
-    assert other_stage.reason == "stage is not in HUBSPOT_CLOSED_STAGES"
+    # HubSpot never says which stage the ticket left: a reopen only the state table can prove.
+    assert isinstance(other_stage, CloseEvent)
+    assert (other_stage.action, other_stage.previously_closed) == (Action.REOPEN, None)
     assert other_stage.ticket_id == "2718281"
     assert isinstance(priority, Ignored)
     assert priority.reason == "not a ticket stage change"
@@ -337,3 +339,119 @@ def test_hostile_timestamp_is_refused_before_anything_is_computed(timestamp: str
 def test_any_timestamp_header_is_a_time_or_a_401(timestamp: str) -> None:
     with pytest.raises(AuthenticationFailed):
         authenticate(request(timestamp=timestamp, signature="not-the-signature"))
+
+
+# -- the generic ("object.*") webhook format, reopens -----------------------------------------
+
+
+def generic_stage_change(stage: str = "4", **extra: Any) -> dict[str, Any]:
+    return {
+        "appId": 1160452,
+        "eventId": 100,
+        "subscriptionId": 3567890,
+        "portalId": 62515,
+        "occurredAt": 1795688400000,
+        "subscriptionType": "object.propertyChange",
+        "attemptNumber": 0,
+        "objectId": 3141592,
+        "objectTypeId": "0-5",
+        "changeSource": "CRM_UI",
+        "propertyName": "hs_pipeline_stage",
+        "propertyValue": stage,
+        "isSensitive": False,
+        "sourceId": "userId:9482715",
+        **extra,
+    }
+
+
+def test_the_generic_format_of_a_ticket_stage_change_is_a_close() -> None:
+    [close] = parse([generic_stage_change("4")])
+    assert isinstance(close, CloseEvent)
+    assert close.action is Action.CLOSE
+    assert close.ticket_id == "3141592"
+    assert close.event_id == "62515-100-1795688400000"
+    assert close.occurred_at == datetime.fromtimestamp(1795688400, UTC)
+
+
+def test_the_generic_format_of_another_stage_is_an_unproven_reopen() -> None:
+    [reopen] = parse([generic_stage_change("2")])
+    assert isinstance(reopen, CloseEvent)
+    assert (reopen.action, reopen.previously_closed) == (Action.REOPEN, None)
+
+
+@pytest.mark.parametrize(
+    ("extra", "reason"),
+    [
+        ({"objectTypeId": "0-3"}, "not a ticket stage change"),  # a deal's stage
+        ({"objectTypeId": None}, "not a ticket stage change"),
+        ({"propertyName": "hs_ticket_priority"}, "not a ticket stage change"),
+        ({"subscriptionType": "object.creation"}, "not a ticket stage change"),
+    ],
+)
+def test_other_generic_events_are_ignored(extra: dict[str, Any], reason: str) -> None:
+    [item] = parse([generic_stage_change("4", **extra)])
+    assert isinstance(item, Ignored)
+    assert item.reason == reason
+
+
+def test_an_unreadable_generic_stage_change_fails_and_another_stage_is_ignored() -> None:
+    [failed] = parse([generic_stage_change("4", occurredAt="garbage")])
+    assert isinstance(failed, UnreadableClose)
+    assert failed.error.code == "invalid_event"
+    [ignored] = parse([generic_stage_change("2", occurredAt="garbage")])
+    assert isinstance(ignored, Ignored)
+    assert ignored.reason.startswith("unreadable event:")
+
+
+def test_both_formats_in_one_delivery() -> None:
+    items = parse([stage_change("4"), generic_stage_change("4", objectId=2718281, eventId=101)])
+    assert [type(item) for item in items] == [CloseEvent, CloseEvent]
+    assert [item.ticket_id for item in items if isinstance(item, CloseEvent)] == [
+        "3141592",
+        "2718281",
+    ]
+
+
+def test_an_empty_stage_is_ignored() -> None:
+    [item] = parse([stage_change("")])
+    assert isinstance(item, Ignored)
+    assert item.reason == "stage is not in HUBSPOT_CLOSED_STAGES"
+
+
+def test_overrides_can_send_the_previous_stage_and_a_grace_period() -> None:
+    # A workflow that copies the stage before into a property of its own, posted as JSON.
+    settings = Settings.from_env(
+        {
+            **BASE_ENV,
+            "SOURCE_FIELDS_HUBSPOT": '{"previous_status": "previousStage", '
+            '"expire_after_minutes": "graceMinutes"}',
+        }
+    )
+    reopen, churn, close = parse(
+        [
+            stage_change("2", previousStage="4"),
+            stage_change("3", previousStage="2", eventId=2),
+            stage_change("4", graceMinutes=20, eventId=3),
+        ],
+        settings,
+    )
+    assert isinstance(reopen, CloseEvent)
+    assert (reopen.action, reopen.previously_closed) == (Action.REOPEN, True)
+    assert isinstance(churn, Ignored)
+    assert churn.reason == "stage is not in HUBSPOT_CLOSED_STAGES"
+    assert isinstance(close, CloseEvent)
+    assert (close.action, close.expire_after_minutes) == (Action.CLOSE, 20)
+
+
+@given(
+    stage=st.text(max_size=12),
+    kind=st.sampled_from(["ticket.propertyChange", "object.propertyChange"]),
+)
+def test_a_stage_change_is_never_a_proven_reopen(stage: str, kind: str) -> None:
+    [item] = parse([stage_change(stage, subscriptionType=kind, objectTypeId="0-5")])
+    closed = stage.strip().casefold() in {"4", "1234567"}
+    if isinstance(item, CloseEvent):
+        assert item.previously_closed is None
+        assert item.action is (Action.CLOSE if closed else Action.REOPEN)
+    else:
+        assert not stage.strip()

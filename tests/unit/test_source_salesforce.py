@@ -21,6 +21,7 @@ from masking_unset.models.errors import (
     UpstreamUnavailable,
 )
 from masking_unset.models.events import (
+    Action,
     CloseEvent,
     Ignored,
     Outcome,
@@ -152,10 +153,12 @@ def test_each_notification_is_an_event() -> None:
     assert closed.mask == "+91 80 4000 1026"
     assert isinstance(resolved, CloseEvent)  # IsClosed false, but the status is Resolved
     assert (resolved.m1, resolved.m2) == ("98765 11027", "91234 11027")
-    assert isinstance(working, Ignored)
-    assert working.reason == "case is not closed"
+    # An open case whose status before is not sent: a reopen only the state table can prove.
+    assert isinstance(working, CloseEvent)
+    assert (working.action, working.previously_closed) == (Action.REOPEN, None)
     assert working.event_id == "04l000000000003AAA"
     assert working.ticket_id == "500000000000103AAA"
+    assert closed.action is Action.CLOSE
 
 
 def test_the_xml_becomes_a_document_for_field_overrides() -> None:
@@ -346,7 +349,8 @@ def test_a_notification_that_is_not_closed_but_unreadable_elsewhere_is_still_ign
     )
     [item] = parse(message(working))
     assert isinstance(item, Ignored)
-    assert item.reason == "case is not closed"
+    assert item.reason == "unreadable event: mask must be text or a whole number, not an object"
+    assert item.event_id == "04l000000000007AAA"
 
 
 def test_a_close_with_an_unreadable_status_is_a_failed_close() -> None:
@@ -379,3 +383,105 @@ def test_any_declared_encoding_is_read_or_malformed(encoding: str) -> None:
     except MalformedBody as exc:
         code = exc.code
     assert code in {None, "malformed_body"}
+
+
+# -- reopens and grace periods ----------------------------------------------------------------
+
+
+def case(notification_id: str, fields: str) -> str:
+    return notification(notification_id, f"<sf:Id>500000000000200AAA</sf:Id>{fields}")
+
+
+@pytest.mark.parametrize("previous", ["Closed", "Resolved", "Done"])
+def test_an_open_case_whose_previous_status_was_closed_is_a_proven_reopen(previous: str) -> None:
+    settings = Settings.from_env({**BASE_ENV, "SALESFORCE_CLOSED_STATUSES": "Done"})
+    body = message(
+        case(
+            "04l000000000201AAA",
+            "<sf:IsClosed>false</sf:IsClosed><sf:Status>Working</sf:Status>"
+            f"<sf:Previous_Status__c>{previous}</sf:Previous_Status__c>"
+            "<sf:LastModifiedDate>2026-11-26T10:05:00.000Z</sf:LastModifiedDate>",
+        )
+    )
+    [event] = parse(body, settings)
+    assert isinstance(event, CloseEvent)
+    assert (event.action, event.previously_closed) == (Action.REOPEN, True)
+    assert event.occurred_at is not None
+    assert event.occurred_at.isoformat() == "2026-11-26T10:05:00+00:00"
+
+
+def test_status_churn_on_an_open_case_is_ignored() -> None:
+    body = message(
+        case(
+            "04l000000000202AAA",
+            "<sf:IsClosed>false</sf:IsClosed><sf:Status>Working</sf:Status>"
+            "<sf:Previous_Status__c>New</sf:Previous_Status__c>",
+        )
+    )
+    [item] = parse(body)
+    assert isinstance(item, Ignored)
+    assert item.reason == "case is not closed"
+
+
+def test_a_closed_flag_that_is_false_alone_shows_the_case_open() -> None:
+    [event] = parse(message(case("04l000000000203AAA", "<sf:IsClosed>false</sf:IsClosed>")))
+    assert isinstance(event, CloseEvent)
+    assert (event.action, event.previously_closed) == (Action.REOPEN, None)
+
+
+@pytest.mark.parametrize(("text", "minutes"), [("60", 60), ("60.0", 60), ("0", 0)])
+def test_the_grace_period_field_of_a_close(text: str, minutes: int) -> None:
+    body = message(
+        case(
+            "04l000000000204AAA",
+            f"<sf:IsClosed>true</sf:IsClosed><sf:Expire_After_Minutes__c>{text}"
+            "</sf:Expire_After_Minutes__c>",
+        )
+    )
+    [event] = parse(body)
+    assert isinstance(event, CloseEvent)
+    assert (event.action, event.expire_after_minutes) == (Action.CLOSE, minutes)
+
+
+@pytest.mark.parametrize("text", ["-5", "1.5", "an hour", "43201"])
+def test_a_close_with_a_bad_grace_period_is_a_failed_close(text: str) -> None:
+    body = message(
+        case(
+            "04l000000000205AAA",
+            f"<sf:IsClosed>true</sf:IsClosed><sf:Expire_After_Minutes__c>{text}"
+            "</sf:Expire_After_Minutes__c>",
+        )
+    )
+    [item] = parse(body)
+    assert isinstance(item, UnreadableClose)
+    assert item.error.code == "invalid_event"
+    assert "expire_after_minutes" in item.error.message
+    assert item.event_id == "04l000000000205AAA"
+
+
+def test_overrides_map_the_action_and_the_previous_status() -> None:
+    settings = Settings.from_env(
+        {
+            **BASE_ENV,
+            "SOURCE_FIELDS_SALESFORCE": '{"action": "sObject.Masking_Action__c", '
+            '"previous_status": "sObject.Prior_Status__c"}',
+        }
+    )
+    reopen = case(
+        "04l000000000206AAA",
+        "<sf:Status>Working</sf:Status><sf:Masking_Action__c>reopen</sf:Masking_Action__c>"
+        "<sf:Prior_Status__c>Closed</sf:Prior_Status__c>",
+    )
+    churn = case(
+        "04l000000000207AAA",
+        "<sf:Status>Working</sf:Status><sf:Masking_Action__c>reopen</sf:Masking_Action__c>"
+        "<sf:Prior_Status__c>New</sf:Prior_Status__c>",
+    )
+    bad = case("04l000000000208AAA", "<sf:Masking_Action__c>extend</sf:Masking_Action__c>")
+    event, ignored, failed = parse(message(reopen, churn, bad), settings)
+    assert isinstance(event, CloseEvent)
+    assert (event.action, event.previously_closed) == (Action.REOPEN, True)
+    assert isinstance(ignored, Ignored)
+    assert ignored.reason == "not a reopen: the previous status is not closed"
+    assert isinstance(failed, UnreadableClose)
+    assert failed.error.message == 'action must be "close" or "reopen"'

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from masking_unset.config import Settings
 from masking_unset.models.errors import AuthenticationFailed, InvalidEvent, MalformedBody
-from masking_unset.models.events import CloseEvent, Ignored
+from masking_unset.models.events import Action, CloseEvent, Ignored
 from masking_unset.models.http import WebhookRequest
 from masking_unset.sources.zendesk import ZendeskSource, signed_delivery_id, zendesk_signature
 
@@ -135,7 +135,7 @@ def test_whatever_we_sign_verifies(secret: str, body: bytes, when: datetime) -> 
 # -- payloads ---------------------------------------------------------------------------------
 
 
-def status_changed(current: str = "SOLVED", **extra: Any) -> dict[str, Any]:
+def status_changed(current: str = "SOLVED", previous: str = "OPEN", **extra: Any) -> dict[str, Any]:
     return {
         "type": "zen:event-type:ticket.status_changed",
         "account_id": 10154711,
@@ -144,7 +144,7 @@ def status_changed(current: str = "SOLVED", **extra: Any) -> dict[str, Any]:
         "zendesk_event_version": "2022-11-06",
         "subject": "zen:ticket:5158",
         "detail": {"id": "5158", "status": current, "external_id": "+91 80 4000 5158"},
-        "event": {"current": current, "previous": "OPEN"},
+        "event": {"current": current, "previous": previous},
         **extra,
     }
 
@@ -236,14 +236,26 @@ def test_trigger_body_without_status_is_a_close() -> None:
 
 def test_localized_labels_count_once_configured() -> None:
     body = {"ticket_id": "1", "status": "Gelöst", "mask": "08040001234"}
-    assert isinstance(parse(body), Ignored)
+    unknown = parse(body)
+    assert isinstance(unknown, CloseEvent)
+    assert unknown.action is Action.REOPEN  # not a close: a label not known to be closed
     settings = Settings.from_env({**BASE_ENV, "ZENDESK_CLOSED_STATUSES": "gelöst,geschlossen"})
-    assert isinstance(parse(body, settings), CloseEvent)
+    event = parse(body, settings)
+    assert isinstance(event, CloseEvent)
+    assert event.action is Action.CLOSE
 
 
-def test_trigger_body_pending_is_ignored() -> None:
-    item = parse({"ticket_id": "7", "status": "Pending", "mask": "08040001234"})
+def test_trigger_body_pending_is_a_reopen_only_the_state_table_can_prove() -> None:
+    event = parse({"ticket_id": "7", "status": "Pending", "mask": "08040001234"})
+    assert isinstance(event, CloseEvent)
+    assert (event.action, event.previously_closed) == (Action.REOPEN, None)
+    assert event.ticket_id == "7"
+
+
+def test_trigger_body_pending_after_open_is_ignored() -> None:
+    item = parse({"ticket_id": "7", "status": "Pending", "previous_status": "Open"})
     assert isinstance(item, Ignored)
+    assert item.reason == "ticket is not solved or closed"
     assert item.ticket_id == "7"
 
 
@@ -316,3 +328,162 @@ def test_hostile_timestamp_is_refused_with_a_401(timestamp: str, code: str) -> N
 def test_any_timestamp_header_is_a_time_or_a_401(timestamp: str) -> None:
     with pytest.raises(AuthenticationFailed):
         authenticate(request(timestamp=timestamp, signature="not-the-signature"))
+
+
+# -- reopens and grace periods ----------------------------------------------------------------
+
+ZENDESK_STATUSES = ("NEW", "OPEN", "PENDING", "HOLD", "SOLVED", "CLOSED")
+OPEN_STATUSES = ("NEW", "OPEN", "PENDING", "HOLD")
+
+
+@pytest.mark.parametrize("previous", ["SOLVED", "CLOSED", "solved"])
+@pytest.mark.parametrize("current", OPEN_STATUSES)
+def test_leaving_solved_or_closed_is_a_proven_reopen(previous: str, current: str) -> None:
+    event = parse(status_changed(current, previous))
+    assert isinstance(event, CloseEvent)
+    assert (event.action, event.previously_closed) == (Action.REOPEN, True)
+    assert event.event_id == "5c1e2f6a-8d3b-4e7a-9f10-2b6c4d8e0a51"
+    assert event.ticket_id == "5158"
+    assert event.occurred_at == datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+
+
+def test_a_solved_ticket_being_closed_is_no_new_close() -> None:
+    # Zendesk closes solved tickets days later: that must not restart a grace period.
+    item = parse(status_changed("CLOSED", "SOLVED"))
+    assert isinstance(item, Ignored)
+    assert item.reason == "ticket was already closed"
+
+
+def test_a_status_event_without_the_previous_status_is_an_unproven_reopen() -> None:
+    event = parse(status_changed(event={"current": "OPEN"}))
+    assert isinstance(event, CloseEvent)
+    assert (event.action, event.previously_closed) == (Action.REOPEN, None)
+
+
+def test_the_previous_status_may_be_an_object_too() -> None:
+    document = status_changed(
+        event={"current": {"status": "Open"}, "previous": {"status": "Solved"}}
+    )
+    event = parse(document)
+    assert isinstance(event, CloseEvent)
+    assert (event.action, event.previously_closed) == (Action.REOPEN, True)
+
+
+@given(
+    current=st.sampled_from(ZENDESK_STATUSES) | st.text(max_size=12),
+    previous=st.sampled_from(OPEN_STATUSES) | st.text(max_size=12),
+)
+def test_a_previous_status_that_is_not_closed_never_proves_a_reopen(
+    current: str, previous: str
+) -> None:
+    if previous.strip().casefold() in {"solved", "closed"}:
+        return
+    try:
+        item = parse(status_changed(current, previous))
+    except InvalidEvent:
+        return
+    if isinstance(item, CloseEvent):
+        # A close, or a reopen the payload does not prove: never previously_closed=True.
+        assert item.previously_closed is not True
+        assert item.action is Action.CLOSE or not previous.strip()
+
+
+@given(
+    current=st.sampled_from(ZENDESK_STATUSES),
+    previous=st.sampled_from(ZENDESK_STATUSES),
+)
+def test_every_status_pair_is_a_close_a_reopen_or_ignored(current: str, previous: str) -> None:
+    item = parse(status_changed(current, previous))
+    closed_now, closed_before = current in ("SOLVED", "CLOSED"), previous in ("SOLVED", "CLOSED")
+    if closed_now and not closed_before:
+        assert isinstance(item, CloseEvent)
+        assert item.action is Action.CLOSE
+    elif closed_before and not closed_now:
+        assert isinstance(item, CloseEvent)
+        assert (item.action, item.previously_closed) == (Action.REOPEN, True)
+    else:
+        assert isinstance(item, Ignored)
+
+
+def test_a_reopen_trigger_body() -> None:
+    body = {
+        "ticket_id": "5160",
+        "status": "Open",
+        "previous_status": "solved",
+        "mask": "+91 80 4000 5160",
+    }
+    event = parse(body)
+    assert isinstance(event, CloseEvent)
+    assert (event.action, event.previously_closed) == (Action.REOPEN, True)
+    assert event.mask == "+91 80 4000 5160"
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ({"action": "reopen", "status": "Solved"}, "not a reopen: the ticket is still closed"),
+        (
+            {"action": "reopen", "status": "Open", "previous_status": "Pending"},
+            "not a reopen: the previous status is not closed",
+        ),
+        ({"previous_status": "Solved"}, "previous_status is sent without the status"),
+    ],
+)
+def test_a_reopen_the_body_itself_contradicts_is_ignored(body: dict[str, str], reason: str) -> None:
+    item = parse({"ticket_id": "1", **body})
+    assert isinstance(item, Ignored)
+    assert item.reason == reason
+
+
+def test_an_explicit_action_wins_over_the_status() -> None:
+    reopen = parse({"ticket_id": "1", "action": " REOPEN "})
+    assert isinstance(reopen, CloseEvent)
+    assert (reopen.action, reopen.previously_closed) == (Action.REOPEN, None)
+    close = parse({"ticket_id": "1", "action": "close", "status": "Pending"})
+    assert isinstance(close, CloseEvent)
+    assert close.action is Action.CLOSE
+
+
+@pytest.mark.parametrize(("value", "minutes"), [("45", 45), (45, 45), (" 0 ", 0), ("", None)])
+def test_a_trigger_body_sets_the_grace_period(value: object, minutes: int | None) -> None:
+    body = {"ticket_id": "1", "status": "Solved", "expire_after_minutes": value}
+    event = parse(body)
+    assert isinstance(event, CloseEvent)
+    assert (event.action, event.expire_after_minutes) == (Action.CLOSE, minutes)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("expire_after_minutes", -1, "expire_after_minutes must be a whole number of minutes"),
+        ("expire_after_minutes", "1.5", "expire_after_minutes must be a whole number of minutes"),
+        ("expire_after_minutes", True, "expire_after_minutes must be a whole number of minutes"),
+        ("action", "expire", 'action must be "close" or "reopen"'),
+        ("action", ["close"], 'action must be "close" or "reopen"'),
+        ("previous_status", {"s": 1}, "previous_status must be text or a whole number"),
+    ],
+)
+def test_bad_lifecycle_fields_are_refused_naming_the_field(
+    field: str, value: object, message: str
+) -> None:
+    with pytest.raises(InvalidEvent) as caught:
+        parse({"ticket_id": "1", "status": "Solved", field: value})
+    assert caught.value.code == "invalid_event"
+    assert caught.value.message.startswith(message)
+
+
+def test_overrides_map_the_lifecycle_fields_of_event_subscriptions() -> None:
+    settings = Settings.from_env(
+        {
+            **BASE_ENV,
+            "SOURCE_FIELDS_ZENDESK": '{"expire_after_minutes": "detail.custom_grace", '
+            '"previous_status": null}',
+        }
+    )
+    document = status_changed("OPEN", "SOLVED")
+    document["detail"]["custom_grace"] = "15"
+    event = parse(document, settings)
+    assert isinstance(event, CloseEvent)
+    # The previous status is no longer read: the reopen is left to the state table.
+    assert (event.action, event.previously_closed) == (Action.REOPEN, None)
+    assert event.expire_after_minutes == 15

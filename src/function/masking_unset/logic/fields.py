@@ -3,14 +3,22 @@ source that an operator can override per source (``SOURCE_FIELDS_<SOURCE>``)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from jmespath.exceptions import JMESPathError  # type: ignore[import-untyped]
+from pydantic import TypeAdapter, ValidationError
 
 from masking_unset.models.deepcall import NUMBER_FIELDS
 from masking_unset.models.errors import InvalidEvent
+from masking_unset.models.events import Action, Minutes
 from masking_unset.models.fields import ID_FIELDS, MAX_ID_LENGTH, compiled
+
+_MINUTES = TypeAdapter(Minutes)
+# Whole minutes as text; Salesforce sends a Number field as "60.0".
+_WHOLE_TEXT = re.compile(r"[0-9]{1,9}(?:\.0*)?")
 
 
 def read_fields(
@@ -102,9 +110,109 @@ def closes(
     return status_in(status, closed_statuses)
 
 
-def event_document(fields: Mapping[str, Any]) -> dict[str, Any]:
+def as_action(value: object, name: str = "action") -> Action | None:
+    """An action as a rule writes it: ``close`` or ``reopen`` (any case, blanks around), None
+    when absent or blank. Raises :class:`InvalidEvent` naming the field for anything else."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, str):
+        wanted = value.strip().casefold()
+        for action in Action:
+            if wanted == action.value:
+                return action
+    raise InvalidEvent(f'{name} must be "close" or "reopen"')
+
+
+def as_minutes(value: object, name: str = "expire_after_minutes") -> int | None:
+    """Whole minutes, 0 or more (a JSON number or its text; ``60.0`` as Salesforce sends a
+    Number field), None when absent or blank. Raises :class:`InvalidEvent` naming the field for
+    fractions, negatives, booleans, other text and more than 30 days."""
+    minutes: int | None = None
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        minutes = value
+    elif isinstance(value, float) and value.is_integer():
+        minutes = int(value)
+    elif isinstance(value, str) and _WHOLE_TEXT.fullmatch(value.strip()):
+        minutes = int(value.strip().partition(".")[0])
+    if minutes is not None:
+        try:
+            return _MINUTES.validate_python(minutes)
+        except ValidationError:
+            pass
+    raise InvalidEvent(f"{name} must be a whole number of minutes from 0 to 43200 (30 days)")
+
+
+@dataclass(frozen=True, slots=True)
+class Lifecycle:
+    """What a payload says happened to the ticket: ``action`` (None when it is neither a close
+    nor a reopen, with the ``reason`` to answer), and for a reopen whether the payload itself
+    shows the ticket was closed before (None when it does not say)."""
+
+    action: Action | None
+    previously_closed: bool | None = None
+    reason: str | None = None
+
+
+def lifecycle(
+    fields: Mapping[str, Any],
+    closed_statuses: Iterable[str],
+    *,
+    not_closed: str,
+    status_required: bool = False,
+) -> Lifecycle:
+    """Decide close, reopen or neither from the fields read out of a payload.
+
+    - An ``action`` the rule wrote wins: ``close`` closes; ``reopen`` reopens unless the payload
+      shows it is none (the previous status is not closed, or the ticket is still closed).
+    - Otherwise a closed status (or flag, see :func:`closes`) closes, except when the previous
+      status was closed too: a solved ticket being closed is no new close, and must not restart
+      a grace period. A body with a closed previous status but no status is neither.
+    - A status that is not closed reopens when the previous status was closed
+      (``previously_closed`` True); with the previous status unknown it is a reopen that the
+      ticket state table must prove (``previously_closed`` None); with an open previous status
+      it is status churn on an open ticket, answered ``not_closed``.
+    """
+    closed_statuses = tuple(closed_statuses)
+    explicit = as_action(fields.get("action"))
+    previous = as_text(fields.get("previous_status"), "previous_status")
+    was_closed = None if previous is None else status_in(previous, closed_statuses)
+    status = as_text(fields.get("status"), "status")
+    flag = fields.get("closed")
+    if explicit is Action.CLOSE:
+        return Lifecycle(Action.CLOSE)
+    if explicit is Action.REOPEN:
+        if was_closed is False:
+            return Lifecycle(None, reason="not a reopen: the previous status is not closed")
+        if is_true(flag) or status_in(status, closed_statuses):
+            return Lifecycle(None, reason="not a reopen: the ticket is still closed")
+        return Lifecycle(Action.REOPEN, previously_closed=was_closed)
+    if closes(fields, closed_statuses, status_required=status_required):
+        if was_closed and status is None and flag is None:
+            # Only a reopen rule sends the previous status; without the status it is no close.
+            return Lifecycle(None, reason="previous_status is sent without the status")
+        if was_closed:
+            return Lifecycle(None, reason="ticket was already closed")
+        return Lifecycle(Action.CLOSE)
+    # Shown open: a status that is not closed, or a closed flag that is set and false.
+    shown_open = status is not None or (flag is not None and not is_true(flag))
+    if not shown_open or was_closed is False:
+        return Lifecycle(None, reason=not_closed)
+    return Lifecycle(Action.REOPEN, previously_closed=was_closed)
+
+
+def unproven_reopen(change: Lifecycle) -> bool:
+    """Whether ``change`` is a reopen that only the ticket state table can prove (the payload
+    does not say the ticket was closed). Most such events are status churn on an open ticket:
+    one that cannot be read is ignored with its reason rather than failed."""
+    return change.action is Action.REOPEN and change.previously_closed is None
+
+
+def event_document(fields: Mapping[str, Any], change: Lifecycle | None = None) -> dict[str, Any]:
     """The canonical event's fields from values read out of a payload: ids and numbers as text,
-    ``occurred_at`` as given (ISO-8601 text, or unix seconds or milliseconds)."""
+    ``occurred_at`` as given (ISO-8601 text, or unix seconds or milliseconds), the grace period
+    in whole minutes, and the action (and ``previously_closed`` of a reopen) of ``change``."""
     document: dict[str, Any] = {
         name: text
         for name in (*ID_FIELDS, *NUMBER_FIELDS)
@@ -112,4 +220,11 @@ def event_document(fields: Mapping[str, Any]) -> dict[str, Any]:
     }
     if fields.get("occurred_at") not in (None, ""):
         document["occurred_at"] = fields["occurred_at"]
+    minutes = as_minutes(fields.get("expire_after_minutes"))
+    if minutes is not None:
+        document["expire_after_minutes"] = minutes
+    if change is not None and change.action is not None:
+        document["action"] = change.action.value
+        if change.previously_closed is not None:
+            document["previously_closed"] = change.previously_closed
     return document

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from masking_unset.config import Settings
-from masking_unset.logic.fields import closes, event_document, read_fields, short_id
+from masking_unset.logic.fields import (
+    event_document,
+    lifecycle,
+    read_fields,
+    short_id,
+    unproven_reopen,
+)
 from masking_unset.logic.signatures import any_matches
-from masking_unset.models.errors import AuthenticationFailed, MalformedBody
+from masking_unset.models.errors import AuthenticationFailed, InvalidEvent, MalformedBody
 from masking_unset.models.events import CloseEvent, Ignored, SourceItem
 from masking_unset.models.http import WebhookRequest
 from masking_unset.models.json_input import load_json
@@ -24,6 +31,11 @@ FIELDS = {
     "mask": "freshdesk_webhook.mask || freshdesk_webhook.ticket_cf_mask",
     "m1": "freshdesk_webhook.m1 || freshdesk_webhook.ticket_cf_m1",
     "m2": "freshdesk_webhook.m2 || freshdesk_webhook.ticket_cf_m2",
+    # No placeholder holds the status before the change: a reopen rule, whose condition is
+    # "status changed from Resolved/Closed", writes it as text.
+    "action": "freshdesk_webhook.action",
+    "previous_status": "freshdesk_webhook.previous_status",
+    "expire_after_minutes": "freshdesk_webhook.expire_after_minutes",
 }
 
 
@@ -89,19 +101,28 @@ class FreshdeskSource(WebhookSource):
             raise AuthenticationFailed("the token does not match", code="invalid_token")
 
     def parse(self, request: WebhookRequest, settings: Settings) -> Sequence[SourceItem]:
-        """One event: a close when the status is Resolved or Closed (4 or 5)."""
+        """One event: a close when the status is Resolved or Closed (4 or 5), a reopen when it
+        leaves them (:func:`~masking_unset.logic.fields.lifecycle`), otherwise ignored."""
         document = load_json(request.body)
         if not isinstance(document, dict):
             raise MalformedBody("body must be a JSON object")
         fields = read_fields(document, FIELDS, settings.source_fields_freshdesk)
         statuses = (*CLOSED_STATUSES, *settings.freshdesk_closed_statuses)
-        if not closes(fields, statuses):
-            return [
-                Ignored(
-                    reason="ticket is not resolved or closed",
-                    event_id=short_id(fields.get("event_id"), "event_id"),
-                    ticket_id=short_id(fields.get("ticket_id"), "ticket_id"),
-                )
-            ]
+        change = lifecycle(fields, statuses, not_closed="ticket is not resolved or closed")
+        if change.action is None:
+            return [self._ignored(change.reason or "ticket is not resolved or closed", fields)]
         # No delivery id: the pipeline keys duplicates on ticket, masking and occurred_at.
-        return [CloseEvent.from_document(event_document(fields), source=self.name)]
+        try:
+            return [CloseEvent.from_document(event_document(fields, change), source=self.name)]
+        except InvalidEvent as exc:
+            if not unproven_reopen(change):
+                raise
+            return [self._ignored(f"unreadable event: {exc.message}", fields)]
+
+    @staticmethod
+    def _ignored(reason: str, fields: Mapping[str, Any]) -> Ignored:
+        return Ignored(
+            reason=reason,
+            event_id=short_id(fields.get("event_id"), "event_id"),
+            ticket_id=short_id(fields.get("ticket_id"), "ticket_id"),
+        )

@@ -7,7 +7,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from masking_unset.config import Settings
-from masking_unset.logic.fields import event_document, read_fields, safe_id, short_id, status_in
+from masking_unset.logic.fields import (
+    Lifecycle,
+    event_document,
+    lifecycle,
+    read_fields,
+    safe_id,
+    unproven_reopen,
+)
 from masking_unset.logic.signatures import (
     any_matches,
     check_timestamp_window,
@@ -27,7 +34,11 @@ from masking_unset.sources.base import Credential, SignedParts, SourceDoc, Webho
 
 SIGNATURE_HEADER = "X-HubSpot-Signature-v3"
 TIMESTAMP_HEADER = "X-HubSpot-Request-Timestamp"
-STAGE_CHANGE = ("ticket.propertyChange", "hs_pipeline_stage")
+STAGE_PROPERTY = "hs_pipeline_stage"
+LEGACY_STAGE_CHANGE = "ticket.propertyChange"
+# The generic ("object.*") format names the object type by id; 0-5 is tickets.
+GENERIC_PROPERTY_CHANGE = "object.propertyChange"
+TICKET_TYPE_ID = "0-5"
 # occurredAt is unix milliseconds; the canonical event reads such large numbers as milliseconds.
 FIELDS = {"ticket_id": "objectId", "status": "propertyValue", "occurred_at": "occurredAt"}
 # HubSpot decodes exactly these escapes in the URI before signing it.
@@ -115,7 +126,8 @@ class HubSpotSource(WebhookSource):
             raise AuthenticationFailed("signature does not match")
 
     def parse(self, request: WebhookRequest, settings: Settings) -> Sequence[SourceItem]:
-        """Every event of the array: a close when a ticket entered a closed stage."""
+        """Every event of the array: a close when a ticket entered a closed stage, a reopen
+        (unproven: HubSpot does not say which stage it left) when it entered another one."""
         if not settings.hubspot_closed_stages:
             raise ConfigurationError("HUBSPOT_CLOSED_STAGES is empty: no stage counts as closed")
         document = load_json(request.body)
@@ -127,23 +139,33 @@ class HubSpotSource(WebhookSource):
     def _event(self, item: Any, settings: Settings) -> SourceItem:
         if not isinstance(item, dict):
             return Ignored(reason="not an event object")
-        stage_change = (item.get("subscriptionType"), item.get("propertyName")) == STAGE_CHANGE
+        stage_change = is_stage_change(item)
         fields: dict[str, Any] = {}
+        change: Lifecycle | None = None
         try:
             fields = read_fields(item, FIELDS, settings.source_fields_hubspot)
             if fields.get("event_id") is None:
                 fields["event_id"] = _event_id(item)
             if not stage_change:
                 return self._ignored("not a ticket stage change", fields)
-            stage = short_id(fields.get("status"), "status")
-            if not status_in(stage, settings.hubspot_closed_stages):
-                return self._ignored("stage is not in HUBSPOT_CLOSED_STAGES", fields)
-            return CloseEvent.from_document(event_document(fields), source=self.name)
+            # HubSpot never sends the stage a ticket left: a move to another stage is a reopen
+            # only if the ticket state table shows the ticket closed (previously_closed None).
+            change = lifecycle(
+                fields,
+                settings.hubspot_closed_stages,
+                not_closed="stage is not in HUBSPOT_CLOSED_STAGES",
+                status_required=True,
+            )
+            if change.action is None:
+                return self._ignored(change.reason or "not a close", fields)
+            return CloseEvent.from_document(event_document(fields, change), source=self.name)
         except InvalidEvent as exc:
             # One unreadable event must not hold back the others of the delivery; one that may
             # be a close fails visibly instead of passing as ignored.
             if not stage_change:
                 return Ignored(reason=f"unreadable event: {exc.message}")
+            if change is not None and unproven_reopen(change):
+                return self._ignored(f"unreadable event: {exc.message}", fields)
             return UnreadableClose(
                 error=exc,
                 event_id=safe_id(fields.get("event_id", _event_id(item)), "event_id"),
@@ -157,6 +179,18 @@ class HubSpotSource(WebhookSource):
             event_id=safe_id(fields.get("event_id"), "event_id"),
             ticket_id=safe_id(fields.get("ticket_id"), "ticket_id"),
         )
+
+
+def is_stage_change(item: dict[str, Any]) -> bool:
+    """Whether an event is a ticket's pipeline stage changing: ``ticket.propertyChange`` of
+    ``hs_pipeline_stage``, or the generic format's ``object.propertyChange`` of it on object
+    type ``0-5``."""
+    if item.get("propertyName") != STAGE_PROPERTY:
+        return False
+    kind = item.get("subscriptionType")
+    if kind == LEGACY_STAGE_CHANGE:
+        return True
+    return kind == GENERIC_PROPERTY_CHANGE and str(item.get("objectTypeId")) == TICKET_TYPE_ID
 
 
 def _event_id(item: dict[str, Any]) -> str | None:

@@ -12,11 +12,13 @@ from defusedxml.ElementTree import fromstring
 
 from masking_unset.config import Settings
 from masking_unset.logic.fields import (
+    Lifecycle,
     as_text,
-    closes,
     event_document,
+    lifecycle,
     read_fields,
     safe_id,
+    unproven_reopen,
 )
 from masking_unset.logic.signatures import any_matches
 from masking_unset.models.errors import (
@@ -43,6 +45,12 @@ FIELDS = {
     "mask": "sObject.Mask__c",
     "m1": "sObject.M1__c",
     "m2": "sObject.M2__c",
+    # When selected, the time of the change orders a reopen against a close delivered late.
+    "occurred_at": "sObject.LastModifiedDate",
+    # Custom fields a flow fills: the status before the change ({!$Record__Prior.Status}) and
+    # this close's grace period.
+    "previous_status": "sObject.Previous_Status__c",
+    "expire_after_minutes": "sObject.Expire_After_Minutes__c",
 }
 CONTENT_TYPE = "text/xml; charset=utf-8"
 TOKEN_PARAMETER = "token"  # noqa: S105 - a parameter name
@@ -172,7 +180,8 @@ class SalesforceSource(WebhookSource):
             raise AuthenticationFailed("the token does not match", code="invalid_token")
 
     def parse(self, request: WebhookRequest, settings: Settings) -> Sequence[SourceItem]:
-        """Every notification: a close when the case is closed, otherwise ignored."""
+        """Every notification: a close when the case is closed, a reopen when it is open again
+        (:func:`~masking_unset.logic.fields.lifecycle`), otherwise ignored."""
         if not settings.salesforce_org_ids:
             raise ConfigurationError("SALESFORCE_ORG_IDS is empty: no organization is allowed")
         message = outbound_message(request.body)
@@ -189,19 +198,28 @@ class SalesforceSource(WebhookSource):
         if not isinstance(item, dict):
             return Ignored(reason="empty notification")
         fields: dict[str, Any] = {}
+        change: Lifecycle | None = None
         try:
             fields = read_fields(item, FIELDS, settings.source_fields_salesforce)
             statuses = (*CLOSED_STATUSES, *settings.salesforce_closed_statuses)
-            if not closes(fields, statuses):
+            change = lifecycle(fields, statuses, not_closed="case is not closed")
+            if change.action is None:
                 return Ignored(
-                    reason="case is not closed",
+                    reason=change.reason or "case is not closed",
                     event_id=safe_id(fields.get("event_id"), "event_id"),
                     ticket_id=safe_id(fields.get("ticket_id"), "ticket_id"),
                 )
-            return CloseEvent.from_document(event_document(fields), source=self.name)
+            return CloseEvent.from_document(event_document(fields, change), source=self.name)
         except InvalidEvent as exc:
             # One unreadable notification must not hold back the others of the message. It was
             # sent by a rule about closes and was not shown to be anything else: a failed close.
+            # An open case the payload does not show reopened is most often another edit.
+            if change is not None and unproven_reopen(change):
+                return Ignored(
+                    reason=f"unreadable event: {exc.message}",
+                    event_id=safe_id(fields.get("event_id"), "event_id"),
+                    ticket_id=safe_id(fields.get("ticket_id"), "ticket_id"),
+                )
             return UnreadableClose(
                 error=exc,
                 event_id=safe_id(fields.get("event_id", item.get("Id")), "event_id"),

@@ -1,4 +1,7 @@
-"""``zendesk``: ticket event subscriptions and trigger/automation bodies, signed by Zendesk."""
+"""``zendesk``: ticket event subscriptions and trigger/automation bodies, signed by Zendesk.
+
+A status event carries the previous status: SOLVED or CLOSED to any other is a reopen the payload
+proves. A trigger body can send it too (``previous_status``), or say ``action`` itself."""
 
 from __future__ import annotations
 
@@ -8,14 +11,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 from masking_unset.config import Settings
-from masking_unset.logic.fields import closes, event_document, read_fields, short_id
+from masking_unset.logic.fields import (
+    event_document,
+    lifecycle,
+    read_fields,
+    short_id,
+    unproven_reopen,
+)
 from masking_unset.logic.signatures import (
     any_matches,
     check_timestamp_window,
     hmac_sha256_b64,
     parse_iso_time,
 )
-from masking_unset.models.errors import AuthenticationFailed, MalformedBody
+from masking_unset.models.errors import AuthenticationFailed, InvalidEvent, MalformedBody
 from masking_unset.models.events import CloseEvent, Ignored, SourceItem
 from masking_unset.models.http import WebhookRequest
 from masking_unset.models.json_input import load_json
@@ -34,6 +43,7 @@ EVENT_FIELDS = {
     "event_id": "id",
     "ticket_id": "detail.id",
     "status": "event.current.status || event.current",
+    "previous_status": "event.previous.status || event.previous",
     "occurred_at": "time",
 }
 # A trigger's body is written by the admin; these are the names the guide recommends.
@@ -45,6 +55,9 @@ TRIGGER_FIELDS = {
     "m1": "m1",
     "m2": "m2",
     "occurred_at": "occurred_at",
+    "action": "action",
+    "previous_status": "previous_status",
+    "expire_after_minutes": "expire_after_minutes",
 }
 
 
@@ -101,7 +114,8 @@ class ZendeskSource(WebhookSource):
             raise AuthenticationFailed("signature does not match")
 
     def parse(self, request: WebhookRequest, settings: Settings) -> Sequence[SourceItem]:
-        """One event: a close when the ticket is solved or closed, otherwise ignored."""
+        """One event: a close when the ticket is solved or closed, a reopen when it leaves
+        solved or closed (:func:`~masking_unset.logic.fields.lifecycle`), otherwise ignored."""
         document = load_json(request.body)
         if not isinstance(document, dict):
             raise MalformedBody("body must be a JSON object")
@@ -116,9 +130,20 @@ class ZendeskSource(WebhookSource):
         if subscription and kind != STATUS_CHANGED:
             return [self._ignored("not a ticket status change", fields)]
         statuses = (*CLOSED_STATUSES, *settings.zendesk_closed_statuses)
-        if not closes(fields, statuses, status_required=subscription):
-            return [self._ignored("ticket is not solved or closed", fields)]
-        return [CloseEvent.from_document(event_document(fields), source=self.name)]
+        change = lifecycle(
+            fields,
+            statuses,
+            not_closed="ticket is not solved or closed",
+            status_required=subscription,
+        )
+        if change.action is None:
+            return [self._ignored(change.reason or "ticket is not solved or closed", fields)]
+        try:
+            return [CloseEvent.from_document(event_document(fields, change), source=self.name)]
+        except InvalidEvent as exc:
+            if not unproven_reopen(change):
+                raise
+            return [self._ignored(f"unreadable event: {exc.message}", fields)]
 
     @staticmethod
     def _ignored(reason: str, fields: Mapping[str, Any]) -> Ignored:
