@@ -17,6 +17,7 @@ from masking_unset.logic.retry import RetryPolicy
 from masking_unset.models.deepcall import DeepCallCredentials, DeepCallReply, UnsetTarget
 from masking_unset.models.errors import InFlight, UpstreamUnavailable
 from masking_unset.models.events import Outcome
+from masking_unset.models.tickets import TicketState
 
 SSID = "fake-ssid-value-for-tests"
 ENV = {
@@ -50,9 +51,13 @@ class FakeDeepCall:
     def __init__(self, *answers: DeepCallReply | Exception) -> None:
         self.answers = list(answers)
         self.calls: list[tuple[DeepCallCredentials, UnsetTarget]] = []
+        self.durations: list[int] = []  # the expiry_duration of each call
 
-    def unset(self, credentials: DeepCallCredentials, target: UnsetTarget) -> DeepCallReply:
+    def unset(
+        self, credentials: DeepCallCredentials, target: UnsetTarget, expiry_duration: int = -1
+    ) -> DeepCallReply:
         self.calls.append((credentials, target))
+        self.durations.append(expiry_duration)
         answer = self.answers.pop(0) if self.answers else DeepCallReply(status="success")
         if isinstance(answer, Exception):
             raise answer
@@ -72,6 +77,42 @@ class FakeMaskingMap:
     def forget(self, source: str, ticket_id: str) -> None:
         self.forgotten.append((source, ticket_id))
         self.entries.pop((source, ticket_id), None)
+
+
+class FakeTicketStates:
+    """Ticket states by key, with the table's conditional claim."""
+
+    def __init__(self, states: dict[str, TicketState] | None = None) -> None:
+        self.states = dict(states or {})
+        self.settled: list[tuple[str, str, bool]] = []
+
+    def read(self, key: str) -> TicketState | None:
+        return self.states.get(key)
+
+    def claim(self, key: str, state: TicketState, *, now: float) -> TicketState | None:
+        recorded = self.states.get(key)
+        if (
+            recorded is None
+            or (
+                recorded.occurred_at_ms == state.occurred_at_ms
+                and recorded.event_key == state.event_key
+            )
+            or (
+                recorded.occurred_at_ms < state.occurred_at_ms
+                and (recorded.applied or recorded.lease_until < now)
+            )
+        ):
+            self.states[key] = state
+            return None
+        return recorded
+
+    def settle(self, key: str, event_key: str, *, applied: bool) -> None:
+        self.settled.append((key, event_key, applied))
+        recorded = self.states.get(key)
+        if recorded is not None and recorded.event_key == event_key:
+            self.states[key] = TicketState(
+                recorded.occurred_at_ms, recorded.action, event_key, applied, 0.0
+            )
 
 
 @dataclass
@@ -133,6 +174,7 @@ def expirer(
     mapping: FakeMaskingMap | None = None,
     guard: FakeGuard | None = None,
     config: Settings | None = None,
+    states: FakeTicketStates | None = None,
 ) -> MaskingExpirer:
     """A :class:`MaskingExpirer` over fakes, retrying at once (no sleeping)."""
     return MaskingExpirer(
@@ -142,4 +184,5 @@ def expirer(
         mapping=mapping,
         idempotency=guard,
         retry=RetryPolicy(sleep=lambda _: None),
+        states=states,
     )

@@ -123,7 +123,9 @@ class DeepCall:
         self.clock, self.seconds, self.succeed = clock, seconds, succeed
         self.calls = 0
 
-    def unset(self, credentials: DeepCallCredentials, target: UnsetTarget) -> DeepCallReply:
+    def unset(
+        self, credentials: DeepCallCredentials, target: UnsetTarget, expiry_duration: int = -1
+    ) -> DeepCallReply:
         self.calls += 1
         self.clock.advance(self.seconds)
         if not self.succeed:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from masking_unset.clients.masking_map import MaskingMapTable
     from masking_unset.clients.queues import QueueClient
     from masking_unset.clients.secrets import SecretStore
+    from masking_unset.clients.ticket_state import TicketStateTable
     from masking_unset.handlers.receiver import WebhookReceiver
     from masking_unset.logic.batch import BatchProcessor
     from masking_unset.logic.expiry import MaskingExpirer
@@ -125,6 +126,16 @@ class App:
         return MaskingMapTable(client, self.settings.masking_map_table)
 
     @cached_property
+    def ticket_states(self) -> TicketStateTable | None:
+        """The newest event applied per ticket, when ``TICKET_STATE_TABLE`` is set."""
+        if not self.settings.ticket_state_table:
+            return None
+        from masking_unset.clients.ticket_state import TicketStateTable
+
+        client = cast("DynamoDBClient", _Deferred(lambda: self._client("dynamodb")))
+        return TicketStateTable(client, self.settings.ticket_state_table)
+
+    @cached_property
     def idempotency(self) -> DynamoDBIdempotency | None:
         """At-most-once per event, when ``IDEMPOTENCY_TABLE`` is set."""
         if not self.settings.idempotency_table:
@@ -161,6 +172,7 @@ class App:
             idempotency=self.idempotency,
             retry=retry,
             budget=self.budget,
+            states=self.ticket_states,
         )
 
     def _queue(self, url: str | None) -> QueueClient | None:

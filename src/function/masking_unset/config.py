@@ -102,6 +102,11 @@ class Settings(BaseModel):
     queue_url: OptionalText = Field(default=None, alias="QUEUE_URL")
     dead_letter_queue_url: OptionalText = Field(default=None, alias="DEAD_LETTER_QUEUE_URL")
     masking_map_table: OptionalText = Field(default=None, alias="MASKING_MAP_TABLE")
+    # Minutes a closed ticket's masking still lives (0: expired at once), and the minutes a
+    # reopened ticket's masking is given back (0: reopens are ignored). At most 30 days.
+    expiry_grace_minutes: int = Field(default=0, alias="EXPIRY_GRACE_MINUTES", ge=0, le=43_200)
+    reopen_extend_minutes: int = Field(default=0, alias="REOPEN_EXTEND_MINUTES", ge=0, le=43_200)
+    ticket_state_table: OptionalText = Field(default=None, alias="TICKET_STATE_TABLE")
     dry_run: bool = Field(default=False, alias="DRY_RUN")
     max_concurrency: int = Field(default=10, alias="MAX_CONCURRENCY", ge=1, le=100)
     deepcall_max_rps: float = Field(default=0.0, alias="DEEPCALL_MAX_RPS", ge=0)

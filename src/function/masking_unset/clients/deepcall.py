@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from requests.adapters import HTTPAdapter
 
 from masking_unset.models.deepcall import (
+    EXPIRE_NOW_MINUTES,
     UNSET_PATH,
     DeepCallCredentials,
     DeepCallReply,
@@ -86,8 +87,14 @@ class DeepCallClient:
         self._timeout = (connect_timeout, read_timeout)
         self._pacer = pacer
 
-    def unset(self, credentials: DeepCallCredentials, target: UnsetTarget) -> DeepCallReply:
-        """Expire ``target`` now.
+    def unset(
+        self,
+        credentials: DeepCallCredentials,
+        target: UnsetTarget,
+        expiry_duration: int = EXPIRE_NOW_MINUTES,
+    ) -> DeepCallReply:
+        """Expire ``target`` now (``expiry_duration`` negative), or set its expiry that many
+        minutes from now.
 
         Returns DeepCall's success reply. Raises :class:`UpstreamRejected` when DeepCall answers
         with an error body (its ``code`` kept), :class:`UpstreamUnavailable` when no usable
@@ -104,7 +111,7 @@ class DeepCallClient:
         try:
             response = self._session.post(
                 self._url,
-                json=unset_body(credentials, target),
+                json=unset_body(credentials, target, expiry_duration),
                 timeout=self._timeout,
                 allow_redirects=False,  # the body carries credentials: never resend it elsewhere
             )

@@ -1,9 +1,11 @@
-"""Expiring the masking a close event names, whichever way it came: resolve the target, fetch
-credentials, call DeepCall - at most once per event, retried within the invocation's time."""
+"""Expiring (or extending) the masking a ticket event names, whichever way it came: resolve the
+target, check the ticket's newest event, fetch credentials, call DeepCall - at most once per
+event, retried within the invocation's time."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -12,10 +14,17 @@ from masking_unset.config import Settings
 from masking_unset.logic.failures import disposition
 from masking_unset.logic.idempotency import idempotency_key
 from masking_unset.logic.phone import for_deepcall, parse_number
-from masking_unset.logic.ports import IdempotencyGuard, MaskingMap, SecretReader, UnsetCaller
+from masking_unset.logic.ports import (
+    IdempotencyGuard,
+    MaskingMap,
+    SecretReader,
+    TicketStates,
+    UnsetCaller,
+)
 from masking_unset.logic.retry import RetryPolicy
 from masking_unset.models.budget import Deadline, TimeBudget, ensure_time
 from masking_unset.models.deepcall import (
+    EXPIRE_NOW_MINUTES,
     NUMBER_FIELDS,
     DeepCallCredentials,
     DeepCallReply,
@@ -25,14 +34,16 @@ from masking_unset.models.deepcall import (
 )
 from masking_unset.models.errors import (
     ConfigurationError,
+    InFlight,
     MaskingUnsetError,
     SameNumbers,
     UnresolvedTarget,
     UnusableTarget,
     UpstreamError,
 )
-from masking_unset.models.events import CloseEvent, Outcome, UnsetResult
+from masking_unset.models.events import Action, CloseEvent, Outcome, UnsetResult
 from masking_unset.models.redact import redact_number
+from masking_unset.models.tickets import TicketState, epoch_ms, ticket_key
 from masking_unset.observability import count, count_by, logger, milliseconds, subsegment
 
 
@@ -87,8 +98,50 @@ def redacted_target(target: UnsetTarget) -> dict[str, str]:
     return {field: redact_number(value) for field, value in target.fields().items()}
 
 
+# How long a claimed ticket state holds back newer events while its DeepCall call runs: longer
+# than any invocation (Lambda's limit is 15 minutes). A failed call ends it at once.
+CLAIM_LEASE_SECONDS = 900.0
+
+# Metric counted per outcome of a DeepCall call.
+_OUTCOME_METRICS: dict[Outcome, str] = {
+    Outcome.UNSET: "MaskingsExpired",
+    Outcome.SCHEDULED: "MaskingsScheduled",
+    Outcome.EXTENDED: "MaskingsExtended",
+    Outcome.ALREADY_DONE: "AlreadyExpired",
+    Outcome.TOO_LATE: "ReopenTooLate",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What an event asks of DeepCall: the ``expiry_duration`` sent, and how it ends."""
+
+    duration: int  # negative: now
+    done: Outcome  # DeepCall confirmed
+    nothing_active: Outcome  # DeepCall had nothing active to act on
+    minutes: int | None  # the new expiry, in minutes from now; None when expired now
+
+
+def plan(event: CloseEvent, settings: Settings) -> Plan | None:
+    """The call an event asks for; None for a reopen while ``REOPEN_EXTEND_MINUTES`` is 0."""
+    if event.action is Action.REOPEN:
+        extend = settings.reopen_extend_minutes
+        if extend == 0:
+            return None
+        return Plan(extend, Outcome.EXTENDED, Outcome.TOO_LATE, extend)
+    grace = (
+        settings.expiry_grace_minutes
+        if event.expire_after_minutes is None
+        else event.expire_after_minutes
+    )
+    if grace == 0:
+        return Plan(EXPIRE_NOW_MINUTES, Outcome.UNSET, Outcome.ALREADY_DONE, None)
+    return Plan(grace, Outcome.SCHEDULED, Outcome.ALREADY_DONE, grace)
+
+
 class MaskingExpirer:
-    """Expires the masking a close event names: once, retried, or not at all with a reason."""
+    """Expires (or extends) the masking a ticket event names: once, retried, or not at all with
+    a reason."""
 
     def __init__(
         self,
@@ -100,6 +153,7 @@ class MaskingExpirer:
         idempotency: IdempotencyGuard | None = None,
         retry: RetryPolicy | None = None,
         budget: TimeBudget | None = None,
+        states: TicketStates | None = None,
     ) -> None:
         self._settings = settings
         self._secrets = secrets
@@ -108,6 +162,7 @@ class MaskingExpirer:
         self.idempotency = idempotency
         self._retry = retry or RetryPolicy()
         self._budget = budget or TimeBudget()
+        self._states = states
 
     def credentials(self, *, refresh: bool = False) -> DeepCallCredentials:
         """The DeepCall credentials, from the (cached) secret."""
@@ -117,18 +172,32 @@ class MaskingExpirer:
         return parse_credentials(document)
 
     def expire(self, event: CloseEvent, deadline: Deadline | None = None) -> UnsetResult:
-        """Expire the masking now, unless this event was already handled.
+        """Act on a close (expire now, or after the grace period) or a proven reopen (extend),
+        unless this event was already handled or a newer one was applied to the ticket.
 
         Raises a :class:`MaskingUnsetError` subclass when it could not be done; nothing is recorded
         then, so a later delivery of the same event tries again.
         """
         deadline = deadline or Deadline()
+        wanted = plan(event, self._settings)
+        if wanted is None:
+            return self._ignored(event, "reopen ignored: REOPEN_EXTEND_MINUTES is 0")
         payload_target = resolve_numbers(event, self._settings) if event.has_numbers else None
         if payload_target is None and not (self._mapping and event.ticket_id):
             raise UnusableTarget("the event names no masking: give mask, or m1 and/or m2")
+        state_key = None
+        if self._states is not None:
+            state_key = ticket_key(event.source, event.ticket_id, payload_target)
+        if event.action is Action.REOPEN and not self._proven_closed(event, state_key, deadline):
+            return self._ignored(
+                event,
+                "reopen ignored: nothing shows the ticket was closed before "
+                "(previously_closed, or a close recorded in the ticket state table)",
+            )
+        key = idempotency_key(event, payload_target)
 
         def action() -> dict[str, Any]:
-            return self._expire_now(event, payload_target, deadline).body()
+            return self._apply(event, payload_target, wanted, key, state_key, deadline).body()
 
         if not self._settings.dry_run:
             # Nothing is written unless the event can be seen through, or handed on, in time.
@@ -136,22 +205,102 @@ class MaskingExpirer:
         if self._settings.dry_run or self.idempotency is None:
             body = action()
         else:
-            body = self.idempotency.once(idempotency_key(event, payload_target), action)
+            body = self.idempotency.once(key, action)
         result = UnsetResult.model_validate(body)
         if result.status is Outcome.DUPLICATE:
             count("Duplicates")
             logger.info("duplicate event: nothing called", extra=self._ids(event))
         return result
 
+    def _ignored(self, event: CloseEvent, reason: str) -> UnsetResult:
+        count("ReopensIgnored")
+        logger.info("reopen ignored", extra={**self._ids(event), "reason": reason})
+        ids = {"event_id": event.event_id, "ticket_id": event.ticket_id}
+        return UnsetResult(status=Outcome.IGNORED, reason=reason, **ids)
+
+    def _proven_closed(self, event: CloseEvent, state_key: str | None, deadline: Deadline) -> bool:
+        """Whether the ticket is shown to have been closed: by the payload, or by a close the
+        ticket state table records as applied. Mere status churn must never extend a masking."""
+        if event.previously_closed is True:
+            return True
+        if self._states is None or state_key is None:
+            return False
+        ensure_time(deadline, self._budget.aws_step, "reading the ticket state")
+        recorded = self._states.read(state_key)
+        return recorded is not None and recorded.closed
+
+    def _apply(
+        self,
+        event: CloseEvent,
+        payload_target: UnsetTarget | None,
+        wanted: Plan,
+        key: str,
+        state_key: str | None,
+        deadline: Deadline,
+    ) -> UnsetResult:
+        """Claim the ticket's state (when kept, and the event can be ordered), then call.
+
+        The claim is written before the call, so concurrent events for one ticket are decided
+        by the conditional write; it is settled after it (applied or not). A failed call leaves
+        the claim in place with its lease ended: a retry of the same event is let through, an
+        older one stays stale.
+        """
+        if (
+            self._states is None
+            or state_key is None
+            or event.occurred_at is None
+            or self._settings.dry_run
+        ):
+            # Without occurred_at an event cannot be ordered: applied unchecked, not recorded.
+            return self._expire_now(event, payload_target, wanted, deadline)
+        ensure_time(deadline, self._budget.aws_step, "claiming the ticket state")
+        now = time.time()
+        claim = TicketState(
+            occurred_at_ms=epoch_ms(event.occurred_at),
+            action=event.action,
+            event_key=key,
+            lease_until=now + CLAIM_LEASE_SECONDS,
+        )
+        recorded = self._states.claim(state_key, claim, now=now)
+        if recorded is not None:
+            if recorded.occurred_at_ms >= claim.occurred_at_ms:
+                count("StaleEvents")
+                logger.info(
+                    "stale event: a newer one was applied to the ticket",
+                    extra={**self._ids(event), "newer_action": recorded.action.value},
+                )
+                return UnsetResult(
+                    status=Outcome.STALE,
+                    event_id=event.event_id,
+                    ticket_id=event.ticket_id,
+                    reason=f"a newer {recorded.action.value} event was applied to the ticket",
+                )
+            raise InFlight("an older event for this ticket is still being applied")
+        applied = False
+        try:
+            result = self._expire_now(event, payload_target, wanted, deadline)
+            applied = True
+            return result
+        finally:
+            try:
+                self._states.settle(state_key, key, applied=applied)
+            except MaskingUnsetError as exc:
+                # The lease then runs out by itself; the outcome stands.
+                logger.warning("ticket state not settled", extra={"code": exc.code})
+
     def _expire_now(
-        self, event: CloseEvent, payload_target: UnsetTarget | None, deadline: Deadline
+        self,
+        event: CloseEvent,
+        payload_target: UnsetTarget | None,
+        wanted: Plan,
+        deadline: Deadline,
     ) -> UnsetResult:
         target, from_mapping = payload_target, False
         if target is None:
             ensure_time(deadline, self._budget.aws_step, "the ticket mapping lookup")
             target, from_mapping = self._mapped_target(event), True
         shown = redacted_target(target)
-        log = {**self._ids(event), "target": shown}
+        log = {**self._ids(event), "target": shown, "action": event.action.value}
         if self._settings.dry_run:
             count("DryRuns")
             logger.info("dry run: unset not sent", extra=log)
@@ -159,21 +308,27 @@ class MaskingExpirer:
         # Read (or find cached) before the first attempt, whose budget holds DeepCall only.
         ensure_time(deadline, self._budget.aws_step, "reading the DeepCall secret")
         self.credentials()
+        minutes = wanted.minutes
         try:
-            self._retry.run(lambda: self._call(target, deadline), deadline)
-            status = Outcome.UNSET
-            count("MaskingsExpired")
-            logger.info("masking expired", extra=log)
+            self._retry.run(lambda: self._call(target, wanted.duration, deadline), deadline)
+            status = wanted.done
+            if event.action is Action.CLOSE and event.occurred_at is not None:
+                lag = (time.time() - event.occurred_at.timestamp()) * 1000
+                milliseconds("ExpiryLag", max(lag, 0.0))
+            logger.info("deepcall confirmed", extra={**log, "status": status.value})
         except UpstreamError as exc:
             codes = self._settings.deepcall_already_done_codes
             if not disposition(exc, already_done_codes=codes).done:
                 raise
-            status = Outcome.ALREADY_DONE
-            count("AlreadyExpired")
-            logger.info("nothing active to expire", extra=log)
-        if from_mapping:
+            status, minutes = wanted.nothing_active, None
+            logger.info("nothing active to act on", extra={**log, "status": status.value})
+        count(_OUTCOME_METRICS[status])
+        if from_mapping and minutes is None:
+            # Gone for good: its numbers should be too. A masking that still lives keeps its
+            # entry, so a reopen can find it.
             self._forget(event)
-        return self._result(status, event, shown)
+        result = self._result(status, event, shown)
+        return result.model_copy(update={"expires_in_minutes": minutes})
 
     def _mapped_target(self, event: CloseEvent) -> UnsetTarget:
         assert self._mapping is not None
@@ -192,9 +347,9 @@ class MaskingExpirer:
             # The masking is expired; a stale entry only waits for its TTL.
             logger.warning("mapping entry not removed", extra={"code": exc.code})
 
-    def _call(self, target: UnsetTarget, deadline: Deadline) -> DeepCallReply:
+    def _call(self, target: UnsetTarget, duration: int, deadline: Deadline) -> DeepCallReply:
         try:
-            return self._measured_unset(self.credentials(), target)
+            return self._measured_unset(self.credentials(), target, duration)
         except UpstreamError as exc:
             if not disposition(exc).refresh:
                 raise
@@ -203,7 +358,7 @@ class MaskingExpirer:
                 raise  # no time to re-read and call again: handed on, retried later
             logger.warning("deepcall refused the credential; re-reading the secret")
         try:
-            return self._measured_unset(self.credentials(refresh=True), target)
+            return self._measured_unset(self.credentials(refresh=True), target, duration)
         except UpstreamError as exc:
             if disposition(exc).refresh:
                 raise ConfigurationError(
@@ -213,12 +368,12 @@ class MaskingExpirer:
             raise
 
     def _measured_unset(
-        self, credentials: DeepCallCredentials, target: UnsetTarget
+        self, credentials: DeepCallCredentials, target: UnsetTarget, duration: int
     ) -> DeepCallReply:
         started = time.perf_counter()
         with subsegment("## deepcall.unset", fields=",".join(target.fields())) as segment:
             try:
-                reply = self._deepcall.unset(credentials, target)
+                reply = self._deepcall.unset(credentials, target, duration)
             except UpstreamError as exc:
                 code = str(exc.deepcall_code) if exc.deepcall_code is not None else exc.code
                 count_by("UpstreamErrors", "code", code)

@@ -6,10 +6,9 @@ docs/idempotency-keys.md explains the choice.
 
 from __future__ import annotations
 
-import hashlib
-
 from masking_unset.models.deepcall import UnsetTarget
-from masking_unset.models.events import CloseEvent
+from masking_unset.models.events import Action, CloseEvent
+from masking_unset.models.tickets import digest
 
 
 def idempotency_key(event: CloseEvent, target: UnsetTarget | None) -> str:
@@ -23,5 +22,7 @@ def idempotency_key(event: CloseEvent, target: UnsetTarget | None) -> str:
         *(f"{k}={v}" for k, v in sorted((target.fields() if target else {}).items())),
         event.occurred_at.isoformat() if event.occurred_at else "",
     ]
+    if event.action is not Action.CLOSE:
+        parts.append(event.action.value)  # a close keeps the key it always had
     # Hashed: the key is stored, and it must not hold phone numbers.
-    return f"{event.source}:hash:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+    return f"{event.source}:hash:" + digest(*parts)

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from masking_unset.models.deepcall import DeepCallCredentials, DeepCallReply, UnsetTarget
+from masking_unset.models.tickets import TicketState
 
 
 class SecretReader(Protocol):
@@ -20,7 +21,9 @@ class SecretReader(Protocol):
 class UnsetCaller(Protocol):
     """Calls DeepCall (see :class:`masking_unset.clients.deepcall.DeepCallClient`)."""
 
-    def unset(self, credentials: DeepCallCredentials, target: UnsetTarget) -> DeepCallReply: ...
+    def unset(
+        self, credentials: DeepCallCredentials, target: UnsetTarget, expiry_duration: int = ...
+    ) -> DeepCallReply: ...
 
 
 class MaskingMap(Protocol):
@@ -31,6 +34,26 @@ class MaskingMap(Protocol):
     def lookup(self, source: str, ticket_id: str) -> dict[str, str] | None: ...
 
     def forget(self, source: str, ticket_id: str) -> None: ...
+
+
+class TicketStates(Protocol):
+    """The newest event applied per ticket
+    (see :class:`masking_unset.clients.ticket_state.TicketStateTable`)."""
+
+    def read(self, key: str) -> TicketState | None:
+        """The ticket's recorded state, or None."""
+        ...
+
+    def claim(self, key: str, state: TicketState, *, now: float) -> TicketState | None:
+        """Record ``state`` unless the recorded one wins: None when written, else the recorded
+        state. Written when nothing is recorded, when it is the same event (same occurred_at and
+        event key: a retry), or when ``state`` is newer and the recorded one is settled or its
+        lease has run out."""
+        ...
+
+    def settle(self, key: str, event_key: str, *, applied: bool) -> None:
+        """End the lease of ``event_key``'s claim, marking whether DeepCall confirmed it."""
+        ...
 
 
 class Sender(Protocol):

@@ -20,6 +20,7 @@ from masking_unset.models.errors import (
     UpstreamUnavailable,
 )
 from masking_unset.models.events import (
+    Action,
     CloseEvent,
     Ignored,
     Outcome,
@@ -126,7 +127,7 @@ class WebhookDelivery:
             return ItemOutcome(error=error)
         try:
             self._fallback.send(
-                event.model_dump_json(exclude_none=True),
+                queued_body(event),
                 group_id=event.ticket_id or event.event_id,
                 dedup_id=event.event_id,
             )
@@ -176,3 +177,10 @@ class WebhookDelivery:
         message = f'WEBHOOK_SECRETS_ID: the entry for "{source}": {problem}'
         logger.error("webhook secret refused", extra={"source": source, "problem": problem})
         return ConfigurationError(message)
+
+
+def queued_body(event: CloseEvent) -> str:
+    """The event as queued: every field it has; ``action`` only when it is not the default
+    close, so a close's queued body stays as it always was."""
+    skip = {"action"} if event.action is Action.CLOSE else set()
+    return event.model_dump_json(exclude_none=True, exclude=skip)

@@ -72,9 +72,14 @@ class UnsetTarget(BaseModel):
 NUMBER_FIELDS: tuple[str, ...] = tuple(UnsetTarget.model_fields)
 
 
-def unset_body(credentials: DeepCallCredentials, target: UnsetTarget) -> dict[str, object]:
-    """The JSON body of the unset request that expires ``target`` now."""
-    return {**credentials.auth_fields(), **target.fields(), "expiry_duration": EXPIRE_NOW_MINUTES}
+def unset_body(
+    credentials: DeepCallCredentials,
+    target: UnsetTarget,
+    expiry_duration: int = EXPIRE_NOW_MINUTES,
+) -> dict[str, object]:
+    """The JSON body of the unset request: a negative ``expiry_duration`` expires ``target`` now,
+    a positive one sets its expiry that many minutes from now."""
+    return {**credentials.auth_fields(), **target.fields(), "expiry_duration": expiry_duration}
 
 
 class DeepCallReply(BaseModel):

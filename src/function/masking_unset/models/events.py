@@ -136,7 +136,11 @@ class Outcome(StrEnum):
     """How an event ended."""
 
     UNSET = "unset"  # DeepCall expired the masking
+    SCHEDULED = "scheduled"  # a close with a grace period: DeepCall set the masking's expiry
+    EXTENDED = "extended"  # a reopen: DeepCall gave the masking a new expiry
     ALREADY_DONE = "already_expired"  # DeepCall had nothing active to expire
+    TOO_LATE = "too_late"  # a reopen whose masking is already gone: the ticket needs a new one
+    STALE = "stale"  # older than the newest event applied to the ticket; nothing called
     DUPLICATE = "duplicate"  # seen before; nothing called
     QUEUED = "queued"  # handed to the queue for a later attempt
     IGNORED = "ignored"  # not a close event
@@ -153,6 +157,7 @@ class UnsetResult(BaseModel):
     ticket_id: str | None = None
     target: dict[str, str] = Field(default_factory=dict)  # field -> redacted number
     reason: str | None = None
+    expires_in_minutes: int | None = None  # scheduled or extended: the masking's new expiry
     first_status: Outcome | None = None  # on a duplicate: how the first delivery ended
 
     def body(self) -> dict[str, object]:
