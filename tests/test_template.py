@@ -41,6 +41,9 @@ COMMON_ENVIRONMENT = {
     "DEEPCALL_MAX_RPS",
     "DRY_RUN",
     "DEEPCALL_ALREADY_DONE_CODES",
+    "TICKET_STATE_TABLE",
+    "EXPIRY_GRACE_MINUTES",
+    "REOPEN_EXTEND_MINUTES",
 }
 
 # The HTTP API integration limit: the webhook function must answer before it.
@@ -311,7 +314,11 @@ def test_api_is_throttled(resources: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize(
     ("table", "key", "ttl"),
-    [("IdempotencyTable", "id", "expiration"), ("MaskingMapTable", "pk", "expires_at")],
+    [
+        ("IdempotencyTable", "id", "expiration"),
+        ("MaskingMapTable", "pk", "expires_at"),
+        ("TicketStateTable", "id", "expiration"),
+    ],
 )
 def test_tables(resources: dict[str, Any], table: str, key: str, ttl: str) -> None:
     properties = resources[table]["Properties"]
@@ -338,6 +345,7 @@ def test_alarms_notify_only_when_a_topic_is_given(resources: dict[str, Any]) -> 
         ("AWS/Lambda", "Errors"),
         ("AWS/Lambda", "Errors"),
         ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+        ("MaskingUnset", "ExpiryLag"),
     ]
     for alarm in alarms.values():
         assert alarm["AlarmActions"] == {
@@ -352,12 +360,61 @@ def test_outputs(template: dict[str, Any]) -> None:
         "DeadLetterQueueUrl",
         "IdempotencyTableName",
         "MaskingMapTableName",
+        "TicketStateTableName",
         "WebhookFunctionName",
         "QueueFunctionName",
     }
     webhook_url = template["Outputs"]["WebhookUrl"]["Value"]["Fn::Sub"]
     assert webhook_url.startswith("https://${HttpApi}.execute-api.")
     assert webhook_url.endswith("/webhooks/")
+
+
+def test_both_functions_may_use_the_ticket_state_table(resources: dict[str, Any]) -> None:
+    for function in ("WebhookFunction", "QueueFunction"):
+        [policy] = resources[function]["Properties"]["Policies"]
+        [tables] = [s for s in policy["Statement"] if s.get("Sid") == "Tables"]
+        assert {"Fn::GetAtt": ["TicketStateTable", "Arn"]} in tables["Resource"]
+        assert {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"} <= set(
+            tables["Action"]
+        )
+
+
+def test_the_lag_alarm_watches_the_p99_over_a_parameter(resources: dict[str, Any]) -> None:
+    alarm = resources["ExpiryLagAlarm"]["Properties"]
+    assert alarm["ExtendedStatistic"] == "p99"
+    assert alarm["Threshold"] == {"Ref": "ExpiryLagAlarmMilliseconds"}
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "masking-unset"}]
+
+
+def test_the_dashboard_shows_the_lifecycle(resources: dict[str, Any]) -> None:
+    dashboard = resources["Dashboard"]
+    assert dashboard["Type"] == "AWS::CloudWatch::Dashboard"
+    text = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
+    # The substitutions CloudFormation makes, with values of the right JSON type.
+    body = json.loads(
+        text.replace("${AWS::Region}", "eu-west-1").replace("${DeadLetterQueue.QueueName}", "dlq")
+    )
+    shown = json.dumps(body)
+    for metric in (
+        "WebhooksReceived",
+        "RecordsReceived",
+        "MaskingsExpired",
+        "MaskingsScheduled",
+        "MaskingsExtended",
+        "StaleEvents",
+        "EventsFailed",
+        "DeadLettered",
+        "ApproximateNumberOfMessagesVisible",
+        "UpstreamErrors",
+    ):
+        assert metric in shown, metric
+    stats = [
+        entry[-1]["stat"]
+        for widget in body["widgets"]
+        for entry in widget["properties"]["metrics"]
+        if "ExpiryLag" in entry
+    ]
+    assert stats == ["p50", "p99"]
 
 
 def test_cfn_lint_reports_nothing() -> None:

@@ -95,6 +95,12 @@ def check_webhook(expect: dict[str, Any], outcome: dict[str, Any]) -> list[str]:
     body = json.loads(outcome["body"])
     if "status" in expect and body.get("status") != expect["status"]:
         problems.append(f"expected status {expect['status']!r}, got {body.get('status')!r}")
+    if "expires_in_minutes" in expect and body.get("expires_in_minutes") != (
+        minutes := expect["expires_in_minutes"]
+    ):
+        problems.append(
+            f"expected expires_in_minutes {minutes}, got {body.get('expires_in_minutes')}"
+        )
     if "error" in expect and body.get("error", {}).get("code") != expect["error"]:
         problems.append(f"expected error {expect['error']!r}, got {body.get('error')!r}")
     if "results" in expect:

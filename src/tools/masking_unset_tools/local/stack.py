@@ -42,6 +42,7 @@ class LocalStack:
     dead_letter_queue_url: str
     idempotency_table: str
     masking_map_table: str
+    ticket_state_table: str
     extra_env: dict[str, str] = field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
@@ -56,6 +57,7 @@ class LocalStack:
             "DEAD_LETTER_QUEUE_URL": self.dead_letter_queue_url,
             "IDEMPOTENCY_TABLE": self.idempotency_table,
             "MASKING_MAP_TABLE": self.masking_map_table,
+            "TICKET_STATE_TABLE": self.ticket_state_table,
             "HUBSPOT_CLOSED_STAGES": DEMO_HUBSPOT_CLOSED_STAGES,
             "SALESFORCE_ORG_IDS": DEMO_SALESFORCE_ORG_ID,
             "POWERTOOLS_SERVICE_NAME": "masking-unset",
@@ -81,6 +83,15 @@ class LocalStack:
             TableName=self.masking_map_table, Key={"pk": {"S": key}}, ConsistentRead=True
         )
         return "Item" in found
+
+    def ticket_state(self, key: str) -> dict[str, Any] | None:
+        """The ticket state item under ``key`` (see ``masking_unset.models.tickets.ticket_key``),
+        as DynamoDB returns it, or None."""
+        found = self.aws.client("dynamodb").get_item(
+            TableName=self.ticket_state_table, Key={"id": {"S": key}}, ConsistentRead=True
+        )
+        item: dict[str, Any] | None = found.get("Item")
+        return item
 
     def put_secret(self, secret_id: str, value: Mapping[str, Any]) -> None:
         """Replace a secret's value (rotation)."""
@@ -133,6 +144,13 @@ def provision(
         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
+    state_table = f"{prefix}-ticket-state"
+    dynamodb.create_table(
+        TableName=state_table,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
     return LocalStack(
         aws=aws,
         deepcall=deepcall,
@@ -142,6 +160,7 @@ def provision(
         dead_letter_queue_url=dlq_url,
         idempotency_table=idempotency_table,
         masking_map_table=map_table,
+        ticket_state_table=state_table,
     )
 
 
