@@ -28,6 +28,17 @@ SOURCE_EVENTS = [
     "hubspot-batch.json",
     "salesforce-outbound.json",
     "sqs-mapped.json",
+    # Reopens and grace periods, each on its own (the demo replays them in one run too).
+    "zendesk-event-reopened.json",
+    "zendesk-event-solved-grace.json",
+    "zendesk-trigger-reopened.json",
+    "zendesk-trigger-solved-grace.json",
+    "freshdesk-reopened.json",
+    "freshdesk-resolved-grace.json",
+    "hubspot-generic-grace.json",
+    "hubspot-reopen.json",
+    "salesforce-reopened.json",
+    "salesforce-closed-grace.json",
 ]
 
 
@@ -381,3 +392,95 @@ def test_no_number_or_secret_is_written_or_answered(
     for secrets in DEMO_SOURCE_SECRETS.values():
         for secret in secrets:
             assert secret not in everything
+
+
+# -- reopens and HubSpot's generic format -----------------------------------------------------
+
+
+def generic_change(ticket: int, stage: str = "4", event_id: int = 1) -> dict[str, Any]:
+    return {
+        **hubspot_change(ticket, stage, event_id),
+        "subscriptionType": "object.propertyChange",
+        "objectTypeId": "0-5",
+        "isSensitive": False,
+    }
+
+
+def test_hubspot_generic_format_closes(stack: LocalStack, deepcall: DeepCallStandIn) -> None:
+    # Given a masking recorded for a ticket, and an app subscribed in the generic format
+    stack.put_mapping("hubspot#30", {"mask": "+91 80 4000 0030"})
+    # When the ticket enters a closed stage
+    response = invoke(signed("hubspot", [generic_change(30)]))
+    # Then the masking is expired at once, and its mapping item removed
+    assert response["statusCode"] == 200
+    assert response_json(response) == {
+        "status": "unset",
+        "event_id": "62515-1-1795688400001",
+        "ticket_id": "30",
+        "target": {"mask": "***0030"},
+    }
+    [call] = deepcall.unset_calls
+    assert call.json is not None
+    assert call.json["expiry_duration"] == -1
+    assert not stack.mapping_exists("hubspot#30")
+
+
+def test_another_object_types_stage_is_still_ignored(
+    stack: LocalStack, deepcall: DeepCallStandIn
+) -> None:
+    stack.put_mapping("hubspot#31", {"mask": "+91 80 4000 0031"})
+    deal = {**generic_change(31), "objectTypeId": "0-3"}
+    response = invoke(signed("hubspot", [deal]))
+    assert response["statusCode"] == 200
+    assert response_json(response)["reason"] == "not a ticket stage change"
+    assert deepcall.unset_calls == []
+    assert stack.mapping_exists("hubspot#31")
+
+
+def zendesk_status(ticket: int, previous: str, current: str, minute: int) -> dict[str, Any]:
+    return {
+        "type": "zen:event-type:ticket.status_changed",
+        "id": f"evt-{ticket}-{minute}",
+        "time": f"2026-11-26T10:{minute:02d}:00Z",
+        "subject": f"zen:ticket:{ticket}",
+        "detail": {"id": str(ticket), "status": current},
+        "event": {"current": current, "previous": previous},
+    }
+
+
+def test_status_churn_never_extends_even_after_a_recorded_close(
+    stack: LocalStack, deepcall: DeepCallStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given reopens enabled, and a close with a grace period applied to the ticket
+    monkeypatch.setenv("EXPIRY_GRACE_MINUTES", "30")
+    monkeypatch.setenv("REOPEN_EXTEND_MINUTES", "60")
+    reset_app()
+    stack.put_mapping("zendesk#78", {"mask": "+91 80 4000 0078"})
+    solved = invoke(signed("zendesk", zendesk_status(78, "OPEN", "SOLVED", 0)))
+    assert response_json(solved)["status"] == "scheduled"
+    # When a later event says the ticket moved between open statuses
+    churn = invoke(signed("zendesk", zendesk_status(78, "OPEN", "PENDING", 5)))
+    # Then the payload's own word wins over the table: ignored, nothing called
+    assert response_json(churn)["status"] == "ignored"
+    assert response_json(churn)["reason"] == "ticket is not solved or closed"
+    # And a real reopen, from SOLVED, extends it
+    reopened = invoke(signed("zendesk", zendesk_status(78, "SOLVED", "OPEN", 10)))
+    assert (response_json(reopened)["status"], response_json(reopened)["expires_in_minutes"]) == (
+        "extended",
+        60,
+    )
+    assert [call.json["expiry_duration"] for call in deepcall.unset_calls if call.json] == [30, 60]
+
+
+def test_zendesk_closing_a_solved_ticket_restarts_no_grace_period(
+    stack: LocalStack, deepcall: DeepCallStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EXPIRY_GRACE_MINUTES", "30")
+    reset_app()
+    stack.put_mapping("zendesk#79", {"mask": "+91 80 4000 0079"})
+    invoke(signed("zendesk", zendesk_status(79, "OPEN", "SOLVED", 0)))
+    # Days later Zendesk closes the solved ticket by itself
+    closed = invoke(signed("zendesk", zendesk_status(79, "SOLVED", "CLOSED", 30)))
+    assert response_json(closed)["status"] == "ignored"
+    assert response_json(closed)["reason"] == "ticket was already closed"
+    assert len(deepcall.unset_calls) == 1
