@@ -167,3 +167,14 @@ def test_without_a_status_the_automation_chose_the_ticket() -> None:
 def test_unreadable_bodies_are_malformed(body: bytes) -> None:
     with pytest.raises(MalformedBody):
         parse(body)
+
+
+def test_the_time_the_rule_writes_is_the_occurred_at() -> None:
+    # A close after a reopen must not share the first close's key: the time tells them apart.
+    first = parse(webhook(ticket_status="Resolved", occurred_at="2026-11-26T10:00:00Z", mask="1"))
+    again = parse(webhook(ticket_status="Resolved", occurred_at="2026-11-26T11:00:00Z", mask="1"))
+    assert isinstance(first, CloseEvent)
+    assert isinstance(again, CloseEvent)
+    assert first.occurred_at is not None
+    assert first.occurred_at.isoformat() == "2026-11-26T10:00:00+00:00"
+    assert first.occurred_at != again.occurred_at

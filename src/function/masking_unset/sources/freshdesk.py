@@ -31,6 +31,9 @@ FIELDS = {
     "mask": "freshdesk_webhook.mask || freshdesk_webhook.ticket_cf_mask",
     "m1": "freshdesk_webhook.m1 || freshdesk_webhook.ticket_cf_m1",
     "m2": "freshdesk_webhook.m2 || freshdesk_webhook.ticket_cf_m2",
+    # The time the rule writes (the guide's advice): it tells a close after a reopen from the
+    # first close of the ticket, which would otherwise share its idempotency key.
+    "occurred_at": "freshdesk_webhook.occurred_at",
     # No placeholder holds the status before the change: a reopen rule, whose condition is
     # "status changed from Resolved/Closed", writes it as text.
     "action": "freshdesk_webhook.action",
