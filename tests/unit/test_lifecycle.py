@@ -3,9 +3,12 @@ against in-memory fakes of the ports."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from masking_unset.models.deepcall import DeepCallReply
 from masking_unset.models.errors import InFlight, UpstreamRejected
@@ -208,3 +211,43 @@ def test_given_a_close_with_occurred_at_then_the_lag_is_measured(
     config = settings(REOPEN_EXTEND_MINUTES="5")
     expirer(FakeDeepCall(), config=config).expire(reopen(previously_closed=True))
     assert [name for name, _ in seen if name == "ExpiryLag"] == []
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 20), st.sampled_from(["close", "reopen"])),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_whatever_the_order_of_delivery_the_newest_event_is_the_last_applied(
+    deliveries: list[tuple[int, str]],
+) -> None:
+    deepcall, states = FakeDeepCall(), FakeTicketStates()
+    config = settings(REOPEN_EXTEND_MINUTES="60", EXPIRY_GRACE_MINUTES="5")
+    run = expirer(deepcall, config=config, states=states)
+    newest: int | None = None
+    for n, (minute, action) in enumerate(deliveries):
+        at = T0 + timedelta(minutes=minute)
+        result = run.expire(
+            event(event_id=f"e-{n}", occurred_at=at, action=action, previously_closed=True)
+        )
+        if newest is not None and minute <= newest:
+            assert result.status is Outcome.STALE
+        else:
+            assert result.status in {Outcome.SCHEDULED, Outcome.EXTENDED}
+            newest = minute
+    assert newest is not None
+    assert states.states[KEY].occurred_at_ms == epoch_ms(T0 + timedelta(minutes=newest))
+    # Only events newer than every one before them reached DeepCall.
+    applied = [m for i, (m, _) in enumerate(deliveries) if all(m > p for p, _ in deliveries[:i])]
+    assert len(deepcall.durations) == len(applied)
+
+
+def test_a_queued_reopen_stays_a_reopen_and_a_queued_close_keeps_its_old_body() -> None:
+    from masking_unset.logic.webhooks import queued_body
+
+    assert json.loads(queued_body(reopen(previously_closed=True)))["action"] == "reopen"
+    assert "action" not in json.loads(queued_body(event()))
+    again = CloseEvent.from_json(queued_body(reopen(expire_after_minutes=3)), source="generic")
+    assert (again.action, again.expire_after_minutes) == (Action.REOPEN, 3)
