@@ -7,6 +7,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from masking_unset.config import Settings
 from masking_unset.models.errors import AuthenticationFailed, InvalidEvent, MalformedBody
@@ -178,3 +180,33 @@ def test_the_time_the_rule_writes_is_the_occurred_at() -> None:
     assert first.occurred_at is not None
     assert first.occurred_at.isoformat() == "2026-11-26T10:00:00+00:00"
     assert first.occurred_at != again.occurred_at
+
+
+FRESHDESK_STATUSES = st.sampled_from(["Open", "Pending", "Resolved", "Closed", 2, 3, 4, 5, "4"])
+
+
+@given(
+    status=FRESHDESK_STATUSES | st.text(max_size=10),
+    previous=st.sampled_from(["Open", "Pending", 2, 3, "2"]) | st.text(max_size=10),
+)
+def test_a_previous_status_that_is_not_closed_never_proves_a_reopen(
+    status: object, previous: object
+) -> None:
+    if str(previous).strip().casefold() in {"resolved", "closed", "4", "5"}:
+        return
+    item = parse(webhook(ticket_status=status, previous_status=previous, mask="08040001234"))
+    if isinstance(item, CloseEvent):
+        assert item.previously_closed is not True
+        if item.action is Action.REOPEN:
+            assert not str(previous).strip()  # unknown: left to the state table
+
+
+@given(
+    status=st.sampled_from(["Open", "Pending", 2, 3]), previous=st.sampled_from([4, 5, "Resolved"])
+)
+def test_leaving_resolved_or_closed_is_always_a_proven_reopen(
+    status: object, previous: object
+) -> None:
+    item = parse(webhook(ticket_status=status, previous_status=previous, mask="08040001234"))
+    assert isinstance(item, CloseEvent)
+    assert (item.action, item.previously_closed) == (Action.REOPEN, True)
