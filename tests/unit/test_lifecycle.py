@@ -251,3 +251,15 @@ def test_a_queued_reopen_stays_a_reopen_and_a_queued_close_keeps_its_old_body() 
     assert "action" not in json.loads(queued_body(event()))
     again = CloseEvent.from_json(queued_body(reopen(expire_after_minutes=3)), source="generic")
     assert (again.action, again.expire_after_minutes) == (Action.REOPEN, 3)
+
+
+def test_given_a_table_proven_reopen_failed_then_its_retry_is_still_proven() -> None:
+    deepcall, states = FakeDeepCall(), FakeTicketStates()
+    run = expirer(deepcall, config=settings(REOPEN_EXTEND_MINUTES="60"), states=states)
+    assert run.expire(event(event_id="c")).status is Outcome.UNSET
+    later = reopen(event_id="r", occurred_at=T0 + timedelta(minutes=1))
+    deepcall.answers.append(ODD)
+    with pytest.raises(UpstreamRejected):
+        run.expire(later)
+    assert run.expire(later).status is Outcome.EXTENDED
+    assert deepcall.durations == [-1, 60, 60]

@@ -188,13 +188,15 @@ class MaskingExpirer:
         state_key = None
         if self._states is not None:
             state_key = ticket_key(event.source, event.ticket_id, payload_target)
-        if event.action is Action.REOPEN and not self._proven_closed(event, state_key, deadline):
+        key = idempotency_key(event, payload_target)
+        if event.action is Action.REOPEN and not self._proven_closed(
+            event, key, state_key, deadline
+        ):
             return self._ignored(
                 event,
                 "reopen ignored: nothing shows the ticket was closed before "
                 "(previously_closed, or a close recorded in the ticket state table)",
             )
-        key = idempotency_key(event, payload_target)
 
         def action() -> dict[str, Any]:
             return self._apply(event, payload_target, wanted, key, state_key, deadline).body()
@@ -218,16 +220,20 @@ class MaskingExpirer:
         ids = {"event_id": event.event_id, "ticket_id": event.ticket_id}
         return UnsetResult(status=Outcome.IGNORED, reason=reason, **ids)
 
-    def _proven_closed(self, event: CloseEvent, state_key: str | None, deadline: Deadline) -> bool:
+    def _proven_closed(
+        self, event: CloseEvent, key: str, state_key: str | None, deadline: Deadline
+    ) -> bool:
         """Whether the ticket is shown to have been closed: by the payload, or by a close the
-        ticket state table records as applied. Mere status churn must never extend a masking."""
+        ticket state table records as applied. Mere status churn must never extend a masking.
+        A reopen the table records as this very event was proven when it was claimed: a retry
+        (after a failed call, or from the queue) is let through to the same outcome."""
         if event.previously_closed is True:
             return True
         if self._states is None or state_key is None:
             return False
         ensure_time(deadline, self._budget.aws_step, "reading the ticket state")
         recorded = self._states.read(state_key)
-        return recorded is not None and recorded.closed
+        return recorded is not None and (recorded.closed or recorded.event_key == key)
 
     def _apply(
         self,
