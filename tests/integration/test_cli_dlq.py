@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from masking_unset import cli
+from masking_unset_tools import cli
 from masking_unset_tools.cli import EXIT_FAILED, EXIT_OK, main
 from masking_unset_tools.local.stack import LocalStack
 from masking_unset_tools.ops.dlq import list_dead_letters, redrive
