@@ -8,6 +8,8 @@ dependencies) and checks the answers. Steps, each timed:
 
 1. sam build of template.yaml as deployed (arm64): every dependency must have a wheel for that
    architecture, and every compiled extension in the package is checked to be built for it.
+   Each function's package must hold nothing of the developer tooling (the masking-unset
+   command, ops/, the local stand-ins) and no tests: see package_contents.py.
 2. sam build of a copy of the template whose Architectures is this machine's, since arm64
    extension modules (pydantic-core) cannot be imported on x86_64. template.yaml is not touched.
 3. every module of that package imported; then a freshly signed webhook (events/
@@ -35,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from cfnlint.decode.decode import decode_str
+from package_contents import intruders  # this script's folder
 
 from masking_unset_tools.local.stack import (
     DEMO_WEBHOOK_SECRET,
@@ -208,6 +211,11 @@ def main() -> int:
         if missing:
             raise CheckFailed(f"{len(missing)} file(s) without bytecode, e.g. {missing[:3]}")
         say("every Python file of the package has its bytecode")
+        for function in FUNCTIONS.values():
+            found = intruders(work / "deploy" / function)
+            if found:
+                raise CheckFailed(f"{function}: tooling or tests in the package: {found}")
+        say("no developer tooling and no tests in the packages")
 
     build_dir = work / "deploy"
     if host != deployed:
