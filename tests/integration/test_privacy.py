@@ -24,7 +24,7 @@ from masking_unset_tools.local.deepcall_standin import DeepCallStandIn, Fault
 from masking_unset_tools.local.lambda_context import LocalLambdaContext
 from masking_unset_tools.local.stack import LocalStack
 from tests.conftest import sqs_record
-from tests.integration.helpers import http_api_event
+from tests.integration.helpers import gateway_event
 
 NUMBERS = ["9876543210", "9123456780", "9988776655", "8040001234"]
 SSID = "SENTINEL-SSID-c0ffee"
@@ -65,7 +65,7 @@ def leaks(text: str) -> list[str]:
 
 
 def webhook(body: dict[str, Any] | bytes) -> dict[str, Any]:
-    event = http_api_event(body, secret=WEBHOOK_SECRET)
+    event = gateway_event(body, secret=WEBHOOK_SECRET)
     return webhook_handler(event, LocalLambdaContext())  # type: ignore[arg-type]
 
 

@@ -21,7 +21,7 @@ from masking_unset_tools.local.lambda_context import LocalLambdaContext
 from masking_unset_tools.local.signers import sign_event
 from masking_unset_tools.local.stack import DEMO_SOURCE_SECRETS, DEMO_SSID, LocalStack
 from tests.conftest import sqs_record
-from tests.integration.helpers import http_api_event, response_json
+from tests.integration.helpers import gateway_event, response_json
 
 CLOSE = {"event_id": "evt-trust", "ticket_id": "T-9", "mask": "+91 80 4000 9999"}
 LAMBDA_RESPONSE_LIMIT = 6 * 1024 * 1024
@@ -39,7 +39,7 @@ def signed(source: str, body: Any, **kw: Any) -> dict[str, Any]:
     """A native payload as API Gateway delivers it, signed as ``source`` signs it."""
     raw = body if isinstance(body, bytes | str) else json.dumps(body)
     headers = kw.pop("headers", None)
-    event = http_api_event(raw, source=source, sign=False, headers=headers)
+    event = gateway_event(raw, source=source, sign=False, headers=headers)
     return sign_event(event, source, **kw)
 
 
@@ -106,7 +106,7 @@ def test_a_not_found_about_the_account_or_route_is_not_already_expired(
     stack: LocalStack, deepcall: DeepCallStandIn, status: int, message: str
 ) -> None:
     deepcall.enqueue(not_found(status, message))
-    response = webhook(http_api_event(CLOSE))
+    response = webhook(gateway_event(CLOSE))
     # Not done: kept for a later attempt on the queue, never reported expired.
     assert response["statusCode"] == 202
     body = response_json(response)
@@ -128,7 +128,7 @@ def test_a_not_found_without_a_queue_asks_the_sender_to_retry(
     monkeypatch.delenv("QUEUE_URL")
     reset_app()
     deepcall.enqueue(not_found(status, message))
-    response = webhook(http_api_event(CLOSE))
+    response = webhook(gateway_event(CLOSE))
     assert response["statusCode"] == 503
     assert response_json(response)["error"]["code"] == "upstream_rejected"
     assert "already_expired" not in response["body"]
@@ -194,7 +194,7 @@ def test_an_empty_standard_webhooks_key_verifies_nothing(
     stack: LocalStack, deepcall: DeepCallStandIn, captured_logs: io.StringIO
 ) -> None:
     stack.put_secret(stack.webhook_secrets_id, {"generic": ["whsec_"]})
-    response = webhook(http_api_event(CLOSE, secret="whsec_"))
+    response = webhook(gateway_event(CLOSE, secret="whsec_"))
     assert response["statusCode"] == 503
     assert response_json(response)["error"]["code"] == "configuration_error"
     assert "generic" in response_json(response)["error"]["message"]
@@ -279,7 +279,7 @@ def test_deepcall_echoing_the_credential_reaches_no_answer_log_or_dead_letter(
     echo += " for ९८७६५ ४३२१० and 98765/43210"  # numbers in another script, another separator
 
     deepcall.enqueue(Fault.error(1000, echo))
-    answer = webhook(http_api_event(CLOSE))
+    answer = webhook(gateway_event(CLOSE))
     deepcall.enqueue(Fault.error(1000, echo))
     assert queue(sqs_record({**CLOSE, "event_id": "evt-q"}, "m-echo")) == {"batchItemFailures": []}
     [parked] = dead_letters(stack)
@@ -303,7 +303,7 @@ def test_deepcall_echoing_the_credential_reaches_no_answer_log_or_dead_letter(
 
 def test_a_long_deepcall_message_is_bounded(stack: LocalStack, deepcall: DeepCallStandIn) -> None:
     deepcall.enqueue(Fault.error(1000, "x" * 100_000))
-    answer = webhook(http_api_event(CLOSE))
+    answer = webhook(gateway_event(CLOSE))
     assert answer["statusCode"] == 502
     assert len(response_json(answer)["error"]["message"]) < 300
 
@@ -317,7 +317,7 @@ def test_a_long_deepcall_message_is_bounded(stack: LocalStack, deepcall: DeepCal
 def test_a_number_with_letters_or_a_placeholder_is_refused_before_any_call(
     stack: LocalStack, deepcall: DeepCallStandIn, number: str
 ) -> None:
-    response = webhook(http_api_event({**CLOSE, "mask": number}))
+    response = webhook(gateway_event({**CLOSE, "mask": number}))
     assert response["statusCode"] == 422
     assert response_json(response)["error"]["code"] == "invalid_number"
     assert deepcall.unset_calls == []
@@ -337,7 +337,7 @@ def test_a_foreign_number_in_national_format_is_refused(
     stack: LocalStack, deepcall: DeepCallStandIn
 ) -> None:
     body = {"event_id": "e-1", "m1": "+1 987-654-3210", "m2": "+91 98765 43210"}
-    response = webhook(http_api_event(body))
+    response = webhook(gateway_event(body))
     assert response["statusCode"] == 422
     error = response_json(response)["error"]
     assert error["code"] == "foreign_number"
@@ -348,7 +348,7 @@ def test_a_foreign_number_in_national_format_is_refused(
 def test_numbers_in_another_script_are_sent_as_ascii_digits(
     stack: LocalStack, deepcall: DeepCallStandIn
 ) -> None:
-    response = webhook(http_api_event({**CLOSE, "mask": "+९१ ८० ४००० ९९९९"}))
+    response = webhook(gateway_event({**CLOSE, "mask": "+९१ ८० ४००० ९९९९"}))
     assert response["statusCode"] == 200
     [call] = deepcall.unset_calls
     assert call.json is not None

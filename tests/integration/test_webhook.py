@@ -12,7 +12,7 @@ from masking_unset.handlers.webhook import lambda_handler
 from masking_unset_tools.local.deepcall_standin import DeepCallStandIn, Fault
 from masking_unset_tools.local.lambda_context import LocalLambdaContext
 from masking_unset_tools.local.stack import DEMO_SSID, LocalStack
-from tests.integration.helpers import http_api_event, response_json
+from tests.integration.helpers import gateway_event, response_json
 
 CLOSE = {"event_id": "evt-1", "ticket_id": "T-42", "mask": "+91 80 4000 1234"}
 
@@ -26,7 +26,7 @@ def invoke(event: dict[str, Any]) -> dict[str, Any]:
 def test_signed_close_event_expires_the_masking(
     stack: LocalStack, deepcall: DeepCallStandIn, kind: str, base64_body: bool
 ) -> None:
-    response = invoke(http_api_event(CLOSE, kind=kind, base64_body=base64_body))
+    response = invoke(gateway_event(CLOSE, kind=kind, base64_body=base64_body))
 
     assert response["statusCode"] == 200
     assert response["headers"]["Content-Type"] == "application/json"
@@ -54,7 +54,7 @@ def test_number_format_is_configurable(
 ) -> None:
     monkeypatch.setenv("DEEPCALL_NUMBER_FORMAT", fmt)
     body = {"ticket_id": "T-1", "m1": "98765 43210", "m2": "+91 91234 56780"}
-    assert invoke(http_api_event(body))["statusCode"] == 200
+    assert invoke(gateway_event(body))["statusCode"] == 200
     [call] = deepcall.unset_calls
     assert call.json is not None
     assert call.json["m1"] == expected
@@ -65,7 +65,7 @@ def test_delivery_id_stands_in_for_a_missing_event_id(
     stack: LocalStack, deepcall: DeepCallStandIn
 ) -> None:
     body = {"ticket_id": "T-9", "mask": "08040001234"}
-    response = invoke(http_api_event(body, msg_id="msg_delivery_9"))
+    response = invoke(gateway_event(body, msg_id="msg_delivery_9"))
     assert response_json(response)["event_id"] == "msg_delivery_9"
 
 
@@ -74,7 +74,7 @@ def test_token_credentials_are_sent_without_ssid(
 ) -> None:
     stack.put_secret(stack.deepcall_secret_id, {"userId": "u-1", "token": "tok-1"})
     deepcall.set_credentials({"userId": "u-1", "token": "tok-1"})
-    assert invoke(http_api_event(CLOSE))["statusCode"] == 200
+    assert invoke(gateway_event(CLOSE))["statusCode"] == 200
     [call] = deepcall.unset_calls
     assert call.json == {
         "userId": "u-1",
@@ -102,7 +102,7 @@ def test_rejected_requests_change_nothing(
     status: int,
     code: str,
 ) -> None:
-    response = invoke(http_api_event(CLOSE, **event_kwargs))
+    response = invoke(gateway_event(CLOSE, **event_kwargs))
     assert response["statusCode"] == status
     assert response_json(response)["error"]["code"] == code
     assert deepcall.unset_calls == []
@@ -123,7 +123,7 @@ def test_rejected_requests_change_nothing(
 def test_bad_bodies_get_a_specific_error(
     stack: LocalStack, deepcall: DeepCallStandIn, body: bytes, status: int, code: str
 ) -> None:
-    response = invoke(http_api_event(body))
+    response = invoke(gateway_event(body))
     assert response["statusCode"] == status
     error = response_json(response)["error"]
     assert error["code"] == code
@@ -134,7 +134,7 @@ def test_bad_bodies_get_a_specific_error(
 
 def test_oversized_body_is_413(stack: LocalStack, deepcall: DeepCallStandIn) -> None:
     body = {**CLOSE, "padding": "x" * (256 * 1024)}
-    response = invoke(http_api_event(body))
+    response = invoke(gateway_event(body))
     assert response["statusCode"] == 413
     assert response_json(response)["error"]["code"] == "payload_too_large"
     assert deepcall.unset_calls == []
@@ -146,12 +146,12 @@ def test_body_at_the_limit_is_accepted(stack: LocalStack, deepcall: DeepCallStan
     base = json.dumps({**CLOSE, "padding": ""})
     body = json.dumps({**CLOSE, "padding": "x" * (256 * 1024 - len(base))})
     assert len(body) == 256 * 1024
-    assert invoke(http_api_event(body))["statusCode"] == 200
+    assert invoke(gateway_event(body))["statusCode"] == 200
 
 
 def test_source_without_secret_is_404(stack: LocalStack, deepcall: DeepCallStandIn) -> None:
     stack.put_secret(stack.webhook_secrets_id, {"zendesk": ["x"]})
-    response = invoke(http_api_event(CLOSE))
+    response = invoke(gateway_event(CLOSE))
     assert response["statusCode"] == 404
     assert deepcall.unset_calls == []
 
@@ -161,9 +161,9 @@ def test_rotated_webhook_secrets_both_verify(stack: LocalStack, deepcall: DeepCa
     from masking_unset_tools.local.stack import DEMO_WEBHOOK_SECRET
 
     stack.put_secret(stack.webhook_secrets_id, {"generic": [new, DEMO_WEBHOOK_SECRET]})
-    assert invoke(http_api_event(CLOSE, secret=new))["statusCode"] == 200
+    assert invoke(gateway_event(CLOSE, secret=new))["statusCode"] == 200
     other = {**CLOSE, "event_id": "evt-other", "mask": "+91 80 4000 5678"}
-    assert invoke(http_api_event(other, secret=DEMO_WEBHOOK_SECRET))["statusCode"] == 200
+    assert invoke(gateway_event(other, secret=DEMO_WEBHOOK_SECRET))["statusCode"] == 200
     assert len(deepcall.unset_calls) == 2
 
 
@@ -194,7 +194,7 @@ def test_deepcall_down_hands_the_event_to_the_queue(
     stack: LocalStack, deepcall: DeepCallStandIn, fault: Fault, code: str
 ) -> None:
     deepcall.enqueue(fault, fault, fault)
-    response = invoke(http_api_event(CLOSE))
+    response = invoke(gateway_event(CLOSE))
     assert response["statusCode"] == 202
     body = response_json(response)
     assert body["status"] == "queued"
@@ -213,7 +213,7 @@ def test_queued_event_is_expired_by_the_queue_handler(
     from masking_unset.handlers.queue import lambda_handler as queue_handler
 
     deepcall.enqueue(*[Fault(status=503, body=b"down")] * 3)
-    assert invoke(http_api_event(CLOSE))["statusCode"] == 202
+    assert invoke(gateway_event(CLOSE))["statusCode"] == 202
     sqs = stack.aws.client("sqs")
     [message] = sqs.receive_message(QueueUrl=stack.queue_url, AttributeNames=["All"])["Messages"]
     record = {
@@ -232,7 +232,7 @@ def test_transient_failure_recovers_within_the_invocation(
     stack: LocalStack, deepcall: DeepCallStandIn
 ) -> None:
     deepcall.enqueue(Fault(status=502, body=b"<html/>"), Fault.retry_after(0))
-    response = invoke(http_api_event(CLOSE))
+    response = invoke(gateway_event(CLOSE))
     assert response["statusCode"] == 200
     assert response_json(response)["status"] == "unset"
     assert len(deepcall.unset_calls) == 3
@@ -245,7 +245,7 @@ def test_without_a_queue_a_transient_failure_is_503_with_retry_after(
 ) -> None:
     monkeypatch.setenv("QUEUE_URL", stack.queue_url + "-missing")
     deepcall.enqueue(*[Fault.retry_after(7)] * 3)
-    response = invoke(http_api_event(CLOSE))
+    response = invoke(gateway_event(CLOSE))
     assert response["statusCode"] == 503
     assert response["headers"]["Retry-After"] == "7"
     assert response_json(response)["error"]["code"] == "upstream_unavailable"
@@ -253,7 +253,7 @@ def test_without_a_queue_a_transient_failure_is_503_with_retry_after(
 
 def test_permanent_deepcall_refusal_is_502(stack: LocalStack, deepcall: DeepCallStandIn) -> None:
     deepcall.enqueue(Fault.error(1000, "Invalid parameters for 9876543210"))
-    response = invoke(http_api_event(CLOSE))
+    response = invoke(gateway_event(CLOSE))
     assert response["statusCode"] == 502
     error = response_json(response)["error"]
     assert error["code"] == "upstream_rejected"
@@ -266,12 +266,12 @@ def test_rotated_deepcall_credential_is_reread_once(
     stack: LocalStack, deepcall: DeepCallStandIn
 ) -> None:
     # Warm the cache with the old credential, then rotate at DeepCall and in Secrets Manager.
-    assert invoke(http_api_event(CLOSE))["statusCode"] == 200
+    assert invoke(gateway_event(CLOSE))["statusCode"] == 200
     deepcall.set_credentials({"ssid": "rotated"})
     stack.put_secret(stack.deepcall_secret_id, {"ssid": "rotated"})
 
     second = {**CLOSE, "event_id": "evt-2", "mask": "+91 80 4000 5678"}
-    assert invoke(http_api_event(second))["statusCode"] == 200
+    assert invoke(gateway_event(second))["statusCode"] == 200
     bodies = [call.json for call in deepcall.unset_calls]
     assert [b["ssid"] for b in bodies if b] == [DEMO_SSID, DEMO_SSID, "rotated"]
 
@@ -280,7 +280,7 @@ def test_refused_credential_after_refresh_is_a_configuration_error(
     stack: LocalStack, deepcall: DeepCallStandIn
 ) -> None:
     deepcall.set_credentials({"ssid": "something-else"})
-    response = invoke(http_api_event(CLOSE))
+    response = invoke(gateway_event(CLOSE))
     # Kept, not lost: the queue retries once an operator has fixed the secret.
     assert response["statusCode"] == 202
     assert response_json(response)["reason"].startswith("DeepCall refuses the credential")
@@ -292,7 +292,7 @@ def test_unreadable_credential_secret_is_a_configuration_error(
     stack: LocalStack, deepcall: DeepCallStandIn
 ) -> None:
     stack.put_secret(stack.deepcall_secret_id, {"password": "hunter2"})
-    response = invoke(http_api_event(CLOSE))
+    response = invoke(gateway_event(CLOSE))
     assert response["statusCode"] == 202
     assert "DEEPCALL_SECRET_ID" in response_json(response)["reason"]
     assert "hunter2" not in response["body"]
@@ -301,7 +301,7 @@ def test_unreadable_credential_secret_is_a_configuration_error(
 
 def test_already_expired_masking_is_done(stack: LocalStack, deepcall: DeepCallStandIn) -> None:
     deepcall.enqueue(Fault.error(4040, "Masking already expired"))
-    response = invoke(http_api_event(CLOSE))
+    response = invoke(gateway_event(CLOSE))
     assert response["statusCode"] == 200
     assert response_json(response)["status"] == "already_expired"
 
@@ -319,7 +319,7 @@ def test_missing_configuration_answers_without_a_stack_trace(
 
     monkeypatch.delenv("DEEPCALL_BASE_URL")
     reset_app()
-    response = invoke(http_api_event(CLOSE))
+    response = invoke(gateway_event(CLOSE))
     assert response["statusCode"] == 503
     assert response_json(response)["error"]["code"] == "configuration_error"
     assert "Traceback" not in response["body"]
@@ -331,10 +331,10 @@ def test_read_timeouts_are_retried_then_queued(
 ) -> None:
     monkeypatch.setenv("DEEPCALL_TIMEOUT_SECONDS", "0.2")
     deepcall.enqueue(Fault.timeout(3.0), Fault.timeout(3.0))
-    response = invoke(http_api_event(CLOSE))
+    response = invoke(gateway_event(CLOSE))
     assert response["statusCode"] == 200  # third attempt answered in time
     assert len(deepcall.unset_calls) == 3
     deepcall.enqueue(*[Fault.timeout(3.0)] * 3)
-    queued = invoke(http_api_event({**CLOSE, "event_id": "evt-slow", "mask": "08040005555"}))
+    queued = invoke(gateway_event({**CLOSE, "event_id": "evt-slow", "mask": "08040005555"}))
     assert queued["statusCode"] == 202
     assert response_json(queued)["reason"] == "DeepCall did not answer in time"

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
+from masking_unset_tools.local.events import Handler
 from masking_unset_tools.ops.console import Out, function_stdout
 from masking_unset_tools.ops.errors import OperationFailed, UsageError
 
@@ -53,9 +54,6 @@ def event_source(event: Mapping[str, Any]) -> str | None:
     return match.group(1).lower() if match else None
 
 
-Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
-
-
 def handler_for(function: Function) -> Handler:
     """The Lambda entry point of ``function``."""
     from masking_unset.handlers import queue, webhook
@@ -92,7 +90,8 @@ def run_handler(function: Function, event: dict[str, Any]) -> dict[str, Any]:
             function_name=f"masking-unset-{function}", timeout_seconds=timeout
         )
         with function_stdout():
-            return handler_for(function)(event, context)
+            answer: dict[str, Any] = handler_for(function)(event, context)
+        return answer
     finally:
         reset_app()
 
