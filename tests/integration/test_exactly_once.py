@@ -9,11 +9,11 @@ import pytest
 
 from masking_unset.handlers.queue import lambda_handler as queue_handler
 from masking_unset.handlers.webhook import lambda_handler as webhook_handler
-from masking_unset_tools.local.deepcall_standin import DeepCallStandIn
 from masking_unset_tools.local.lambda_context import LocalLambdaContext
 from masking_unset_tools.local.stack import LocalStack
 from tests.conftest import sqs_record
 from tests.integration.helpers import gateway_event, response_json
+from tests.support.deepcall import ScriptedDeepCall
 
 CLOSE = {"event_id": "evt-once", "ticket_id": "T-7", "mask": "+91 80 4000 7777"}
 
@@ -23,7 +23,7 @@ def webhook(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_three_deliveries_two_concurrent_make_one_call(
-    stack: LocalStack, deepcall: DeepCallStandIn
+    stack: LocalStack, deepcall: ScriptedDeepCall
 ) -> None:
     deepcall.latency = 2.0  # keeps the first delivery in flight while the second arrives
     answers: list[dict[str, Any]] = []
@@ -53,7 +53,7 @@ def test_three_deliveries_two_concurrent_make_one_call(
 
 
 def test_same_event_twice_in_one_batch_is_called_once(
-    stack: LocalStack, deepcall: DeepCallStandIn
+    stack: LocalStack, deepcall: ScriptedDeepCall
 ) -> None:
     deepcall.latency = 1.5  # long enough that both records overlap even on a busy machine
     records = [sqs_record(CLOSE, "a"), sqs_record(CLOSE, "b")]
@@ -72,7 +72,7 @@ def test_same_event_twice_in_one_batch_is_called_once(
 
 
 def test_a_failed_attempt_is_not_remembered(
-    stack: LocalStack, deepcall: DeepCallStandIn, monkeypatch: pytest.MonkeyPatch
+    stack: LocalStack, deepcall: ScriptedDeepCall, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from masking_unset_tools.local.deepcall_standin import Fault
 
@@ -87,7 +87,7 @@ def test_a_failed_attempt_is_not_remembered(
 
 
 def test_events_without_ids_are_keyed_on_ticket_target_and_time(
-    stack: LocalStack, deepcall: DeepCallStandIn
+    stack: LocalStack, deepcall: ScriptedDeepCall
 ) -> None:
     base = {"ticket_id": "T-8", "mask": "+91 80 4000 8888", "occurred_at": "2026-11-26T10:00:00Z"}
     same_in_other_notation = {**base, "mask": "08040008888"}
@@ -101,7 +101,7 @@ def test_events_without_ids_are_keyed_on_ticket_target_and_time(
 
 
 def test_a_replayed_zendesk_trigger_delivery_calls_once_whatever_its_invocation_id(
-    stack: LocalStack, deepcall: DeepCallStandIn
+    stack: LocalStack, deepcall: ScriptedDeepCall
 ) -> None:
     from masking_unset_tools.local.signers import sign_event, with_headers
 
@@ -130,7 +130,7 @@ def test_a_replayed_zendesk_trigger_delivery_calls_once_whatever_its_invocation_
 
 
 def test_a_zendesk_trigger_signed_again_later_is_another_delivery(
-    stack: LocalStack, deepcall: DeepCallStandIn, monkeypatch: pytest.MonkeyPatch
+    stack: LocalStack, deepcall: ScriptedDeepCall, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import time
 

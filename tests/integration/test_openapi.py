@@ -23,11 +23,13 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from masking_unset.app import reset_app
+from masking_unset_tools.local.aws_endpoint import LocalAwsEndpoint
 from masking_unset_tools.local.deepcall_standin import Fault
-from masking_unset_tools.local.stack import DEMO_SOURCE_SECRETS, environment
+from masking_unset_tools.local.stack import DEMO_SOURCE_SECRETS, DEMO_SSID, environment, provision
 from masking_unset_tools.ops.openapi import SOURCES, build_document
-from masking_unset_tools.ops.serve import Serving, serving
+from masking_unset_tools.ops.serve import Serving, running_server
 from masking_unset_tools.ops.sign import SIGNERS, SignInput
+from tests.support.deepcall import ScriptedDeepCall
 
 SCHEMA = schemathesis.openapi.from_dict(build_document())
 OPERATION = SCHEMA["/webhooks/{source}"]["POST"]
@@ -43,14 +45,17 @@ NUMBERS = ["+91 80 4000 1234", "98765 43210", "+91 91234 56780"]
 
 
 @pytest.fixture(scope="module")
-def served() -> Iterator[Serving]:
-    """``serve`` on its own stand-ins; DeepCall fails now and then, without retries."""
-    with serving("127.0.0.1", 0) as running, environment({"DEEPCALL_MAX_ATTEMPTS": "1"}):
-        assert running.stack is not None
-        faults = [Fault.error(1000, "Invalid parameters"), Fault.html(502), Fault.error(1505, "-")]
-        running.stack.deepcall.set_fault_rate(0.3, faults, seed=7)
-        reset_app()
-        yield running
+def served(aws: LocalAwsEndpoint) -> Iterator[Serving]:
+    """``serve`` on its own stand-ins, as ``serving`` sets them up; DeepCall fails now and then,
+    without retries."""
+    faults = [Fault.error(1000, "Invalid parameters"), Fault.html(502), Fault.error(1505, "-")]
+    with ScriptedDeepCall(credentials={"ssid": DEMO_SSID}) as deepcall, running_server() as server:
+        deepcall.set_fault_rate(0.3, faults, seed=7)
+        stack = provision(aws, deepcall)
+        env = {**stack.env(), "PUBLIC_BASE_URL": server.url, "DEEPCALL_MAX_ATTEMPTS": "1"}
+        with environment(env):
+            reset_app()
+            yield Serving(server, stack)
     reset_app()
 
 

@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 
 from masking_unset.handlers.webhook import lambda_handler
-from masking_unset_tools.local.deepcall_standin import DeepCallStandIn, Fault
+from masking_unset_tools.local.deepcall_standin import Fault
 from masking_unset_tools.local.lambda_context import LocalLambdaContext
 from masking_unset_tools.local.stack import DEMO_SSID, LocalStack
 from tests.integration.helpers import gateway_event, response_json
+from tests.support.aws import put_secret
+from tests.support.deepcall import ScriptedDeepCall
 
 CLOSE = {"event_id": "evt-1", "ticket_id": "T-42", "mask": "+91 80 4000 1234"}
 
@@ -24,7 +26,7 @@ def invoke(event: dict[str, Any]) -> dict[str, Any]:
 @pytest.mark.parametrize("kind", ["http", "rest", "url"])
 @pytest.mark.parametrize("base64_body", [False, True])
 def test_signed_close_event_expires_the_masking(
-    stack: LocalStack, deepcall: DeepCallStandIn, kind: str, base64_body: bool
+    stack: LocalStack, deepcall: ScriptedDeepCall, kind: str, base64_body: bool
 ) -> None:
     response = invoke(gateway_event(CLOSE, kind=kind, base64_body=base64_body))
 
@@ -47,7 +49,7 @@ def test_signed_close_event_expires_the_masking(
 )
 def test_number_format_is_configurable(
     stack: LocalStack,
-    deepcall: DeepCallStandIn,
+    deepcall: ScriptedDeepCall,
     monkeypatch: pytest.MonkeyPatch,
     fmt: str,
     expected: str,
@@ -62,7 +64,7 @@ def test_number_format_is_configurable(
 
 
 def test_delivery_id_stands_in_for_a_missing_event_id(
-    stack: LocalStack, deepcall: DeepCallStandIn
+    stack: LocalStack, deepcall: ScriptedDeepCall
 ) -> None:
     body = {"ticket_id": "T-9", "mask": "08040001234"}
     response = invoke(gateway_event(body, msg_id="msg_delivery_9"))
@@ -70,9 +72,9 @@ def test_delivery_id_stands_in_for_a_missing_event_id(
 
 
 def test_token_credentials_are_sent_without_ssid(
-    stack: LocalStack, deepcall: DeepCallStandIn
+    stack: LocalStack, deepcall: ScriptedDeepCall
 ) -> None:
-    stack.put_secret(stack.deepcall_secret_id, {"userId": "u-1", "token": "tok-1"})
+    put_secret(stack, stack.deepcall_secret_id, {"userId": "u-1", "token": "tok-1"})
     deepcall.set_credentials({"userId": "u-1", "token": "tok-1"})
     assert invoke(gateway_event(CLOSE))["statusCode"] == 200
     [call] = deepcall.unset_calls
@@ -97,7 +99,7 @@ def test_token_credentials_are_sent_without_ssid(
 )
 def test_rejected_requests_change_nothing(
     stack: LocalStack,
-    deepcall: DeepCallStandIn,
+    deepcall: ScriptedDeepCall,
     event_kwargs: dict[str, Any],
     status: int,
     code: str,
@@ -121,7 +123,7 @@ def test_rejected_requests_change_nothing(
     ],
 )
 def test_bad_bodies_get_a_specific_error(
-    stack: LocalStack, deepcall: DeepCallStandIn, body: bytes, status: int, code: str
+    stack: LocalStack, deepcall: ScriptedDeepCall, body: bytes, status: int, code: str
 ) -> None:
     response = invoke(gateway_event(body))
     assert response["statusCode"] == status
@@ -132,7 +134,7 @@ def test_bad_bodies_get_a_specific_error(
     assert deepcall.unset_calls == []
 
 
-def test_oversized_body_is_413(stack: LocalStack, deepcall: DeepCallStandIn) -> None:
+def test_oversized_body_is_413(stack: LocalStack, deepcall: ScriptedDeepCall) -> None:
     body = {**CLOSE, "padding": "x" * (256 * 1024)}
     response = invoke(gateway_event(body))
     assert response["statusCode"] == 413
@@ -140,7 +142,7 @@ def test_oversized_body_is_413(stack: LocalStack, deepcall: DeepCallStandIn) -> 
     assert deepcall.unset_calls == []
 
 
-def test_body_at_the_limit_is_accepted(stack: LocalStack, deepcall: DeepCallStandIn) -> None:
+def test_body_at_the_limit_is_accepted(stack: LocalStack, deepcall: ScriptedDeepCall) -> None:
     import json
 
     base = json.dumps({**CLOSE, "padding": ""})
@@ -149,18 +151,18 @@ def test_body_at_the_limit_is_accepted(stack: LocalStack, deepcall: DeepCallStan
     assert invoke(gateway_event(body))["statusCode"] == 200
 
 
-def test_source_without_secret_is_404(stack: LocalStack, deepcall: DeepCallStandIn) -> None:
-    stack.put_secret(stack.webhook_secrets_id, {"zendesk": ["x"]})
+def test_source_without_secret_is_404(stack: LocalStack, deepcall: ScriptedDeepCall) -> None:
+    put_secret(stack, stack.webhook_secrets_id, {"zendesk": ["x"]})
     response = invoke(gateway_event(CLOSE))
     assert response["statusCode"] == 404
     assert deepcall.unset_calls == []
 
 
-def test_rotated_webhook_secrets_both_verify(stack: LocalStack, deepcall: DeepCallStandIn) -> None:
+def test_rotated_webhook_secrets_both_verify(stack: LocalStack, deepcall: ScriptedDeepCall) -> None:
     new = "whsec_" + "bmV3LXNpZ25pbmcta2V5LTIwMjYtcm90YXRlZC1pbg=="
     from masking_unset_tools.local.stack import DEMO_WEBHOOK_SECRET
 
-    stack.put_secret(stack.webhook_secrets_id, {"generic": [new, DEMO_WEBHOOK_SECRET]})
+    put_secret(stack, stack.webhook_secrets_id, {"generic": [new, DEMO_WEBHOOK_SECRET]})
     assert invoke(gateway_event(CLOSE, secret=new))["statusCode"] == 200
     other = {**CLOSE, "event_id": "evt-other", "mask": "+91 80 4000 5678"}
     assert invoke(gateway_event(other, secret=DEMO_WEBHOOK_SECRET))["statusCode"] == 200
@@ -191,7 +193,7 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     ],
 )
 def test_deepcall_down_hands_the_event_to_the_queue(
-    stack: LocalStack, deepcall: DeepCallStandIn, fault: Fault, code: str
+    stack: LocalStack, deepcall: ScriptedDeepCall, fault: Fault, code: str
 ) -> None:
     deepcall.enqueue(fault, fault, fault)
     response = invoke(gateway_event(CLOSE))
@@ -208,7 +210,7 @@ def test_deepcall_down_hands_the_event_to_the_queue(
 
 @pytest.mark.usefixtures("fast_retries")
 def test_queued_event_is_expired_by_the_queue_handler(
-    stack: LocalStack, deepcall: DeepCallStandIn
+    stack: LocalStack, deepcall: ScriptedDeepCall
 ) -> None:
     from masking_unset.handlers.queue import lambda_handler as queue_handler
 
@@ -229,7 +231,7 @@ def test_queued_event_is_expired_by_the_queue_handler(
 
 @pytest.mark.usefixtures("fast_retries")
 def test_transient_failure_recovers_within_the_invocation(
-    stack: LocalStack, deepcall: DeepCallStandIn
+    stack: LocalStack, deepcall: ScriptedDeepCall
 ) -> None:
     deepcall.enqueue(Fault(status=502, body=b"<html/>"), Fault.retry_after(0))
     response = invoke(gateway_event(CLOSE))
@@ -241,7 +243,7 @@ def test_transient_failure_recovers_within_the_invocation(
 
 @pytest.mark.usefixtures("fast_retries")
 def test_without_a_queue_a_transient_failure_is_503_with_retry_after(
-    stack: LocalStack, deepcall: DeepCallStandIn, monkeypatch: pytest.MonkeyPatch
+    stack: LocalStack, deepcall: ScriptedDeepCall, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("QUEUE_URL", stack.queue_url + "-missing")
     deepcall.enqueue(*[Fault.retry_after(7)] * 3)
@@ -251,7 +253,7 @@ def test_without_a_queue_a_transient_failure_is_503_with_retry_after(
     assert response_json(response)["error"]["code"] == "upstream_unavailable"
 
 
-def test_permanent_deepcall_refusal_is_502(stack: LocalStack, deepcall: DeepCallStandIn) -> None:
+def test_permanent_deepcall_refusal_is_502(stack: LocalStack, deepcall: ScriptedDeepCall) -> None:
     deepcall.enqueue(Fault.error(1000, "Invalid parameters for 9876543210"))
     response = invoke(gateway_event(CLOSE))
     assert response["statusCode"] == 502
@@ -263,12 +265,12 @@ def test_permanent_deepcall_refusal_is_502(stack: LocalStack, deepcall: DeepCall
 
 
 def test_rotated_deepcall_credential_is_reread_once(
-    stack: LocalStack, deepcall: DeepCallStandIn
+    stack: LocalStack, deepcall: ScriptedDeepCall
 ) -> None:
     # Warm the cache with the old credential, then rotate at DeepCall and in Secrets Manager.
     assert invoke(gateway_event(CLOSE))["statusCode"] == 200
     deepcall.set_credentials({"ssid": "rotated"})
-    stack.put_secret(stack.deepcall_secret_id, {"ssid": "rotated"})
+    put_secret(stack, stack.deepcall_secret_id, {"ssid": "rotated"})
 
     second = {**CLOSE, "event_id": "evt-2", "mask": "+91 80 4000 5678"}
     assert invoke(gateway_event(second))["statusCode"] == 200
@@ -277,7 +279,7 @@ def test_rotated_deepcall_credential_is_reread_once(
 
 
 def test_refused_credential_after_refresh_is_a_configuration_error(
-    stack: LocalStack, deepcall: DeepCallStandIn
+    stack: LocalStack, deepcall: ScriptedDeepCall
 ) -> None:
     deepcall.set_credentials({"ssid": "something-else"})
     response = invoke(gateway_event(CLOSE))
@@ -289,9 +291,9 @@ def test_refused_credential_after_refresh_is_a_configuration_error(
 
 
 def test_unreadable_credential_secret_is_a_configuration_error(
-    stack: LocalStack, deepcall: DeepCallStandIn
+    stack: LocalStack, deepcall: ScriptedDeepCall
 ) -> None:
-    stack.put_secret(stack.deepcall_secret_id, {"password": "hunter2"})
+    put_secret(stack, stack.deepcall_secret_id, {"password": "hunter2"})
     response = invoke(gateway_event(CLOSE))
     assert response["statusCode"] == 202
     assert "DEEPCALL_SECRET_ID" in response_json(response)["reason"]
@@ -299,7 +301,7 @@ def test_unreadable_credential_secret_is_a_configuration_error(
     assert deepcall.unset_calls == []
 
 
-def test_already_expired_masking_is_done(stack: LocalStack, deepcall: DeepCallStandIn) -> None:
+def test_already_expired_masking_is_done(stack: LocalStack, deepcall: ScriptedDeepCall) -> None:
     deepcall.enqueue(Fault.error(4040, "Masking already expired"))
     response = invoke(gateway_event(CLOSE))
     assert response["statusCode"] == 200
@@ -327,7 +329,7 @@ def test_missing_configuration_answers_without_a_stack_trace(
 
 @pytest.mark.usefixtures("fast_retries")
 def test_read_timeouts_are_retried_then_queued(
-    stack: LocalStack, deepcall: DeepCallStandIn, monkeypatch: pytest.MonkeyPatch
+    stack: LocalStack, deepcall: ScriptedDeepCall, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DEEPCALL_TIMEOUT_SECONDS", "0.2")
     deepcall.enqueue(Fault.timeout(3.0), Fault.timeout(3.0))

@@ -82,11 +82,6 @@ class LocalStack:
         )
         return "Item" in found
 
-    def put_secret(self, secret_id: str, value: Mapping[str, Any]) -> None:
-        """Replace a secret's value (rotation)."""
-        client = self.aws.client("secretsmanager")
-        client.put_secret_value(SecretId=secret_id, SecretString=json.dumps(value))
-
 
 def provision(
     aws: LocalAwsEndpoint,
