@@ -35,9 +35,10 @@ integration: dev
 fuzz: dev  ## the entry-point fuzz suite with many examples (FUZZ_EXAMPLES, default 2000)
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-2000} $(BIN)/pytest tests/fuzz
 
-lint: dev
+lint: dev  ## ruff, and the import contracts in pyproject.toml (layers point down only)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: dev
 	$(BIN)/ruff check --fix .

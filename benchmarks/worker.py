@@ -111,7 +111,7 @@ def batch(config: dict[str, Any]) -> dict[str, Any]:
     from masking_unset.app import get_app
     from masking_unset.handlers.queue import lambda_handler
     from masking_unset.logic.batch import parse_record
-    from masking_unset.logic.retry import Deadline
+    from masking_unset.models.budget import Deadline
 
     run, size, reps = config["run"], config["records"], config["reps"]
     next_index = config["first"]
@@ -137,7 +137,7 @@ def batch(config: dict[str, Any]) -> dict[str, Any]:
         deadline = Deadline(context.get_remaining_time_in_millis)
 
         def record_handler(record: Any) -> None:
-            app.service.expire(parse_record(record.body), deadline)
+            app.expirer.expire(parse_record(record.body), deadline)
 
         processor = BatchProcessor(event_type=EventType.SQS)
         response = process_partial_response(

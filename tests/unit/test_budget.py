@@ -12,20 +12,21 @@ import pytest
 from botocore.exceptions import ClientError
 
 from masking_unset.app import App
+from masking_unset.clients.aws import aws_client_config
+from masking_unset.clients.idempotency import DynamoDBIdempotency
 from masking_unset.config import Settings
 from masking_unset.handlers.apigw import to_request
-from masking_unset.logic.budget import (
+from masking_unset.handlers.receiver import WebhookReceiver
+from masking_unset.logic.expiry import MaskingExpirer
+from masking_unset.logic.retry import RetryPolicy
+from masking_unset.models.budget import (
     AWS_CONNECT_TIMEOUT_SECONDS,
     AWS_MAX_ATTEMPTS,
     AWS_READ_TIMEOUT_SECONDS,
+    Deadline,
     TimeBudget,
     aws_call_seconds,
-    aws_client_config,
 )
-from masking_unset.logic.idempotency import DynamoDBIdempotency
-from masking_unset.logic.pipeline import UnsetService
-from masking_unset.logic.retry import Deadline, RetryPolicy
-from masking_unset.logic.webhooks import WebhookReceiver
 from masking_unset.models.deepcall import DeepCallCredentials, DeepCallReply, UnsetTarget
 from masking_unset.models.errors import UpstreamUnavailable
 from masking_unset.models.http import WebhookResponse
@@ -190,7 +191,9 @@ def run_webhook(
     retry = RetryPolicy(
         attempt_budget=budget.deepcall_attempt, safety_margin=budget.hand_on, sleep=clock.advance
     )
-    service = UnsetService(settings, reader, caller, idempotency=guard, retry=retry, budget=budget)
+    service = MaskingExpirer(
+        settings, reader, caller, idempotency=guard, retry=retry, budget=budget
+    )
     fallback = Queue(clock, table)
     receiver = WebhookReceiver(settings, reader, service, fallback=fallback, budget=budget)
     request = to_request(gateway_event({"event_id": "e-1", "mask": "+91 80 4000 1234"}))

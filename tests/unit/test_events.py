@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from masking_unset.config import Settings
-from masking_unset.logic.pipeline import parse_credentials, resolve_numbers
+from masking_unset.logic.expiry import parse_credentials, resolve_numbers
 from masking_unset.models.errors import (
     ConfigurationError,
     ForeignNumber,

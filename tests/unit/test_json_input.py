@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 from masking_unset.config import Settings
 from masking_unset.logic.batch import parse_record
 from masking_unset.logic.envelopes import unwrap
-from masking_unset.logic.json_input import MAX_BYTES, MAX_DEPTH, load_json
 from masking_unset.models.errors import MalformedBody, PayloadTooLarge
 from masking_unset.models.events import CloseEvent
 from masking_unset.models.http import WebhookRequest
+from masking_unset.models.json_input import MAX_BYTES, MAX_DEPTH, load_json
 from masking_unset.sources import get_source
 
 SETTINGS = Settings.from_env(

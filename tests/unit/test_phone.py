@@ -10,8 +10,8 @@ from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
 from masking_unset.config import NumberFormat
 from masking_unset.logic.phone import for_deepcall, parse_number
-from masking_unset.logic.redact import redact_number, scrub
 from masking_unset.models.errors import ForeignNumber, InvalidNumber
+from masking_unset.models.redact import redact_number, scrub
 
 
 @pytest.mark.parametrize(
@@ -262,7 +262,7 @@ def test_scrub_never_shows_a_secret_or_part_of_one_whatever_the_cut(
 
 
 def test_known_secrets_are_scrubbed_everywhere() -> None:
-    from masking_unset.logic.redact import remember_secrets
+    from masking_unset.models.redact import remember_secrets
 
     remember_secrets(["remembered-webhook-secret-value"])
     assert "remembered" not in scrub("echo: remembered-webhook-secret-value")

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from masking_unset.logic.batch import QueueRecord, message_ids
+from masking_unset.handlers.sqs import message_ids, read_record
 
 VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
@@ -25,7 +25,7 @@ ATTRIBUTES = st.dictionaries(
 
 @given(record=VALUES | st.dictionaries(RECORD_KEYS, VALUES | ATTRIBUTES, max_size=4))
 def test_any_record_is_read(record: object) -> None:
-    parsed = QueueRecord.from_sqs(record)
+    parsed = read_record(record)
     assert isinstance(parsed.body, str)
     assert 0 <= parsed.receive_count <= 999_999_999
     assert parsed.group_id is None or isinstance(parsed.group_id, str)
@@ -45,11 +45,11 @@ def test_the_receive_count_is_ascii_digits_or_a_first_delivery(
     count: object, expected: int
 ) -> None:
     record = {"messageId": "m", "attributes": {"ApproximateReceiveCount": count}}
-    assert QueueRecord.from_sqs(record).receive_count == expected
+    assert read_record(record).receive_count == expected
 
 
 def test_a_record_too_deep_to_write_out_still_has_a_body() -> None:
     nested: list[Any] = []
     for _ in range(100_000):
         nested = [nested]
-    assert "cannot be written" in QueueRecord.from_sqs(nested).body
+    assert "cannot be written" in read_record(nested).body

@@ -15,11 +15,13 @@ from requests.structures import CaseInsensitiveDict
 from masking_unset.app import RATE_LIMIT_MAX_WAIT_SECONDS, App
 from masking_unset.clients.deepcall import DeepCallClient
 from masking_unset.config import Settings
+from masking_unset.handlers.sqs import read_record
 from masking_unset.logic.batch import BatchProcessor
+from masking_unset.logic.expiry import MaskingExpirer
 from masking_unset.logic.failures import FailureKind, classify
-from masking_unset.logic.pipeline import UnsetService
 from masking_unset.logic.ratelimit import TokenBucket
-from masking_unset.logic.retry import Deadline, RetryPolicy
+from masking_unset.logic.retry import RetryPolicy
+from masking_unset.models.budget import Deadline
 from masking_unset.models.deepcall import SsidCredentials, UnsetTarget
 from masking_unset.models.errors import UpstreamUnavailable
 
@@ -250,14 +252,14 @@ def test_records_refused_by_the_pacer_are_exactly_those_handed_back() -> None:
     clock = FakeClock()
     pacer = TokenBucket(1.0, burst=3, max_wait=0.0, clock=clock, sleep=clock.sleep)
     settings = Settings.from_env(BASE)
-    service = UnsetService(
+    service = MaskingExpirer(
         settings,
         FakeSecrets(),
         client(session, pacer),
         retry=RetryPolicy(max_attempts=1),
     )
     batch = BatchProcessor(service, dead_letters=None, visibility=None, max_concurrency=6)
-    failed = batch.process([sqs_record(i) for i in range(6)], Deadline())
+    failed = batch.process([read_record(sqs_record(i)) for i in range(6)], Deadline())
     sent = {body["mask"] for body in session.bodies}
     assert len(sent) == 3
     assert len(failed) == 3

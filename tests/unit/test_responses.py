@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from masking_unset.logic.responses import MAX_ITEM_TEXT, ItemOutcome, default_response
+from masking_unset.handlers.responses import MAX_ITEM_TEXT, default_response
+from masking_unset.logic.webhooks import ItemOutcome
 from masking_unset.models.errors import InvalidEvent, UpstreamUnavailable
 from masking_unset.models.events import Outcome, UnsetResult
 from masking_unset.sources.base import MAX_EVENTS_PER_DELIVERY

@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from masking_unset.handlers.responses import MAX_RETRY_AFTER, retry_after_header
 from masking_unset.logic.batch import Backoff
-from masking_unset.logic.responses import MAX_RETRY_AFTER, retry_after_header
-from masking_unset.logic.retry import Deadline, RetryPolicy, clamp
+from masking_unset.logic.retry import RetryPolicy, clamp
+from masking_unset.models.budget import Deadline
 from masking_unset.models.errors import InvalidNumber, UpstreamRejected, UpstreamUnavailable
 
 

@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from masking_unset.config import Settings
-from masking_unset.logic.responses import ItemOutcome
+from masking_unset.handlers.responses import respond
+from masking_unset.logic.webhooks import ItemOutcome
 from masking_unset.models.errors import (
     AuthenticationFailed,
     ConfigurationError,
@@ -314,14 +315,14 @@ def test_every_finished_notification_is_acknowledged() -> None:
         done(Outcome.QUEUED),
         ItemOutcome(error=UpstreamRejected("refused for good", deepcall_code=1000)),
     ]
-    response = SOURCE.respond(outcomes, 30)
+    response = respond(SOURCE, outcomes, 30)
     assert response.status == 200
     assert response.content_type.startswith("text/xml")
     assert ack_of(response.body) == "true"
 
 
 def test_one_retry_makes_salesforce_resend_the_message() -> None:
-    response = SOURCE.respond([done(), ItemOutcome(error=UpstreamUnavailable("down"))], 30)
+    response = respond(SOURCE, [done(), ItemOutcome(error=UpstreamUnavailable("down"))], 30)
     assert response.status == 503
     assert response.headers["Retry-After"] == "30"
     assert ack_of(response.body) == "false"

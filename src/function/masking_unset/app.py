@@ -9,7 +9,7 @@ from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any, cast
 
 from masking_unset.config import Settings, get_settings
-from masking_unset.logic.budget import RATE_LIMIT_MAX_WAIT_SECONDS as _RATE_LIMIT_MAX_WAIT
+from masking_unset.models.budget import RATE_LIMIT_MAX_WAIT_SECONDS as _RATE_LIMIT_MAX_WAIT
 
 if TYPE_CHECKING:
     import boto3
@@ -17,15 +17,15 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
     from masking_unset.clients.deepcall import DeepCallClient
+    from masking_unset.clients.idempotency import DynamoDBIdempotency
     from masking_unset.clients.masking_map import MaskingMapTable
     from masking_unset.clients.queues import QueueClient
     from masking_unset.clients.secrets import SecretStore
+    from masking_unset.handlers.receiver import WebhookReceiver
     from masking_unset.logic.batch import BatchProcessor
-    from masking_unset.logic.budget import TimeBudget
-    from masking_unset.logic.idempotency import DynamoDBIdempotency
-    from masking_unset.logic.pipeline import UnsetService
+    from masking_unset.logic.expiry import MaskingExpirer
     from masking_unset.logic.ratelimit import TokenBucket
-    from masking_unset.logic.webhooks import WebhookReceiver
+    from masking_unset.models.budget import TimeBudget
 
 
 # The longest a DeepCall request waits for a DEEPCALL_MAX_RPS slot (logic/budget.py counts it in
@@ -65,7 +65,7 @@ class App:
         with self._client_lock:
             client = self._clients.get(service_name)
             if client is None:
-                from masking_unset.logic.budget import aws_client_config
+                from masking_unset.clients.aws import aws_client_config
 
                 config = aws_client_config(self.settings.max_concurrency)
                 client = self.boto3_session.client(service_name, config=config)  # type: ignore[call-overload]
@@ -75,7 +75,7 @@ class App:
     @cached_property
     def budget(self) -> TimeBudget:
         """How much time each step needs (logic/budget.py): one set of figures for all."""
-        from masking_unset.logic.budget import TimeBudget
+        from masking_unset.models.budget import TimeBudget
 
         return TimeBudget.from_settings(self.settings, paced=self.pacer is not None)
 
@@ -129,7 +129,7 @@ class App:
         """At-most-once per event, when ``IDEMPOTENCY_TABLE`` is set."""
         if not self.settings.idempotency_table:
             return None
-        from masking_unset.logic.idempotency import DynamoDBIdempotency
+        from masking_unset.clients.idempotency import DynamoDBIdempotency
 
         return DynamoDBIdempotency(
             self._client("dynamodb"),
@@ -139,9 +139,9 @@ class App:
         )
 
     @cached_property
-    def service(self) -> UnsetService:
-        """The unset pipeline."""
-        from masking_unset.logic.pipeline import UnsetService
+    def expirer(self) -> MaskingExpirer:
+        """Expires the masking of a close event, whichever way it came."""
+        from masking_unset.logic.expiry import MaskingExpirer
         from masking_unset.logic.retry import RetryPolicy
 
         settings = self.settings
@@ -153,7 +153,7 @@ class App:
             attempt_budget=self.budget.deepcall_attempt,
             safety_margin=self.budget.hand_on,
         )
-        return UnsetService(
+        return MaskingExpirer(
             settings,
             self.secrets,
             self.deepcall,
@@ -183,10 +183,10 @@ class App:
     @cached_property
     def webhook_receiver(self) -> WebhookReceiver:
         """The webhook flow."""
-        from masking_unset.logic.webhooks import WebhookReceiver
+        from masking_unset.handlers.receiver import WebhookReceiver
 
         return WebhookReceiver(
-            self.settings, self.secrets, self.service, fallback=self.queue, budget=self.budget
+            self.settings, self.secrets, self.expirer, fallback=self.queue, budget=self.budget
         )
 
     @cached_property
@@ -196,7 +196,7 @@ class App:
 
         settings = self.settings
         return BatchProcessor(
-            self.service,
+            self.expirer,
             dead_letters=self.dead_letter_queue,
             visibility=self.queue,
             max_concurrency=settings.max_concurrency,

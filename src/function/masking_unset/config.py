@@ -11,8 +11,10 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.functional_validators import BeforeValidator
 
-from masking_unset.logic.fields import FieldOverrides
 from masking_unset.models.errors import ConfigurationError
+from masking_unset.models.fields import FieldOverrides
+
+DEFAULT_WEBHOOK_RETRY_AFTER_SECONDS = 30
 
 
 class NumberFormat(StrEnum):
@@ -42,8 +44,8 @@ def _int_set(value: object) -> object:
     return value
 
 
-Optional = Annotated[str | None, BeforeValidator(_blank_to_none)]
-IntList = Annotated[frozenset[int], BeforeValidator(_int_set)]
+OptionalText = Annotated[str | None, BeforeValidator(_blank_to_none)]  # a blank value is unset
+IntSet = Annotated[frozenset[int], BeforeValidator(_int_set)]
 CsvList = Annotated[tuple[str, ...], BeforeValidator(_csv)]
 
 
@@ -66,9 +68,12 @@ class Settings(BaseModel):
     )
     phone_default_region: str = Field(default="IN", alias="PHONE_DEFAULT_REGION")
     secrets_cache_seconds: int = Field(default=300, alias="SECRETS_CACHE_SECONDS", ge=0)
-    webhook_secrets_id: Optional = Field(default=None, alias="WEBHOOK_SECRETS_ID")
+    webhook_secrets_id: OptionalText = Field(default=None, alias="WEBHOOK_SECRETS_ID")
     webhook_retry_after_seconds: int = Field(
-        default=30, alias="WEBHOOK_RETRY_AFTER_SECONDS", ge=1, le=3600
+        default=DEFAULT_WEBHOOK_RETRY_AFTER_SECONDS,
+        alias="WEBHOOK_RETRY_AFTER_SECONDS",
+        ge=1,
+        le=3600,
     )
     deepcall_max_attempts: int = Field(default=3, alias="DEEPCALL_MAX_ATTEMPTS", ge=1, le=10)
     deepcall_retry_base_seconds: float = Field(
@@ -80,7 +85,7 @@ class Settings(BaseModel):
     retry_after_cap_seconds: float = Field(
         default=5.0, alias="RETRY_AFTER_CAP_SECONDS", ge=0, le=60
     )
-    deepcall_already_done_codes: IntList = Field(
+    deepcall_already_done_codes: IntSet = Field(
         default=frozenset(), alias="DEEPCALL_ALREADY_DONE_CODES"
     )
     queue_backoff_base_seconds: float = Field(
@@ -90,18 +95,18 @@ class Settings(BaseModel):
         default=900.0, alias="QUEUE_BACKOFF_MAX_SECONDS", ge=0, le=43_200
     )
     queue_max_receives: int = Field(default=5, alias="QUEUE_MAX_RECEIVES", ge=1, le=1000)
-    idempotency_table: Optional = Field(default=None, alias="IDEMPOTENCY_TABLE")
+    idempotency_table: OptionalText = Field(default=None, alias="IDEMPOTENCY_TABLE")
     idempotency_window_seconds: int = Field(
         default=86_400, alias="IDEMPOTENCY_WINDOW_SECONDS", ge=60
     )
-    queue_url: Optional = Field(default=None, alias="QUEUE_URL")
-    dead_letter_queue_url: Optional = Field(default=None, alias="DEAD_LETTER_QUEUE_URL")
-    masking_map_table: Optional = Field(default=None, alias="MASKING_MAP_TABLE")
+    queue_url: OptionalText = Field(default=None, alias="QUEUE_URL")
+    dead_letter_queue_url: OptionalText = Field(default=None, alias="DEAD_LETTER_QUEUE_URL")
+    masking_map_table: OptionalText = Field(default=None, alias="MASKING_MAP_TABLE")
     dry_run: bool = Field(default=False, alias="DRY_RUN")
     max_concurrency: int = Field(default=10, alias="MAX_CONCURRENCY", ge=1, le=100)
     deepcall_max_rps: float = Field(default=0.0, alias="DEEPCALL_MAX_RPS", ge=0)
     hubspot_closed_stages: CsvList = Field(default=(), alias="HUBSPOT_CLOSED_STAGES")
-    public_base_url: Optional = Field(default=None, alias="PUBLIC_BASE_URL")
+    public_base_url: OptionalText = Field(default=None, alias="PUBLIC_BASE_URL")
     salesforce_org_ids: CsvList = Field(default=(), alias="SALESFORCE_ORG_IDS")
     # Status labels counted as closed on top of each source's own (localized or custom labels).
     zendesk_closed_statuses: CsvList = Field(default=(), alias="ZENDESK_CLOSED_STATUSES")

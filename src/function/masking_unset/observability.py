@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -50,13 +51,21 @@ def tracer() -> Tracer:
     return Tracer(service=SERVICE, patch_modules=("botocore",))
 
 
+_TRUTHY = frozenset({"1", "y", "yes", "t", "true", "on"})
+
+
 @lru_cache(maxsize=1)
 def _tracing_off() -> bool:
-    """Powertools' own rule (POWERTOOLS_TRACE_DISABLED, or not in Lambda), read once without
-    building the tracer: building it imports the X-Ray SDK even to disable it (~100 ms)."""
-    from aws_lambda_powertools.tracing.tracer import Tracer
-
-    return bool(Tracer._is_tracer_disabled())
+    """Whether the Tracer would disable itself, by Powertools' documented rule: explicitly
+    (``POWERTOOLS_TRACE_DISABLED``), or outside Lambda (no ``LAMBDA_TASK_ROOT``) and in its local
+    emulators (``AWS_SAM_LOCAL``, ``AWS_CHALICE_CLI_MODE``), where no X-Ray daemon listens.
+    Read once from the environment without building the tracer: building it imports the X-Ray
+    SDK even to disable it (~100 ms of cold start)."""
+    if os.environ.get("POWERTOOLS_TRACE_DISABLED", "false").strip().lower() in _TRUTHY:
+        return True
+    in_lambda = bool(os.environ.get("LAMBDA_TASK_ROOT"))
+    emulated = bool(os.environ.get("AWS_SAM_LOCAL") or os.environ.get("AWS_CHALICE_CLI_MODE"))
+    return not in_lambda or emulated
 
 
 @contextmanager

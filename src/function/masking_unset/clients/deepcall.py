@@ -10,14 +10,17 @@ import requests
 from pydantic import ValidationError
 from requests.adapters import HTTPAdapter
 
-from masking_unset.logic.json_input import load_json
-from masking_unset.logic.redact import scrub
-from masking_unset.logic.retry import clamp
-from masking_unset.models.deepcall import DeepCallCredentials, DeepCallReply, UnsetTarget
+from masking_unset.models.deepcall import (
+    UNSET_PATH,
+    DeepCallCredentials,
+    DeepCallReply,
+    UnsetTarget,
+    unset_body,
+)
 from masking_unset.models.errors import MaskingUnsetError, UpstreamRejected, UpstreamUnavailable
+from masking_unset.models.json_input import load_json
+from masking_unset.models.redact import scrub
 
-UNSET_PATH = "/api/v2/Masking/unset"
-EXPIRE_NOW_MINUTES = -1  # a negative duration expires the masking immediately
 _MAX_MESSAGE = 200
 MAX_RETRY_AFTER_SECONDS = 3600.0  # a longer wait asked for is waited no longer than this
 _MAX_HTTP_DATE = 64  # "Sun, 06 Nov 1994 08:49:37 GMT" is 29
@@ -63,7 +66,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
         seconds = moment.timestamp() - (time() if now is None else now)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    return clamp(seconds, 0.0, MAX_RETRY_AFTER_SECONDS)
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)  # a date is never NaN
 
 
 class DeepCallClient:
@@ -83,15 +86,6 @@ class DeepCallClient:
         self._timeout = (connect_timeout, read_timeout)
         self._pacer = pacer
 
-    @staticmethod
-    def unset_body(credentials: DeepCallCredentials, target: UnsetTarget) -> dict[str, object]:
-        """The JSON body of an unset request that expires ``target`` now."""
-        return {
-            **credentials.auth_fields(),
-            **target.fields(),
-            "expiry_duration": EXPIRE_NOW_MINUTES,
-        }
-
     def unset(self, credentials: DeepCallCredentials, target: UnsetTarget) -> DeepCallReply:
         """Expire ``target`` now.
 
@@ -110,7 +104,7 @@ class DeepCallClient:
         try:
             response = self._session.post(
                 self._url,
-                json=self.unset_body(credentials, target),
+                json=unset_body(credentials, target),
                 timeout=self._timeout,
                 allow_redirects=False,  # the body carries credentials: never resend it elsewhere
             )

@@ -6,12 +6,11 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from masking_unset.models.deepcall import NUMBER_FIELDS
 from masking_unset.models.errors import ConfigurationError, UpstreamUnavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-
-NUMBER_FIELDS = ("mask", "m1", "m2")
 
 
 def mapping_key(source: str, ticket_id: str) -> str:
@@ -33,7 +32,7 @@ class MaskingMapTable:
                 TableName=self._table,
                 Key={"pk": {"S": mapping_key(source, ticket_id)}},
                 ConsistentRead=True,
-                ProjectionExpression="mask, m1, m2",
+                ProjectionExpression=", ".join(NUMBER_FIELDS),
             ).get("Item")
         except ClientError as exc:
             raise self._error(exc) from None

@@ -13,11 +13,6 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef
 
-# Message attributes of a dead-lettered message: why it was parked.
-ATTR_ERROR_CODE = "ErrorCode"
-ATTR_ERROR_MESSAGE = "ErrorMessage"
-ATTR_SOURCE_MESSAGE_ID = "SourceMessageId"
-ATTR_RECEIVE_COUNT = "ReceiveCount"
 MAX_VISIBILITY_SECONDS = 12 * 60 * 60  # SQS's own limit
 
 

@@ -10,8 +10,8 @@ from aws_lambda_powertools.utilities.parameters.exceptions import (
     TransformParameterError,
 )
 
-from masking_unset.logic.redact import remember_secrets
 from masking_unset.models.errors import ConfigurationError, UpstreamUnavailable
+from masking_unset.models.redact import remember_secrets
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient

@@ -1,1 +1,2 @@
-"""Lambda entry points: thin wrappers that translate AWS events and delegate to the logic."""
+"""The top layer: Lambda entry points, the only code that knows API Gateway and SQS event shapes
+and HTTP answers. It routes webhooks to their source and renders every outcome."""

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
 from masking_unset.models.errors import MalformedBody
-from masking_unset.models.http import WebhookRequest, WebhookResponse
+from masking_unset.models.http import WebhookRequest, WebhookResponse, source_in_path
 
-_SOURCE_IN_PATH = re.compile(r"/webhooks/([^/]+)/?$")
 UNSUPPORTED = "unsupported_event"
 
 
@@ -77,8 +75,8 @@ def to_request(event: object) -> WebhookRequest:
     headers = {k.lower(): v for k, v in _text_map(event.get("headers"), "header").items()}
     path_parameters = _text_map(event.get("pathParameters"), "path parameter")
     source = path_parameters.get("source")
-    if source is None and (match := _SOURCE_IN_PATH.search(path)):
-        source = match.group(1)
+    if source is None:
+        source = source_in_path(path)
     return WebhookRequest(
         method=method.upper(),
         path=path,

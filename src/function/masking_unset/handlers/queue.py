@@ -17,8 +17,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     must deliver again. Never raises, whatever the event: an exception would hand back the whole
     batch."""
     from masking_unset.app import get_app
-    from masking_unset.logic.batch import message_ids
-    from masking_unset.logic.retry import Deadline
+    from masking_unset.handlers.sqs import message_ids, read_record
+    from masking_unset.models.budget import Deadline
 
     records: object = event.get("Records") if isinstance(event, Mapping) else None
     if not isinstance(records, list):
@@ -29,7 +29,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         app = get_app()
         if app.idempotency is not None:
             app.idempotency.register(context)
-        failed = app.batch.process(records, Deadline(context.get_remaining_time_in_millis))
+        deadline = Deadline(context.get_remaining_time_in_millis)
+        failed = app.batch.process([read_record(r) for r in records], deadline)
     except Exception as exc:  # noqa: BLE001 - configuration or a bug: every record comes back
         logger.error(
             "cannot process the batch",

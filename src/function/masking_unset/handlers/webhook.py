@@ -6,9 +6,10 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from masking_unset.config import DEFAULT_WEBHOOK_RETRY_AFTER_SECONDS
 from masking_unset.handlers.apigw import to_event, to_request
-from masking_unset.logic.responses import DEFAULT_RETRY_AFTER, error_response, failure_response
-from masking_unset.logic.retry import Deadline
+from masking_unset.handlers.responses import error_response, failure_response
+from masking_unset.models.budget import Deadline
 from masking_unset.models.errors import MaskingUnsetError
 from masking_unset.models.http import WebhookResponse
 from masking_unset.observability import count, count_by, logger, metrics
@@ -25,7 +26,7 @@ def handle(event: dict[str, Any], context: LambdaContext) -> WebhookResponse:
     """The webhook flow, answering a :class:`WebhookResponse` whatever happens."""
     from masking_unset.app import get_app
 
-    retry_after = DEFAULT_RETRY_AFTER
+    retry_after = DEFAULT_WEBHOOK_RETRY_AFTER_SECONDS
     count("WebhooksReceived")
     try:
         request = to_request(event)

@@ -4,53 +4,32 @@ back for a later attempt - concurrently across records, in order within a FIFO m
 from __future__ import annotations
 
 import hashlib
-import json
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
-from masking_unset.clients.queues import (
+from masking_unset.logic.envelopes import unwrap
+from masking_unset.logic.expiry import MaskingExpirer
+from masking_unset.logic.failures import disposition
+from masking_unset.logic.ports import Sender, VisibilityControl
+from masking_unset.logic.retry import clamp
+from masking_unset.models.budget import Deadline, TimeBudget
+from masking_unset.models.errors import MaskingUnsetError
+from masking_unset.models.events import CloseEvent
+from masking_unset.models.json_input import load_json
+from masking_unset.models.queue import (
     ATTR_ERROR_CODE,
     ATTR_ERROR_MESSAGE,
     ATTR_RECEIVE_COUNT,
     ATTR_SOURCE_MESSAGE_ID,
+    QueueRecord,
 )
-from masking_unset.logic.budget import TimeBudget
-from masking_unset.logic.envelopes import unwrap
-from masking_unset.logic.failures import FailureKind, classify
-from masking_unset.logic.json_input import load_json
-from masking_unset.logic.pipeline import UnsetService
-from masking_unset.logic.retry import Deadline, clamp
-from masking_unset.models.errors import MaskingUnsetError
-from masking_unset.models.events import CloseEvent
 from masking_unset.observability import count, count_by, logger
 
 MALFORMED_RECORD = "malformed_record"
-
-
-class Sender(Protocol):
-    """A queue to send to (see :class:`masking_unset.clients.queues.QueueClient`)."""
-
-    @property
-    def is_fifo(self) -> bool: ...
-
-    def send(
-        self,
-        body: str,
-        *,
-        attributes: Mapping[str, str] | None = None,
-        group_id: str | None = None,
-        dedup_id: str | None = None,
-    ) -> str: ...
-
-
-class VisibilityControl(Protocol):
-    """Delays a message's redelivery (see :class:`masking_unset.clients.queues.QueueClient`)."""
-
-    def delay_redelivery(self, receipt_handle: str, seconds: int) -> None: ...
 
 
 class RecordFate(StrEnum):
@@ -60,69 +39,6 @@ class RecordFate(StrEnum):
     PARKED = "parked"  # permanent failure, sent to the dead-letter queue: delete it
     RETRY = "retry"  # report it failed: SQS delivers it again
     SKIPPED = "skipped"  # not started (time short, or an earlier record of its group failed)
-
-
-@dataclass(frozen=True, slots=True)
-class QueueRecord:
-    """The parts of an SQS record this service reads."""
-
-    message_id: str
-    receipt_handle: str
-    body: str
-    receive_count: int
-    group_id: str | None
-
-    @classmethod
-    def from_sqs(cls, record: object) -> QueueRecord:
-        """Read an SQS event record of any shape: what is missing or of the wrong type is left
-        blank. A record without a ``messageId`` is not :attr:`reportable`."""
-        fields: Mapping[str, Any] = record if isinstance(record, Mapping) else {}
-        attributes = fields.get("attributes")
-        if not isinstance(attributes, Mapping):
-            attributes = {}
-        message_id, receipt, group = (
-            fields.get("messageId"),
-            fields.get("receiptHandle"),
-            attributes.get("MessageGroupId"),
-        )
-        return cls(
-            message_id=message_id if isinstance(message_id, str) else "",
-            receipt_handle=receipt if isinstance(receipt, str) else "",
-            body=_body_text(record),
-            receive_count=_receive_count(attributes.get("ApproximateReceiveCount")),
-            group_id=group if isinstance(group, str) else None,
-        )
-
-    @property
-    def reportable(self) -> bool:
-        """Whether ``batchItemFailures`` can name this record. An empty or unknown identifier
-        there makes Lambda hand back the whole batch, records already expired included."""
-        return bool(self.message_id)
-
-
-def _body_text(record: object) -> str:
-    # The body as SQS gives it; anything else as JSON, so that a dead letter shows what came.
-    body = record.get("body") if isinstance(record, Mapping) else record
-    if isinstance(body, str):
-        return body
-    if body is None and isinstance(record, Mapping):
-        return ""
-    try:
-        return json.dumps(body, default=repr)
-    except (ValueError, RecursionError):  # circular or too deep to write out
-        return f"<a {type(body).__name__} that cannot be written as JSON>"
-
-
-def _receive_count(value: object) -> int:
-    # SQS sends a decimal string; anything else (or absurdly large) counts as a first delivery.
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 9:
-        return int(value)
-    return 1
-
-
-def message_ids(records: Sequence[object]) -> list[str]:
-    """The ids of the records that ``batchItemFailures`` can name."""
-    return [parsed.message_id for r in records if (parsed := QueueRecord.from_sqs(r)).reportable]
 
 
 def parse_record(body: str) -> CloseEvent:
@@ -154,7 +70,7 @@ class BatchProcessor:
 
     def __init__(
         self,
-        service: UnsetService,
+        service: MaskingExpirer,
         *,
         dead_letters: Sender | None,
         visibility: VisibilityControl | None,
@@ -179,14 +95,14 @@ class BatchProcessor:
         # dead-letter queue without any reason, so it is parked here, with its reason, instead.
         self._max_receives = max_receives
 
-    def process(self, records: Sequence[object], deadline: Deadline) -> list[str]:
+    def process(self, records: Sequence[QueueRecord], deadline: Deadline) -> list[str]:
         """Process the batch; returns the message ids to report in ``batchItemFailures``.
 
-        A record without a ``messageId`` cannot be reported, so cannot be handed back: it is
+        A record without a message id cannot be reported, so cannot be handed back: it is
         dead-lettered at once (code ``malformed_record``), never processed.
         """
         parsed = []
-        for record in map(QueueRecord.from_sqs, records):
+        for record in records:
             if record.reportable:
                 parsed.append(record)
             else:
@@ -260,7 +176,8 @@ class BatchProcessor:
     def _failed(
         self, record: QueueRecord, exc: Exception, ids: dict[str, Any], deadline: Deadline
     ) -> RecordFate:
-        kind = classify(exc)
+        outcome = disposition(exc)
+        kind = outcome.kind
         if isinstance(exc, MaskingUnsetError):
             code, message = exc.code, exc.message
             log = {**ids, "code": code, "kind": kind.value, "reason": message}
@@ -272,7 +189,7 @@ class BatchProcessor:
             # A send cut off by the timeout would fail the whole batch: it comes back instead.
             logger.warning("no time left to park or delay the record", extra=ids)
             return RecordFate.RETRY
-        if kind is FailureKind.PERMANENT and self._park(record, code, message):
+        if outcome.park and self._park(record, code, message):
             return RecordFate.PARKED
         if record.receive_count >= self._max_receives:
             last = f"gave up after {record.receive_count} deliveries: {message}"

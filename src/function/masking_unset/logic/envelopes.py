@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from masking_unset.logic.json_input import load_json
+from masking_unset.models.json_input import load_json
 
 
 def unwrap(document: Any) -> Any:

@@ -1,8 +1,12 @@
-"""The one table that classifies every failure; everything else asks it."""
+"""The one table that classifies every failure and decides what becomes of it; everything else
+asks it. Each channel only renders the answer: the webhook as an HTTP status
+(:mod:`masking_unset.handlers.responses`), the queue as a hand-back or a dead letter
+(:mod:`masking_unset.logic.batch`)."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from masking_unset.models.errors import (
@@ -98,3 +102,49 @@ def classify(
     if isinstance(exc, MaskingUnsetError):
         return FailureKind.PERMANENT  # bad input or unresolvable target
     return FailureKind.RETRYABLE  # an unexpected bug or outage: keep the event, try again
+
+
+@dataclass(frozen=True, slots=True)
+class Disposition:
+    """What becomes of an event that failed this way, whichever way it came."""
+
+    kind: FailureKind
+    # It can succeed later: a webhook sender is asked to deliver again (503, Ack false), a queued
+    # record is handed back to the queue.
+    retry: bool = False
+    # A webhook hands it to the queue (202) rather than asking its sender to deliver again.
+    queue: bool = False
+    # A queued record is parked in the dead-letter queue at once, with its reason.
+    park: bool = False
+    # Tried again within this invocation, after a backoff (the retry policy).
+    retry_now: bool = False
+    # Re-read the DeepCall secret (it may have rotated) and call once more.
+    refresh: bool = False
+    # Nothing is left to do: the goal is met.
+    done: bool = False
+
+
+DISPOSITIONS: dict[FailureKind, Disposition] = {
+    FailureKind.RETRYABLE: Disposition(
+        FailureKind.RETRYABLE, retry=True, queue=True, retry_now=True
+    ),
+    FailureKind.CREDENTIALS: Disposition(
+        FailureKind.CREDENTIALS, retry=True, queue=True, refresh=True
+    ),
+    FailureKind.CONFIGURATION: Disposition(FailureKind.CONFIGURATION, retry=True, queue=True),
+    FailureKind.UNRECOGNISED: Disposition(FailureKind.UNRECOGNISED, retry=True, queue=True),
+    FailureKind.PERMANENT: Disposition(FailureKind.PERMANENT, park=True),
+    FailureKind.ALREADY_DONE: Disposition(FailureKind.ALREADY_DONE, done=True),
+}
+# Another delivery of the same event is running it: queuing this one would only make a
+# duplicate, so the sender is asked to come back shortly instead.
+IN_FLIGHT = replace(DISPOSITIONS[FailureKind.RETRYABLE], queue=False)
+
+
+def disposition(
+    exc: BaseException, *, already_done_codes: frozenset[int] = frozenset()
+) -> Disposition:
+    """What becomes of an event that failed with ``exc`` (see :func:`classify`)."""
+    if isinstance(exc, InFlight):
+        return IN_FLIGHT
+    return DISPOSITIONS[classify(exc, already_done_codes=already_done_codes)]

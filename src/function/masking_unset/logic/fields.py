@@ -3,61 +3,14 @@ source that an operator can override per source (``SOURCE_FIELDS_<SOURCE>``)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
-from functools import lru_cache
-from typing import Annotated, Any
+from typing import Any
 
-import jmespath  # type: ignore[import-untyped]
 from jmespath.exceptions import JMESPathError  # type: ignore[import-untyped]
-from pydantic import BeforeValidator
 
+from masking_unset.models.deepcall import NUMBER_FIELDS
 from masking_unset.models.errors import InvalidEvent
-
-# The fields a source can read; every SOURCE_FIELDS_* key must be one of them.
-FIELD_NAMES = ("event_id", "ticket_id", "status", "closed", "mask", "m1", "m2", "occurred_at")
-ID_FIELDS = ("event_id", "ticket_id")
-NUMBER_FIELDS = ("mask", "m1", "m2")
-_MAX_ID_LENGTH = 256
-
-
-@lru_cache(maxsize=512)
-def compiled(expression: str) -> Any:
-    """The parsed JMESPath expression (cached: each one is parsed once per container)."""
-    return jmespath.compile(expression)
-
-
-def parse_field_overrides(value: object) -> object:
-    """Validate a ``SOURCE_FIELDS_*`` value: a JSON object from field name to a JMESPath
-    expression, or to ``null`` to stop reading that field. Errors name the field, never the
-    payload."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return {}
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            value = None
-    if not isinstance(value, Mapping):
-        raise ValueError('must be a JSON object such as {"mask": "detail.mask"}')
-    overrides: dict[str, str | None] = {}
-    for name, expression in value.items():
-        if name not in FIELD_NAMES:
-            raise ValueError(f"unknown field {str(name)[:40]!r}; known: {', '.join(FIELD_NAMES)}")
-        if expression is None:
-            overrides[name] = None
-            continue
-        if not isinstance(expression, str) or not expression.strip():
-            raise ValueError(f"the expression for {name} must be a non-empty string or null")
-        try:
-            compiled(expression)
-        except JMESPathError:
-            raise ValueError(f"the expression for {name} is not valid JMESPath") from None
-        overrides[name] = expression
-    return overrides
-
-
-FieldOverrides = Annotated[dict[str, str | None], BeforeValidator(parse_field_overrides)]
+from masking_unset.models.fields import ID_FIELDS, MAX_ID_LENGTH, compiled
 
 
 def read_fields(
@@ -103,7 +56,7 @@ def as_text(value: object, name: str) -> str | None:
 def short_id(value: object, name: str) -> str | None:
     """An id as text, cut to the length the canonical event accepts (for ignored events)."""
     text = as_text(value, name)
-    return text[:_MAX_ID_LENGTH] if text else None
+    return text[:MAX_ID_LENGTH] if text else None
 
 
 def safe_id(value: object, name: str) -> str | None:

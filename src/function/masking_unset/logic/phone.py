@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import phonenumbers
 
 from masking_unset.config import NumberFormat
-from masking_unset.logic.redact import redact_number
 from masking_unset.models.errors import ForeignNumber, InvalidNumber
+from masking_unset.models.redact import redact_number
 
 _MAX_INPUT_LENGTH = 64  # longer text is not a phone number; don't hand it to the parser
 _PLUS = "+\uff0b"  # and its fullwidth form

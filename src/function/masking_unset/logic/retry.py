@@ -9,7 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from masking_unset.logic.failures import FailureKind, classify
+from masking_unset.logic.failures import disposition
+from masking_unset.models.budget import Deadline
 from masking_unset.models.errors import UpstreamError, UpstreamUnavailable
 
 T = TypeVar("T")
@@ -20,17 +21,6 @@ def clamp(value: float, low: float, high: float) -> float:
     if math.isnan(value):
         return high
     return min(max(value, low), high)
-
-
-class Deadline:
-    """Time left in this invocation (from the Lambda context), or unbounded outside Lambda."""
-
-    def __init__(self, remaining_ms: Callable[[], int] | None = None) -> None:
-        self._remaining_ms = remaining_ms
-
-    def remaining(self) -> float:
-        """Seconds left."""
-        return math.inf if self._remaining_ms is None else self._remaining_ms() / 1000.0
 
 
 @dataclass(frozen=True)
@@ -74,7 +64,7 @@ class RetryPolicy:
             try:
                 return action()
             except Exception as exc:
-                if classify(exc) is not FailureKind.RETRYABLE or attempt >= self.max_attempts:
+                if not disposition(exc).retry_now or attempt >= self.max_attempts:
                     raise
                 delay = self.backoff(attempt, exc)
                 needed = delay + self.attempt_budget + self.safety_margin

@@ -1,22 +1,21 @@
-"""Receiving a webhook: route to its source, authenticate, parse, act on each event."""
+"""What the service does with the events of an authenticated webhook delivery: the secrets a
+source is checked with, and each event expired, ignored, failed, or handed to the queue.
+
+Routing, authentication and the HTTP answer are the handler's (:mod:`masking_unset.handlers`)."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from masking_unset.config import Settings
-from masking_unset.logic.batch import Sender
-from masking_unset.logic.budget import TimeBudget
-from masking_unset.logic.failures import classify
-from masking_unset.logic.pipeline import SecretReader, UnsetService
-from masking_unset.logic.responses import RETRY_KINDS, ItemOutcome, MethodNotAllowed
-from masking_unset.logic.retry import Deadline
+from masking_unset.logic.expiry import MaskingExpirer
+from masking_unset.logic.failures import disposition
+from masking_unset.logic.ports import SecretReader, SecretRule, Sender
+from masking_unset.models.budget import Deadline, TimeBudget
 from masking_unset.models.errors import (
     ConfigurationError,
-    InFlight,
     MaskingUnsetError,
-    PayloadTooLarge,
     UnknownSource,
     UpstreamUnavailable,
 )
@@ -28,57 +27,47 @@ from masking_unset.models.events import (
     UnreadableClose,
     UnsetResult,
 )
-from masking_unset.models.http import WebhookRequest, WebhookResponse
 from masking_unset.observability import count, count_by, logger
-from masking_unset.sources import get_source
-from masking_unset.sources.base import WebhookSource
 
-MAX_BODY_BYTES = 256 * 1024
 IGNORED_LOGGED = 3  # ignored events logged one by one; the rest of a delivery in one line
 
 
-class WebhookReceiver:
-    """Turns one webhook request into expired maskings and the answer its sender expects."""
+@dataclass(frozen=True, slots=True)
+class ItemOutcome:
+    """The end of one close event of a delivery: a result, or the error that stopped it."""
+
+    result: UnsetResult | None = None
+    error: MaskingUnsetError | None = None
+
+    @property
+    def retryable(self) -> bool:
+        """Whether the sender should deliver this event again."""
+        return self.error is not None and disposition(self.error).retry
+
+
+class WebhookDelivery:
+    """Turns the events of one authenticated delivery into outcomes."""
 
     def __init__(
         self,
         settings: Settings,
         secrets: SecretReader,
-        service: UnsetService,
+        expirer: MaskingExpirer,
         *,
         fallback: Sender | None = None,
-        clock: Callable[[], float] = time.time,
         budget: TimeBudget | None = None,
     ) -> None:
         self._settings = settings
         self._secrets = secrets
-        self._service = service
+        self._expirer = expirer
         self._fallback = fallback
-        self._clock = clock
         self._budget = budget or TimeBudget()
 
-    def receive(self, request: WebhookRequest, deadline: Deadline | None = None) -> WebhookResponse:
-        """Authenticate and act on ``request``.
-
-        Raises a :class:`MaskingUnsetError` subclass when the request as a whole is refused (wrong
-        method, unknown source, too large, unauthenticated, unreadable); failures of single events
-        are part of the answer.
-        """
-        if request.method != "POST":
-            raise MethodNotAllowed("only POST is accepted")
-        source = get_source(request.source)
-        if source is None:
-            raise UnknownSource("no such webhook source")
-        if len(request.body) > MAX_BODY_BYTES:
-            raise PayloadTooLarge(f"the body is over {MAX_BODY_BYTES // 1024} KiB")
-        secrets = self.source_secrets(source)
-        source.authenticate(request, secrets, self._clock(), self._settings)
-        items = source.parse(request, self._settings)
-        source.check_event_count(len(items))  # sources with arrays check before reading them
+    def act(self, items: Sequence[SourceItem], deadline: Deadline) -> list[ItemOutcome]:
+        """Each event's outcome, in order. Never raises for one event: its failure is its
+        outcome."""
         self._log_ignored(items)
-        deadline = deadline or Deadline()
-        outcomes = [self._act(item, deadline) for item in items]
-        return source.respond(outcomes, self._settings.webhook_retry_after_seconds)
+        return [self._act(item, deadline) for item in items]
 
     @staticmethod
     def _log_ignored(items: Sequence[SourceItem]) -> None:
@@ -113,7 +102,7 @@ class WebhookReceiver:
             return ItemOutcome(error=item.error)
         logger.append_keys(event_id=item.event_id, ticket_id=item.ticket_id)
         try:
-            return ItemOutcome(result=self._service.expire(item, deadline))
+            return ItemOutcome(result=self._expirer.expire(item, deadline))
         except MaskingUnsetError as exc:
             count_by("EventsFailed", "code", exc.code)
             logger.warning("event failed", extra={"code": exc.code, "reason": exc.message})
@@ -121,7 +110,7 @@ class WebhookReceiver:
         except Exception:  # noqa: BLE001 - a bug must not lose the event: queue it
             logger.exception("event failed unexpectedly")
             error = UpstreamUnavailable("the event could not be processed", code="internal_error")
-        if isinstance(error, InFlight) or classify(error) not in RETRY_KINDS:
+        if not disposition(error).queue:
             return ItemOutcome(error=error)
         return self._hand_to_queue(item, error, deadline)
 
@@ -154,13 +143,13 @@ class WebhookReceiver:
         )
         return ItemOutcome(result=result)
 
-    def source_secrets(self, source: WebhookSource) -> list[str]:
+    def source_secrets(self, source: SecretRule) -> list[str]:
         """The secrets configured for ``source``; :class:`UnknownSource` if there are none.
 
-        Each is checked against the source's own rule (:meth:`WebhookSource.secret_problem`):
-        one unfit secret in the list makes the whole source a :class:`ConfigurationError` (503),
-        so nothing is ever verified with an empty or short key, and a rotation mistake shows at
-        once instead of when the good secret is removed.
+        Each is checked against the source's own rule (``secret_problem``): one unfit secret in
+        the list makes the whole source a :class:`ConfigurationError` (503), so nothing is ever
+        verified with an empty or short key, and a rotation mistake shows at once instead of
+        when the good secret is removed.
         """
         if not self._settings.webhook_secrets_id:
             raise ConfigurationError("WEBHOOK_SECRETS_ID is not set")

@@ -1,1 +1,2 @@
-"""Pydantic models and domain exceptions shared by every layer."""
+"""The bottom layer, with config and observability: the boundaries' models, the domain exceptions,
+redaction, the JSON loader and the invocation's clock. Imports nothing above it."""

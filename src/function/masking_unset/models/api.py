@@ -1,6 +1,6 @@
 """The webhook API's answer bodies that are not :class:`UnsetResult` itself: the error body and
-the answer to a delivery that carried several events. They exist to describe the API (OpenAPI);
-:mod:`masking_unset.logic.responses` writes the same shapes."""
+the answer to a delivery that carried several events. :mod:`masking_unset.handlers.responses`
+renders every answer from them, and the OpenAPI document is generated from them."""
 
 from __future__ import annotations
 

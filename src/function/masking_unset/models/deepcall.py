@@ -6,6 +6,11 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, StrictStr
 
+from masking_unset.models.redact import redact_number
+
+UNSET_PATH = "/api/v2/Masking/unset"  # POST {DEEPCALL_BASE_URL}{UNSET_PATH}
+EXPIRE_NOW_MINUTES = -1  # a negative expiry_duration expires the masking immediately
+
 
 def _code_number(value: object) -> object:
     # DeepCall's docs show numeric codes; tolerate "1014" as well, and drop anything else.
@@ -57,12 +62,19 @@ class UnsetTarget(BaseModel):
         return self.model_dump(exclude_none=True)
 
     def __repr__(self) -> str:
-        from masking_unset.logic.redact import redact_number
-
         shown = ", ".join(f"{k}={redact_number(v)}" for k, v in self.fields().items())
         return f"UnsetTarget({shown})"
 
     __str__ = __repr__
+
+
+# The numbers a masking is named by, in the order DeepCall lists them.
+NUMBER_FIELDS: tuple[str, ...] = tuple(UnsetTarget.model_fields)
+
+
+def unset_body(credentials: DeepCallCredentials, target: UnsetTarget) -> dict[str, object]:
+    """The JSON body of the unset request that expires ``target`` now."""
+    return {**credentials.auth_fields(), **target.fields(), "expiry_duration": EXPIRE_NOW_MINUTES}
 
 
 class DeepCallReply(BaseModel):

@@ -81,6 +81,12 @@ class UnknownSource(MaskingUnsetError):
     code = "unknown_source"
 
 
+class MethodNotAllowed(MaskingUnsetError):
+    """Only POST is accepted."""
+
+    code = "method_not_allowed"
+
+
 class PayloadTooLarge(MaskingUnsetError):
     """The webhook body is over the size limit."""
 

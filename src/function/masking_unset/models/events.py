@@ -15,8 +15,8 @@ from pydantic import (
     ValidationError,
 )
 
-from masking_unset.logic.json_input import load_json
 from masking_unset.models.errors import InvalidEvent, MalformedBody
+from masking_unset.models.json_input import load_json
 
 
 def _id_text(value: object) -> object:

@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+WEBHOOK_ROUTE = "POST /webhooks/{source}"  # the route of every source, in API Gateway's notation
+# The source in a request path; a stage or mapping prefix before /webhooks/ is allowed.
+_SOURCE_IN_PATH = re.compile(r"/webhooks/([^/?]+)/?$")
+MAX_WEBHOOK_BODY_BYTES = 256 * 1024  # a larger webhook body is refused (413) before it is read
+
+
+def source_in_path(path: str) -> str | None:
+    """The ``{source}`` of a ``/webhooks/{source}`` path (a prefix allowed), or None."""
+    match = _SOURCE_IN_PATH.search(path)
+    return match.group(1) if match else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,5 @@
-"""Webhook sources: one small module per sender, each an adapter for its auth and payload."""
+"""Webhook sources: one module per sender, and the registry everything else derives from (the
+route, the signing commands, the demo secrets, the OpenAPI description): docs/sources/README.md."""
 
 from __future__ import annotations
 

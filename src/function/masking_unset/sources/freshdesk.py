@@ -8,12 +8,12 @@ from collections.abc import Sequence
 
 from masking_unset.config import Settings
 from masking_unset.logic.fields import closes, event_document, read_fields, short_id
-from masking_unset.logic.json_input import load_json
 from masking_unset.logic.signatures import any_matches
 from masking_unset.models.errors import AuthenticationFailed, MalformedBody
 from masking_unset.models.events import CloseEvent, Ignored, SourceItem
 from masking_unset.models.http import WebhookRequest
-from masking_unset.sources.base import WebhookSource
+from masking_unset.models.json_input import load_json
+from masking_unset.sources.base import Credential, SignedParts, SourceDoc, WebhookSource
 
 TOKEN_HEADER = "X-Webhook-Token"  # noqa: S105 - a header name
 # Freshdesk status ids: 2 Open, 3 Pending, 4 Resolved, 5 Closed.
@@ -50,6 +50,30 @@ class FreshdeskSource(WebhookSource):
     """Freshdesk automation webhooks: ``{"freshdesk_webhook": {...}}`` with the chosen fields."""
 
     name = "freshdesk"
+    settings_fields = ("freshdesk_closed_statuses", "source_fields_freshdesk")
+    doc = SourceDoc(
+        summary="Freshdesk automation webhooks, authenticated by a shared token.",
+        credentials=(
+            Credential(
+                TOKEN_HEADER,
+                "freshdesk: the shared token (or send it as a Bearer token or as Basic "
+                "credentials in Authorization).",
+                required=False,
+                secret=True,
+            ),
+            Credential(
+                "Authorization",
+                f"freshdesk: `Bearer <token>`, or Basic credentials holding the token, instead of "
+                f"{TOKEN_HEADER}.",
+                required=False,
+                secret=True,
+            ),
+        ),
+    )
+
+    def sign(self, *, method: str, url: str, body: bytes, secret: str, now: float) -> SignedParts:
+        """Not signed: the shared token travels in :data:`TOKEN_HEADER`."""
+        return SignedParts(headers={TOKEN_HEADER: secret}, secret_names=frozenset({TOKEN_HEADER}))
 
     def authenticate(
         self, request: WebhookRequest, secrets: Sequence[str], now: float, settings: Settings

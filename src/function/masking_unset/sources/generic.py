@@ -2,23 +2,68 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import uuid
 from collections.abc import Sequence
 
 from masking_unset.config import Settings
 from masking_unset.logic.signatures import (
     MIN_STANDARD_WEBHOOKS_KEY_BYTES,
     standard_webhooks_key,
+    standard_webhooks_sign,
     verify_standard_webhooks,
 )
 from masking_unset.models.events import CloseEvent, SourceItem
 from masking_unset.models.http import WebhookRequest
-from masking_unset.sources.base import WebhookSource
+from masking_unset.sources.base import Credential, SignedParts, SourceDoc, WebhookSource
+
+ID_HEADER = "webhook-id"
+TIMESTAMP_HEADER = "webhook-timestamp"
+SIGNATURE_HEADER = "webhook-signature"
 
 
 class GenericSource(WebhookSource):
     """The canonical event body, authenticated by a Standard Webhooks signature."""
 
     name = "generic"
+    doc = SourceDoc(
+        summary="The canonical close event, signed with Standard Webhooks v1.",
+        credentials=(
+            Credential(ID_HEADER, "generic (Standard Webhooks): the delivery id."),
+            Credential(
+                TIMESTAMP_HEADER,
+                "generic (Standard Webhooks): unix seconds; at most 5 minutes off.",
+                pattern="^[0-9]+$",
+            ),
+            Credential(
+                SIGNATURE_HEADER,
+                "generic (Standard Webhooks): space-separated `v1,<base64 HMAC-SHA256>` entries "
+                "over `{webhook-id}.{webhook-timestamp}.{raw body}`.",
+                signature=True,
+            ),
+        ),
+    )
+
+    def new_secret(self, seed: str) -> str:
+        """``whsec_`` and the base64 of 32 bytes derived from ``seed``."""
+        key = hashlib.sha256(f"{self.name}:{seed}".encode()).digest()
+        return "whsec_" + base64.b64encode(key).decode("ascii")
+
+    def sign(self, *, method: str, url: str, body: bytes, secret: str, now: float) -> SignedParts:
+        """A fresh ``webhook-id``, ``webhook-timestamp`` and the ``v1`` signature over both and
+        the body."""
+        if self.secret_problem(secret) is not None:
+            raise ValueError("the generic source signs with a whsec_ (base64) secret")
+        delivery_id, timestamp = f"msg_{uuid.uuid4().hex}", int(now)
+        signature = standard_webhooks_sign(secret, delivery_id, timestamp, body)
+        return SignedParts(
+            headers={
+                ID_HEADER: delivery_id,
+                TIMESTAMP_HEADER: str(timestamp),
+                SIGNATURE_HEADER: signature,
+            }
+        )
 
     def secret_problem(self, secret: str) -> str | None:
         """A Standard Webhooks secret is ``whsec_`` and base64 that decodes to at least 24 bytes."""
@@ -36,9 +81,9 @@ class GenericSource(WebhookSource):
         """Verify ``webhook-signature`` over ``{webhook-id}.{webhook-timestamp}.{raw body}``."""
         verify_standard_webhooks(
             secrets=secrets,
-            msg_id=request.header("webhook-id"),
-            timestamp=request.header("webhook-timestamp"),
-            signature_header=request.header("webhook-signature"),
+            msg_id=request.header(ID_HEADER),
+            timestamp=request.header(TIMESTAMP_HEADER),
+            signature_header=request.header(SIGNATURE_HEADER),
             body=request.body,
             now=now,
         )
@@ -46,6 +91,6 @@ class GenericSource(WebhookSource):
     def parse(self, request: WebhookRequest, settings: Settings) -> Sequence[SourceItem]:
         """The canonical event; the delivery id stands in for a missing ``event_id``."""
         event = CloseEvent.from_json(request.body, source=self.name)
-        if event.event_id is None and (delivery_id := request.header("webhook-id")):
+        if event.event_id is None and (delivery_id := request.header(ID_HEADER)):
             event = event.model_copy(update={"event_id": delivery_id[:256]})
         return [event]

@@ -8,7 +8,6 @@ from typing import Any
 
 from masking_unset.config import Settings
 from masking_unset.logic.fields import event_document, read_fields, safe_id, short_id, status_in
-from masking_unset.logic.json_input import load_json
 from masking_unset.logic.signatures import (
     any_matches,
     check_timestamp_window,
@@ -23,7 +22,8 @@ from masking_unset.models.errors import (
 )
 from masking_unset.models.events import CloseEvent, Ignored, SourceItem, UnreadableClose
 from masking_unset.models.http import WebhookRequest
-from masking_unset.sources.base import WebhookSource
+from masking_unset.models.json_input import load_json
+from masking_unset.sources.base import Credential, SignedParts, SourceDoc, WebhookSource
 
 SIGNATURE_HEADER = "X-HubSpot-Signature-v3"
 TIMESTAMP_HEADER = "X-HubSpot-Request-Timestamp"
@@ -70,6 +70,27 @@ class HubSpotSource(WebhookSource):
     """HubSpot ticket stage changes; each event of a delivery is handled on its own."""
 
     name = "hubspot"
+    settings_fields = ("hubspot_closed_stages", "public_base_url", "source_fields_hubspot")
+    doc = SourceDoc(
+        summary="HubSpot ticket stage changes, signed with signature v3.",
+        credentials=(
+            Credential(
+                SIGNATURE_HEADER,
+                "hubspot: base64 HMAC-SHA256 of method + full URL + raw body + timestamp.",
+                signature=True,
+            ),
+            Credential(TIMESTAMP_HEADER, "hubspot: unix milliseconds.", pattern="^[0-9]+$"),
+        ),
+        signs_url=True,
+    )
+
+    def sign(self, *, method: str, url: str, body: bytes, secret: str, now: float) -> SignedParts:
+        """A timestamp in milliseconds and signature v3 over method, ``url``, body and it."""
+        timestamp = str(int(now * 1000))
+        signature = hubspot_signature(
+            secret, method.upper(), decode_signed_escapes(url), body, timestamp
+        )
+        return SignedParts(headers={TIMESTAMP_HEADER: timestamp, SIGNATURE_HEADER: signature})
 
     def authenticate(
         self, request: WebhookRequest, secrets: Sequence[str], now: float, settings: Settings

@@ -18,7 +18,6 @@ from masking_unset.logic.fields import (
     read_fields,
     safe_id,
 )
-from masking_unset.logic.responses import ItemOutcome, retry_after_header
 from masking_unset.logic.signatures import any_matches
 from masking_unset.models.errors import (
     AuthenticationFailed,
@@ -27,8 +26,8 @@ from masking_unset.models.errors import (
     MalformedBody,
 )
 from masking_unset.models.events import CloseEvent, Ignored, SourceItem, UnreadableClose
-from masking_unset.models.http import WebhookRequest, WebhookResponse
-from masking_unset.sources.base import WebhookSource
+from masking_unset.models.http import WebhookRequest
+from masking_unset.sources.base import Credential, SignedParts, SourceDoc, WebhookSource
 
 OUTBOUND_NS = "http://soap.sforce.com/2005/09/outbound"
 SOAP_ENV_NS = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -46,6 +45,7 @@ FIELDS = {
     "m2": "sObject.M2__c",
 }
 CONTENT_TYPE = "text/xml; charset=utf-8"
+TOKEN_PARAMETER = "token"  # noqa: S105 - a parameter name
 
 
 def soap_ack(ack: bool) -> str:
@@ -131,14 +131,38 @@ class SalesforceSource(WebhookSource):
     """Salesforce Outbound Messages: up to 100 notifications, answered with a SOAP ``Ack``."""
 
     name = "salesforce"
+    settings_fields = (
+        "salesforce_org_ids",
+        "salesforce_closed_statuses",
+        "source_fields_salesforce",
+    )
+    doc = SourceDoc(
+        summary="Salesforce Outbound Messages (SOAP), checked by organization id and a URL token.",
+        credentials=(
+            Credential(
+                TOKEN_PARAMETER,
+                "salesforce: the shared token configured for the endpoint URL.",
+                location="query",
+                secret=True,
+            ),
+        ),
+        request_content_type=CONTENT_TYPE,
+        answer_content_type=CONTENT_TYPE,
+    )
+
+    def sign(self, *, method: str, url: str, body: bytes, secret: str, now: float) -> SignedParts:
+        """Not signed: the shared token is the endpoint URL's ``token`` query parameter."""
+        return SignedParts(
+            query={TOKEN_PARAMETER: secret}, secret_names=frozenset({TOKEN_PARAMETER})
+        )
 
     def authenticate(
         self, request: WebhookRequest, secrets: Sequence[str], now: float, settings: Settings
     ) -> None:
         """The ``token`` query parameter must equal a configured secret (constant time). The
         organization id is checked in :meth:`parse`, once the message is read."""
-        token = request.query.get("token") or next(
-            iter(parse_qs(request.raw_query).get("token", [])), ""
+        token = request.query.get(TOKEN_PARAMETER) or next(
+            iter(parse_qs(request.raw_query).get(TOKEN_PARAMETER, [])), ""
         )
         if not token:
             raise AuthenticationFailed(
@@ -184,16 +208,7 @@ class SalesforceSource(WebhookSource):
                 ticket_id=safe_id(fields.get("ticket_id"), "ticket_id"),
             )
 
-    def respond(self, outcomes: Sequence[ItemOutcome], retry_after: int) -> WebhookResponse:
-        """``Ack`` true when every notification is finished (done, ignored, queued or failed for
-        good); false with 503 when one needs a retry: Salesforce resends the whole message, and
-        the finished ones come back as duplicates."""
-        retry = [outcome for outcome in outcomes if outcome.retryable]
-        if retry:
-            return WebhookResponse(
-                status=503,
-                body=soap_ack(False),
-                content_type=CONTENT_TYPE,
-                headers=retry_after_header(retry[0].error, retry_after),
-            )
-        return WebhookResponse(status=200, body=soap_ack(True), content_type=CONTENT_TYPE)
+    def acknowledgement(self, acknowledged: bool) -> str | None:
+        """The SOAP ``Ack``: false makes Salesforce resend the whole message (the finished
+        notifications then come back as duplicates)."""
+        return soap_ack(acknowledged)

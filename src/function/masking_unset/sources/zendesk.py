@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from masking_unset.config import Settings
 from masking_unset.logic.fields import closes, event_document, read_fields, short_id
-from masking_unset.logic.json_input import load_json
 from masking_unset.logic.signatures import (
     any_matches,
     check_timestamp_window,
@@ -18,7 +18,8 @@ from masking_unset.logic.signatures import (
 from masking_unset.models.errors import AuthenticationFailed, MalformedBody
 from masking_unset.models.events import CloseEvent, Ignored, SourceItem
 from masking_unset.models.http import WebhookRequest
-from masking_unset.sources.base import WebhookSource
+from masking_unset.models.json_input import load_json
+from masking_unset.sources.base import Credential, SignedParts, SourceDoc, WebhookSource
 
 SIGNATURE_HEADER = "X-Zendesk-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Zendesk-Webhook-Signature-Timestamp"
@@ -64,6 +65,24 @@ class ZendeskSource(WebhookSource):
     """Zendesk webhooks: ``ticket.status_changed`` events, or a trigger's own JSON body."""
 
     name = "zendesk"
+    settings_fields = ("zendesk_closed_statuses", "source_fields_zendesk")
+    doc = SourceDoc(
+        summary="Zendesk webhooks: ticket status events, or a trigger's own JSON body.",
+        credentials=(
+            Credential(
+                SIGNATURE_HEADER,
+                "zendesk: base64 HMAC-SHA256 of the timestamp text followed by the raw body.",
+                signature=True,
+            ),
+            Credential(TIMESTAMP_HEADER, "zendesk: ISO-8601 time of the signature."),
+        ),
+    )
+
+    def sign(self, *, method: str, url: str, body: bytes, secret: str, now: float) -> SignedParts:
+        """An ISO-8601 timestamp (whole seconds, UTC) and the signature over it and the body."""
+        timestamp = datetime.fromtimestamp(int(now), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        signature = zendesk_signature(secret, timestamp, body)
+        return SignedParts(headers={TIMESTAMP_HEADER: timestamp, SIGNATURE_HEADER: signature})
 
     def authenticate(
         self, request: WebhookRequest, secrets: Sequence[str], now: float, settings: Settings

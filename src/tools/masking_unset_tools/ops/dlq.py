@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from masking_unset.clients.queues import (
+from masking_unset.models.queue import (
     ATTR_ERROR_CODE,
     ATTR_ERROR_MESSAGE,
     ATTR_RECEIVE_COUNT,
     ATTR_SOURCE_MESSAGE_ID,
 )
-from masking_unset.logic.redact import scrub
+from masking_unset.models.redact import scrub
 from masking_unset_tools.ops.console import Out
 from masking_unset_tools.ops.errors import OperationFailed
 

@@ -48,8 +48,8 @@ def would_send(event: CloseEvent, settings: Settings) -> str:
     """The unset request a dry run would have sent, numbers cut to their last four digits."""
     import json
 
-    from masking_unset.clients.deepcall import EXPIRE_NOW_MINUTES
-    from masking_unset.logic.pipeline import resolve_numbers
+    from masking_unset.logic.expiry import resolve_numbers
+    from masking_unset.models.deepcall import EXPIRE_NOW_MINUTES
     from masking_unset_tools.local.demo import shown_request
 
     target = resolve_numbers(event, settings)
@@ -70,7 +70,7 @@ def expire(app: App, event: CloseEvent, out: Out) -> UnsetResult:
         if settings.dry_run and event.has_numbers:
             out(f"dry run: would send {would_send(event, settings)}")
         with function_stdout():
-            result = app.service.expire(event)
+            result = app.expirer.expire(event)
     except (UnusableTarget, ConfigurationError) as exc:
         raise UsageError(f"{exc.code}: {exc.message}") from None
     except MaskingUnsetError as exc:

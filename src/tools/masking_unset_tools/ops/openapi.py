@@ -12,20 +12,20 @@ from typing import Any, Final
 
 from pydantic.json_schema import models_json_schema
 
-from masking_unset.logic.responses import MethodNotAllowed
-from masking_unset.logic.webhooks import MAX_BODY_BYTES
 from masking_unset.models.api import DeliveryResults, ErrorBody
 from masking_unset.models.errors import (
     AuthenticationFailed,
     InFlight,
     InvalidEvent,
     InvalidNumber,
+    MethodNotAllowed,
     PayloadTooLarge,
     UnknownSource,
     UpstreamRejected,
     UpstreamUnavailable,
 )
 from masking_unset.models.events import CloseEvent, UnsetResult
+from masking_unset.models.http import MAX_WEBHOOK_BODY_BYTES as MAX_BODY_BYTES
 from masking_unset.sources.base import MAX_EVENTS_PER_DELIVERY
 from masking_unset_tools.ops.console import Out
 from masking_unset_tools.ops.errors import OperationFailed, UsageError

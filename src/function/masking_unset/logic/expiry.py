@@ -1,21 +1,22 @@
-"""The pipeline every trigger shares: resolve the target, fetch credentials, call DeepCall -
-at most once per event, retried within the invocation's time."""
+"""Expiring the masking a close event names, whichever way it came: resolve the target, fetch
+credentials, call DeepCall - at most once per event, retried within the invocation's time."""
 
 from __future__ import annotations
 
 import time
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import ValidationError
 
 from masking_unset.config import Settings
-from masking_unset.logic.budget import TimeBudget, ensure_time
-from masking_unset.logic.failures import FailureKind, classify
-from masking_unset.logic.idempotency import IdempotencyGuard, idempotency_key
+from masking_unset.logic.failures import disposition
+from masking_unset.logic.idempotency import idempotency_key
 from masking_unset.logic.phone import for_deepcall, parse_number
-from masking_unset.logic.redact import redact_number
-from masking_unset.logic.retry import Deadline, RetryPolicy
+from masking_unset.logic.ports import IdempotencyGuard, MaskingMap, SecretReader, UnsetCaller
+from masking_unset.logic.retry import RetryPolicy
+from masking_unset.models.budget import Deadline, TimeBudget, ensure_time
 from masking_unset.models.deepcall import (
+    NUMBER_FIELDS,
     DeepCallCredentials,
     DeepCallReply,
     SsidCredentials,
@@ -31,31 +32,8 @@ from masking_unset.models.errors import (
     UpstreamError,
 )
 from masking_unset.models.events import CloseEvent, Outcome, UnsetResult
+from masking_unset.models.redact import redact_number
 from masking_unset.observability import count, count_by, logger, milliseconds, subsegment
-
-NUMBER_FIELDS = ("mask", "m1", "m2")
-
-
-class SecretReader(Protocol):
-    """Reads a JSON secret (see :class:`masking_unset.clients.secrets.SecretStore`)."""
-
-    def get_json(
-        self, secret_id: str, *, variable: str, refresh: bool = False
-    ) -> dict[str, Any]: ...
-
-
-class UnsetCaller(Protocol):
-    """Calls DeepCall (see :class:`masking_unset.clients.deepcall.DeepCallClient`)."""
-
-    def unset(self, credentials: DeepCallCredentials, target: UnsetTarget) -> DeepCallReply: ...
-
-
-class MaskingMap(Protocol):
-    """Ticket -> masking mapping (the DynamoDB implementation is in clients.masking_map)."""
-
-    def lookup(self, source: str, ticket_id: str) -> dict[str, str] | None: ...
-
-    def forget(self, source: str, ticket_id: str) -> None: ...
 
 
 def parse_credentials(document: dict[str, Any]) -> DeepCallCredentials:
@@ -109,7 +87,7 @@ def redacted_target(target: UnsetTarget) -> dict[str, str]:
     return {field: redact_number(value) for field, value in target.fields().items()}
 
 
-class UnsetService:
+class MaskingExpirer:
     """Expires the masking a close event names: once, retried, or not at all with a reason."""
 
     def __init__(
@@ -188,7 +166,7 @@ class UnsetService:
             logger.info("masking expired", extra=log)
         except UpstreamError as exc:
             codes = self._settings.deepcall_already_done_codes
-            if classify(exc, already_done_codes=codes) is not FailureKind.ALREADY_DONE:
+            if not disposition(exc, already_done_codes=codes).done:
                 raise
             status = Outcome.ALREADY_DONE
             count("AlreadyExpired")
@@ -218,7 +196,7 @@ class UnsetService:
         try:
             return self._measured_unset(self.credentials(), target)
         except UpstreamError as exc:
-            if classify(exc) is not FailureKind.CREDENTIALS:
+            if not disposition(exc).refresh:
                 raise
             budget = self._budget
             if deadline.remaining() < budget.aws_call + budget.deepcall_attempt + budget.hand_on:
@@ -227,7 +205,7 @@ class UnsetService:
         try:
             return self._measured_unset(self.credentials(refresh=True), target)
         except UpstreamError as exc:
-            if classify(exc) is FailureKind.CREDENTIALS:
+            if disposition(exc).refresh:
                 raise ConfigurationError(
                     "DeepCall refuses the credential in DEEPCALL_SECRET_ID "
                     f"(code {exc.deepcall_code}); rotate the secret"

@@ -8,16 +8,15 @@ slow AWS or DeepCall are. docs/performance.md ("The invocation's clock") shows t
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from masking_unset.models.errors import UpstreamUnavailable
 
 if TYPE_CHECKING:
-    from botocore.config import Config
-
     from masking_unset.config import Settings
-    from masking_unset.logic.retry import Deadline
 
 # Every AWS client (Secrets Manager, DynamoDB, SQS). In-region calls answer in milliseconds; these
 # bounds only cut off a hung connection or a stalled reply, which the SDK then retries once.
@@ -46,17 +45,15 @@ def aws_call_seconds(
     return float(attempts * (connect + read) + backoffs)
 
 
-def aws_client_config(pool_size: int = 10) -> Config:
-    """The botocore configuration of every AWS client: standard retries, bounded attempts and
-    timeouts (the numbers :func:`aws_call_seconds` counts with)."""
-    from botocore.config import Config
+class Deadline:
+    """Time left in this invocation (from the Lambda context), or unbounded outside Lambda."""
 
-    return Config(
-        retries={"mode": "standard", "total_max_attempts": AWS_MAX_ATTEMPTS},
-        connect_timeout=AWS_CONNECT_TIMEOUT_SECONDS,
-        read_timeout=AWS_READ_TIMEOUT_SECONDS,
-        max_pool_connections=max(10, pool_size),
-    )
+    def __init__(self, remaining_ms: Callable[[], int] | None = None) -> None:
+        self._remaining_ms = remaining_ms
+
+    def remaining(self) -> float:
+        """Seconds left."""
+        return math.inf if self._remaining_ms is None else self._remaining_ms() / 1000.0
 
 
 @dataclass(frozen=True)

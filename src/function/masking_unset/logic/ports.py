@@ -1,0 +1,74 @@
+"""What the domain steps need from the outside world, as Protocols. The clients satisfy them
+without importing them (structural typing), and the tests hand in small in-memory fakes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from masking_unset.models.deepcall import DeepCallCredentials, DeepCallReply, UnsetTarget
+
+
+class SecretReader(Protocol):
+    """Reads a JSON secret (see :class:`masking_unset.clients.secrets.SecretStore`)."""
+
+    def get_json(
+        self, secret_id: str, *, variable: str, refresh: bool = False
+    ) -> dict[str, Any]: ...
+
+
+class UnsetCaller(Protocol):
+    """Calls DeepCall (see :class:`masking_unset.clients.deepcall.DeepCallClient`)."""
+
+    def unset(self, credentials: DeepCallCredentials, target: UnsetTarget) -> DeepCallReply: ...
+
+
+class MaskingMap(Protocol):
+    """The ticket -> masking mapping
+    (see :class:`masking_unset.clients.masking_map.MaskingMapTable`).
+    """
+
+    def lookup(self, source: str, ticket_id: str) -> dict[str, str] | None: ...
+
+    def forget(self, source: str, ticket_id: str) -> None: ...
+
+
+class Sender(Protocol):
+    """A queue to send to (see :class:`masking_unset.clients.queues.QueueClient`)."""
+
+    @property
+    def is_fifo(self) -> bool: ...
+
+    def send(
+        self,
+        body: str,
+        *,
+        attributes: Mapping[str, str] | None = None,
+        group_id: str | None = None,
+        dedup_id: str | None = None,
+    ) -> str: ...
+
+
+class VisibilityControl(Protocol):
+    """Delays a message's redelivery (see :class:`masking_unset.clients.queues.QueueClient`)."""
+
+    def delay_redelivery(self, receipt_handle: str, seconds: int) -> None: ...
+
+
+class IdempotencyGuard(Protocol):
+    """Runs an action at most once per key within the window (see
+    :class:`masking_unset.clients.idempotency.DynamoDBIdempotency`)."""
+
+    def once(self, key: str, action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """``action()``'s result; on a repeat, the stored result with ``"status": "duplicate"``."""
+        ...
+
+
+class SecretRule(Protocol):
+    """Which secrets may authenticate a webhook source (every
+    :class:`masking_unset.sources.base.WebhookSource`)."""
+
+    @property
+    def name(self) -> str: ...
+
+    def secret_problem(self, secret: str) -> str | None: ...
