@@ -39,12 +39,8 @@ from typing import Any
 from cfnlint.decode.decode import decode_str
 from package_contents import intruders  # this script's folder
 
-from masking_unset_tools.local.stack import (
-    DEMO_WEBHOOK_SECRET,
-    LocalStack,
-    local_stack,
-    resign_api_event,
-)
+from masking_unset_tools.local.signers import sign_event
+from masking_unset_tools.local.stack import LocalStack, local_stack
 
 ROOT = Path(__file__).resolve().parents[1]
 DRIVER = Path(__file__).resolve().with_name("artifact_invoke.py")
@@ -164,7 +160,7 @@ def invoke_handlers(python: Path, build_dir: Path, stack: LocalStack, work: Path
     for handler, name in (("webhook", "webhook-http-api.json"), ("queue", "sqs-batch.json")):
         event = json.loads((ROOT / "events" / name).read_text())
         if handler == "webhook":  # stored signatures go stale after five minutes
-            event = resign_api_event(event, DEMO_WEBHOOK_SECRET)
+            event = sign_event(event, "generic")
         event_file = work / name
         event_file.write_text(json.dumps(event))
         before = len(stack.deepcall.unset_calls)

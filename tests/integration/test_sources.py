@@ -16,7 +16,7 @@ from masking_unset.handlers.webhook import lambda_handler
 from masking_unset_tools.local.deepcall_standin import DeepCallStandIn, Fault
 from masking_unset_tools.local.demo import replay
 from masking_unset_tools.local.lambda_context import LocalLambdaContext
-from masking_unset_tools.local.signers import sign_event, sign_hubspot
+from masking_unset_tools.local.signers import sign_event
 from masking_unset_tools.local.stack import DEMO_SOURCE_SECRETS, LocalStack
 from tests.integration.helpers import gateway_event, response_json
 
@@ -262,7 +262,7 @@ def test_hubspot_behind_a_custom_domain(
     monkeypatch.setenv("PUBLIC_BASE_URL", "https://hooks.example.com/crm")
     event = gateway_event(json.dumps([hubspot_change(20)]), source="hubspot", sign=False)
     secret = DEMO_SOURCE_SECRETS["hubspot"][0]
-    public = sign_hubspot(event, secret, time.time(), base_url="https://hooks.example.com/crm")
+    public = sign_event(event, "hubspot", secret=secret, base_url="https://hooks.example.com/crm")
     assert invoke(public)["statusCode"] == 200
     # Signed over the execute-api URL instead: not what HubSpot called.
     stack.put_mapping("hubspot#21", {"mask": "+91 80 4000 0021"})

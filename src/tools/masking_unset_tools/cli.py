@@ -86,13 +86,14 @@ def cmd_resign(args: argparse.Namespace) -> int:
     Print the event signed now for the source in its path - Standard Webhooks, Zendesk, HubSpot v3,
     or the Freshdesk / Salesforce token - for sam local invoke -e.
     """
-    from masking_unset_tools.local.signers import SIGNERS, sign_event
+    from masking_unset.sources import SOURCES
+    from masking_unset_tools.local.signers import sign_event
     from masking_unset_tools.ops.invoke import event_source, load_event
     from masking_unset_tools.ops.sign import read_secret
 
     event = load_event(Path(args.event))
     source = event_source(event)
-    if source not in SIGNERS:
+    if source not in SOURCES:
         raise UsageError(f"{args.event}: not a webhook event of a known source")
     secret = read_secret(Path(args.secret_file), source) if args.secret_file else None
     try:
@@ -372,7 +373,7 @@ def _option(*flags: str, **settings: Any) -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    from masking_unset_tools.ops.sign import SIGNERS
+    from masking_unset.sources import SOURCES
 
     verbose = _option("--verbose", action="store_true", help="show the functions' own logs")
     live = _option("--live", action="store_true", help="use the configuration in the environment")
@@ -419,7 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     sign = _command(commands, "sign", cmd_sign)
-    sign.add_argument("--source", required=True, choices=sorted(SIGNERS), help="the webhook source")
+    sign.add_argument("--source", required=True, choices=sorted(SOURCES), help="the webhook source")
     secret = sign.add_mutually_exclusive_group(required=True)
     secret.add_argument("--secret-file", help="file holding the source's signing secret")
     secret.add_argument(

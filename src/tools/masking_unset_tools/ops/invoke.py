@@ -102,12 +102,13 @@ def invoke_local(function: Function, event: dict[str, Any], *, resign: bool = Tr
     A webhook event is signed again with its source's demo secret and a fresh timestamp, so a
     stored event file verifies however old it is.
     """
-    from masking_unset_tools.local.signers import SIGNERS, sign_event
+    from masking_unset.sources import SOURCES
+    from masking_unset_tools.local.signers import sign_event
     from masking_unset_tools.local.stack import environment, local_stack
     from masking_unset_tools.ops.dlq import list_dead_letters
 
     source = event_source(event)
-    if resign and function == "webhook" and source in SIGNERS:
+    if resign and function == "webhook" and source in SOURCES:
         event = sign_event(event, source)
     with local_stack() as stack, environment(stack.env()):
         answer = run_handler(function, event)
