@@ -345,7 +345,11 @@ class _Connection(socketserver.BaseRequestHandler):
         body = answer.body[: len(answer.body) // 2] if answer.truncate else answer.body
         try:
             data = self.http.send(
-                h11.Response(status_code=answer.status, headers=headers, reason=reason)
+                h11.Response(
+                    status_code=answer.status,
+                    headers=[(_bytes(name), _bytes(value)) for name, value in headers],
+                    reason=reason,
+                )
             )
             if request is None or request.method != b"HEAD":
                 data = (data or b"") + (self.http.send(h11.Data(data=body)) or b"")
@@ -374,6 +378,14 @@ def _text(raw: bytes) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         return raw.decode("latin-1")
+
+
+def _bytes(text: str) -> bytes:
+    # As http.server wrote headers: Latin-1, so that a byte like 0xB2 goes out as itself.
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8")
 
 
 def _size(limit: int) -> str:
