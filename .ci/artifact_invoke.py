@@ -14,10 +14,13 @@ from __future__ import annotations
 import importlib
 import json
 import pkgutil
+import runpy
 import sys
 import sysconfig
 from pathlib import Path
 from typing import Any
+
+CONTEXT_MODULE = Path("masking_unset_tools", "local", "lambda_context.py")
 
 
 def foreign_modules(function_dir: Path) -> list[str]:
@@ -50,13 +53,18 @@ def import_everything() -> list[str]:
     return names
 
 
+def lambda_context() -> Any:
+    """The tooling's local Lambda context (standard library only), run from its file: the
+    tooling is not in the package, so it is not importable here, and must not become so."""
+    path = Path(__file__).resolve().parents[1] / "src" / "tools" / CONTEXT_MODULE
+    return runpy.run_path(str(path))["LocalLambdaContext"]()
+
+
 def invoke(handler: str, event_file: Path) -> Any:
     """What the handler answers for the event, with a Lambda-like context."""
     module = importlib.import_module(f"masking_unset.handlers.{handler}")
-    from masking_unset_tools.local.lambda_context import LocalLambdaContext
-
     event = json.loads(event_file.read_text())
-    return module.lambda_handler(event, LocalLambdaContext())
+    return module.lambda_handler(event, lambda_context())
 
 
 def main() -> None:
