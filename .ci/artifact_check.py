@@ -8,6 +8,8 @@ dependencies) and checks the answers. Steps, each timed:
 
 1. sam build of template.yaml as deployed (arm64): every dependency must have a wheel for that
    architecture, and every compiled extension in the package is checked to be built for it.
+   Each function's package must hold nothing of the developer tooling (the masking-unset
+   command, ops/, the local stand-ins) and no tests: see package_contents.py.
 2. sam build of a copy of the template whose Architectures is this machine's, since arm64
    extension modules (pydantic-core) cannot be imported on x86_64. template.yaml is not touched.
 3. every module of that package imported; then a freshly signed webhook (events/
@@ -35,13 +37,10 @@ from pathlib import Path
 from typing import Any
 
 from cfnlint.decode.decode import decode_str
+from package_contents import intruders  # this script's folder
 
-from masking_unset_tools.local.stack import (
-    DEMO_WEBHOOK_SECRET,
-    LocalStack,
-    local_stack,
-    resign_api_event,
-)
+from masking_unset_tools.local.signers import sign_event
+from masking_unset_tools.local.stack import LocalStack, local_stack
 
 ROOT = Path(__file__).resolve().parents[1]
 DRIVER = Path(__file__).resolve().with_name("artifact_invoke.py")
@@ -161,7 +160,7 @@ def invoke_handlers(python: Path, build_dir: Path, stack: LocalStack, work: Path
     for handler, name in (("webhook", "webhook-http-api.json"), ("queue", "sqs-batch.json")):
         event = json.loads((ROOT / "events" / name).read_text())
         if handler == "webhook":  # stored signatures go stale after five minutes
-            event = resign_api_event(event, DEMO_WEBHOOK_SECRET)
+            event = sign_event(event, "generic")
         event_file = work / name
         event_file.write_text(json.dumps(event))
         before = len(stack.deepcall.unset_calls)
@@ -208,6 +207,11 @@ def main() -> int:
         if missing:
             raise CheckFailed(f"{len(missing)} file(s) without bytecode, e.g. {missing[:3]}")
         say("every Python file of the package has its bytecode")
+        for function in FUNCTIONS.values():
+            found = intruders(work / "deploy" / function)
+            if found:
+                raise CheckFailed(f"{function}: tooling or tests in the package: {found}")
+        say("no developer tooling and no tests in the packages")
 
     build_dir = work / "deploy"
     if host != deployed:

@@ -14,11 +14,13 @@ from __future__ import annotations
 import importlib
 import json
 import pkgutil
+import runpy
 import sys
 import sysconfig
-import time
 from pathlib import Path
 from typing import Any
+
+CONTEXT_MODULE = Path("masking_unset_tools", "local", "lambda_context.py")
 
 
 def foreign_modules(function_dir: Path) -> list[str]:
@@ -51,31 +53,18 @@ def import_everything() -> list[str]:
     return names
 
 
-class LambdaContext:
-    """The attributes of Lambda's context the handlers read. Defined here: the package holds the
-    function alone, and the tooling's own context is not in it."""
-
-    function_name = "masking-unset-artifact"
-    function_version = "$LATEST"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:masking-unset-artifact"
-    memory_limit_in_mb = 256
-    aws_request_id = "artifact-check"
-    log_group_name = "/aws/lambda/masking-unset-artifact"
-    log_stream_name = "artifact"
-
-    def __init__(self, timeout_seconds: float = 30.0) -> None:
-        self._deadline = time.monotonic() + timeout_seconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        """Milliseconds left before this invocation would time out."""
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
+def lambda_context() -> Any:
+    """The tooling's local Lambda context (standard library only), run from its file: the
+    tooling is not in the package, so it is not importable here, and must not become so."""
+    path = Path(__file__).resolve().parents[1] / "src" / "tools" / CONTEXT_MODULE
+    return runpy.run_path(str(path))["LocalLambdaContext"]()
 
 
 def invoke(handler: str, event_file: Path) -> Any:
     """What the handler answers for the event, with a Lambda-like context."""
     module = importlib.import_module(f"masking_unset.handlers.{handler}")
     event = json.loads(event_file.read_text())
-    return module.lambda_handler(event, LambdaContext())
+    return module.lambda_handler(event, lambda_context())
 
 
 def main() -> None:

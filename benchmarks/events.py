@@ -1,8 +1,9 @@
 """Events for the benchmarks: every one distinct (event id and masked number), so idempotency
 never turns a measured invocation into a duplicate and the stand-in always expires something.
 
-Only the standard library and the signing helper are imported: the memory worker imports this
-module, and what it imports is counted in the function's memory.
+Only the standard library, the signing helper and the event builder (standard library only) are
+imported: the memory worker imports this module, and what it imports is counted in the function's
+memory.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import time
 from typing import Any
 
 from masking_unset.logic.signatures import standard_webhooks_sign
+from masking_unset_tools.local.events import http_api_event
 
 _NUMBERS = 10_000_000  # 7 free digits after "+91 80 4": ten million distinct Bengaluru numbers
 
@@ -48,23 +50,9 @@ def webhook_event(run: str, index: int, secret: str, *, now: int | None = None) 
         "webhook-timestamp": str(timestamp),
         "webhook-signature": standard_webhooks_sign(secret, msg_id, timestamp, raw.encode()),
     }
-    return {
-        "version": "2.0",
-        "routeKey": "POST /webhooks/{source}",
-        "rawPath": "/webhooks/generic",
-        "rawQueryString": "",
-        "headers": headers,
-        "pathParameters": {"source": "generic"},
-        "requestContext": {
-            "domainName": "bench.execute-api.ap-south-1.amazonaws.com",
-            "http": {"method": "POST", "path": "/webhooks/generic", "protocol": "HTTP/1.1"},
-            "requestId": f"req-{run}-{index}",
-            "routeKey": "POST /webhooks/{source}",
-            "stage": "$default",
-        },
-        "body": raw,
-        "isBase64Encoded": False,
-    }
+    return http_api_event(
+        "POST", "/webhooks/generic", headers.items(), raw.encode(), request_id=f"req-{run}-{index}"
+    )
 
 
 def sqs_event(run: str, first: int, count: int) -> dict[str, Any]:

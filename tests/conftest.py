@@ -10,10 +10,10 @@ import pytest
 
 from masking_unset.app import reset_app
 from masking_unset_tools.local.aws_endpoint import LocalAwsEndpoint
-from masking_unset_tools.local.aws_faults import FaultyAwsProxy
-from masking_unset_tools.local.deepcall_standin import DeepCallStandIn
 from masking_unset_tools.local.lambda_context import LocalLambdaContext
 from masking_unset_tools.local.stack import DEMO_SSID, LocalStack, provision
+from tests.support.aws_faults import FaultyAwsProxy
+from tests.support.deepcall import ScriptedDeepCall
 
 
 @pytest.fixture(scope="session")
@@ -24,15 +24,15 @@ def aws() -> Iterator[LocalAwsEndpoint]:
 
 
 @pytest.fixture
-def deepcall() -> Iterator[DeepCallStandIn]:
-    """A fresh DeepCall stand-in that accepts the demo ssid."""
-    with DeepCallStandIn(credentials={"ssid": DEMO_SSID}) as standin:
+def deepcall() -> Iterator[ScriptedDeepCall]:
+    """A fresh DeepCall stand-in that accepts the demo ssid, scriptable by the tests."""
+    with ScriptedDeepCall(credentials={"ssid": DEMO_SSID}) as standin:
         yield standin
 
 
 @pytest.fixture
 def stack(
-    aws: LocalAwsEndpoint, deepcall: DeepCallStandIn, monkeypatch: pytest.MonkeyPatch
+    aws: LocalAwsEndpoint, deepcall: ScriptedDeepCall, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[LocalStack]:
     """A provisioned deployment, with the handlers' environment pointing at it."""
     local = provision(aws, deepcall)

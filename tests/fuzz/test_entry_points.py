@@ -52,7 +52,7 @@ from tests.fuzz.strategies import (
     nasty_text,
     raw_junk,
 )
-from tests.integration.helpers import http_api_event
+from tests.integration.helpers import gateway_event
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))
 FUZZ = settings(
@@ -240,7 +240,7 @@ def webhook_requests(draw: st.DrawFn) -> tuple[dict[str, Any], bool, bytes]:
     """An API Gateway event for a webhook, signed or not; whether it should authenticate."""
     source = draw(st.sampled_from([*SOURCES, "unknown", "", "GENERIC", "generic/x"]))
     body = draw(BODIES.get(source, raw_junk))
-    event = http_api_event(
+    event = gateway_event(
         body,
         source=source,
         headers=draw(hostile_headers),

@@ -8,10 +8,11 @@ import time
 from typing import Any
 
 from masking_unset.logic.signatures import standard_webhooks_sign
+from masking_unset_tools.local.events import http_api_event
 from masking_unset_tools.local.stack import DEMO_WEBHOOK_SECRET
 
 
-def http_api_event(
+def gateway_event(
     body: bytes | str | dict[str, Any],
     *,
     source: str = "generic",
@@ -24,7 +25,9 @@ def http_api_event(
     base64_body: bool = False,
     method: str = "POST",
 ) -> dict[str, Any]:
-    """An HTTP API (``kind="http"``), Function URL (``"url"``) or REST API (``"rest"``) event."""
+    """A webhook as API Gateway delivers it: an HTTP API (``kind="http"``), Function URL
+    (``"url"``) or REST API (``"rest"``) event, signed for the generic source unless ``sign`` is
+    false."""
     raw = (
         json.dumps(body).encode()
         if isinstance(body, dict)
@@ -57,21 +60,16 @@ def http_api_event(
             "body": text,
             "isBase64Encoded": base64_body,
         }
-    event: dict[str, Any] = {
-        "version": "2.0",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": all_headers,
-        "requestContext": {
-            "requestId": "http-req",
-            "domainName": "api.example.com",
-            "http": {"method": method, "path": path},
-        },
-        "body": text,
-        "isBase64Encoded": base64_body,
-    }
-    if kind == "http":
+    event = http_api_event(
+        method, path, all_headers.items(), raw, request_id="http-req", domain="api.example.com"
+    )
+    # The body as given: base64 only when asked, so that tests can send text that is not UTF-8.
+    event.update(body=text, isBase64Encoded=base64_body)
+    if kind == "http":  # whatever the source is, even one the route would not match
         event["pathParameters"] = {"source": source}
+    else:  # a Function URL has no routes, so no path parameters
+        event.pop("pathParameters", None)
+        event["routeKey"] = event["requestContext"]["routeKey"] = "$default"
     return event
 
 

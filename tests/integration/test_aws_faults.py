@@ -14,12 +14,13 @@ import pytest
 from masking_unset.app import reset_app
 from masking_unset.handlers.queue import lambda_handler as queue_handler
 from masking_unset.handlers.webhook import lambda_handler as webhook_handler
-from masking_unset_tools.local.aws_faults import AwsFault, FaultyAwsProxy
-from masking_unset_tools.local.deepcall_standin import DeepCallStandIn, Fault
+from masking_unset_tools.local.deepcall_standin import Fault
 from masking_unset_tools.local.lambda_context import LocalLambdaContext
 from masking_unset_tools.local.stack import LocalStack
 from tests.conftest import sqs_record
-from tests.integration.helpers import http_api_event, response_json
+from tests.integration.helpers import gateway_event, response_json
+from tests.support.aws_faults import AwsFault, FaultyAwsProxy
+from tests.support.deepcall import ScriptedDeepCall
 
 CLOSE = {"event_id": "evt-aws", "ticket_id": "T-9", "mask": "+91 80 4000 9999"}
 # The same event as the queue sees it when the webhook's fallback sends it there.
@@ -63,11 +64,11 @@ def messages(stack: LocalStack, url: str) -> list[dict[str, Any]]:
 
 
 def test_completion_write_failing_after_success_answers_unset_and_never_calls_again(
-    stack: LocalStack, deepcall: DeepCallStandIn, faulty_aws: FaultyAwsProxy
+    stack: LocalStack, deepcall: ScriptedDeepCall, faulty_aws: FaultyAwsProxy
 ) -> None:
     faulty_aws.always("UpdateItem", AwsFault.throttle())
 
-    first = webhook(http_api_event(CLOSE))
+    first = webhook(gateway_event(CLOSE))
 
     assert first["statusCode"] == 200
     assert response_json(first)["status"] == "unset"
@@ -83,7 +84,7 @@ def test_completion_write_failing_after_success_answers_unset_and_never_calls_ag
     faulty_aws.clear()
     outlive_in_progress(stack)
     reset_app()
-    again = webhook(http_api_event(CLOSE))
+    again = webhook(gateway_event(CLOSE))
     assert again["statusCode"] == 409
     assert response_json(again)["error"]["code"] == "outcome_unknown"
     assert "Retry-After" not in again["headers"]
@@ -95,14 +96,14 @@ def test_completion_write_failing_after_success_answers_unset_and_never_calls_ag
 
 
 def test_a_completion_owed_by_a_container_is_written_by_its_next_invocation(
-    stack: LocalStack, deepcall: DeepCallStandIn, faulty_aws: FaultyAwsProxy
+    stack: LocalStack, deepcall: ScriptedDeepCall, faulty_aws: FaultyAwsProxy
 ) -> None:
     faulty_aws.always("UpdateItem", AwsFault.server_error(500))
-    assert response_json(webhook(http_api_event(CLOSE)))["status"] == "unset"
+    assert response_json(webhook(gateway_event(CLOSE)))["status"] == "unset"
 
     faulty_aws.clear()
     outlive_in_progress(stack)
-    later = webhook(http_api_event(CLOSE))  # same container: it settles what it owes first
+    later = webhook(gateway_event(CLOSE))  # same container: it settles what it owes first
 
     assert later["statusCode"] == 200
     assert response_json(later)["status"] == "duplicate"
@@ -119,28 +120,28 @@ def test_a_completion_owed_by_a_container_is_written_by_its_next_invocation(
     ids=["throttle", "500", "reset"],
 )
 def test_completion_write_retried_within_the_invocation(
-    stack: LocalStack, deepcall: DeepCallStandIn, faulty_aws: FaultyAwsProxy, fault: AwsFault
+    stack: LocalStack, deepcall: ScriptedDeepCall, faulty_aws: FaultyAwsProxy, fault: AwsFault
 ) -> None:
     # Both SDK attempts of the first write fail, and the first of the second.
     faulty_aws.inject("UpdateItem", fault, times=3)
 
-    assert response_json(webhook(http_api_event(CLOSE)))["status"] == "unset"
+    assert response_json(webhook(gateway_event(CLOSE)))["status"] == "unset"
 
     assert faulty_aws.calls["UpdateItem"] == 4
     assert [r["status"] for r in records(stack)] == ["COMPLETED"]
     outlive_in_progress(stack)
     reset_app()
-    assert response_json(webhook(http_api_event(CLOSE)))["status"] == "duplicate"
+    assert response_json(webhook(gateway_event(CLOSE)))["status"] == "duplicate"
     assert len(deepcall.unset_calls) == 1
 
 
 def test_a_lost_put_reply_is_recognised_as_our_own_record(
-    stack: LocalStack, deepcall: DeepCallStandIn, faulty_aws: FaultyAwsProxy
+    stack: LocalStack, deepcall: ScriptedDeepCall, faulty_aws: FaultyAwsProxy
 ) -> None:
     # The record is written, the reply lost; the SDK tries again and finds the record.
     faulty_aws.inject("PutItem", AwsFault.lost_reply())
 
-    answer = webhook(http_api_event(CLOSE))
+    answer = webhook(gateway_event(CLOSE))
 
     assert faulty_aws.injected["PutItem:lost_reply"] == 1
     assert faulty_aws.calls["PutItem"] == 2
@@ -150,7 +151,7 @@ def test_a_lost_put_reply_is_recognised_as_our_own_record(
 
 
 def test_a_lost_put_reply_on_the_queue_expires_the_record(
-    stack: LocalStack, deepcall: DeepCallStandIn, faulty_aws: FaultyAwsProxy
+    stack: LocalStack, deepcall: ScriptedDeepCall, faulty_aws: FaultyAwsProxy
 ) -> None:
     faulty_aws.inject("PutItem", AwsFault.lost_reply())
 
@@ -162,14 +163,14 @@ def test_a_lost_put_reply_on_the_queue_expires_the_record(
 
 
 def test_a_concurrent_duplicate_still_gets_409_through_the_proxy(
-    stack: LocalStack, deepcall: DeepCallStandIn, faulty_aws: FaultyAwsProxy
+    stack: LocalStack, deepcall: ScriptedDeepCall, faulty_aws: FaultyAwsProxy
 ) -> None:
     deepcall.latency = 2.0
     answers: list[dict[str, Any]] = []
-    first = threading.Thread(target=lambda: answers.append(webhook(http_api_event(CLOSE))))
+    first = threading.Thread(target=lambda: answers.append(webhook(gateway_event(CLOSE))))
     first.start()
     assert deepcall.wait_for_unset_calls(1, timeout=10)
-    concurrent = webhook(http_api_event(CLOSE))
+    concurrent = webhook(gateway_event(CLOSE))
     first.join(timeout=30)
 
     assert concurrent["statusCode"] == 409
@@ -179,14 +180,14 @@ def test_a_concurrent_duplicate_still_gets_409_through_the_proxy(
 
 
 def test_a_put_failing_for_good_queues_the_event_and_leaves_no_record(
-    stack: LocalStack, deepcall: DeepCallStandIn, faulty_aws: FaultyAwsProxy
+    stack: LocalStack, deepcall: ScriptedDeepCall, faulty_aws: FaultyAwsProxy
 ) -> None:
     # The first attempt writes the record and loses the reply; the retry is throttled. The
     # function releases the record it may have written before handing the event on.
     faulty_aws.inject("PutItem", AwsFault.lost_reply())
     faulty_aws.inject("PutItem", AwsFault.throttle())
 
-    answer = webhook(http_api_event(CLOSE))
+    answer = webhook(gateway_event(CLOSE))
 
     assert answer["statusCode"] == 202
     assert response_json(answer)["status"] == "queued"
@@ -198,13 +199,13 @@ def test_a_put_failing_for_good_queues_the_event_and_leaves_no_record(
 
 
 def test_a_table_throttled_on_every_call_answers_before_the_timeout(
-    stack: LocalStack, deepcall: DeepCallStandIn, faulty_aws: FaultyAwsProxy
+    stack: LocalStack, deepcall: ScriptedDeepCall, faulty_aws: FaultyAwsProxy
 ) -> None:
     for operation in TABLE_OPERATIONS:
         faulty_aws.always(operation, AwsFault.throttle())
     context = LocalLambdaContext(timeout_seconds=25.0)  # the webhook function's timeout
 
-    answer = webhook_handler(http_api_event(CLOSE), context)  # type: ignore[arg-type]
+    answer = webhook_handler(gateway_event(CLOSE), context)  # type: ignore[arg-type]
 
     assert context.get_remaining_time_in_millis() > 0
     assert answer["statusCode"] == 202
@@ -218,7 +219,7 @@ def test_a_table_throttled_on_every_call_answers_before_the_timeout(
 
 def test_a_release_failing_after_a_deepcall_failure_loses_nothing(
     stack: LocalStack,
-    deepcall: DeepCallStandIn,
+    deepcall: ScriptedDeepCall,
     faulty_aws: FaultyAwsProxy,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -226,7 +227,7 @@ def test_a_release_failing_after_a_deepcall_failure_loses_nothing(
     deepcall.enqueue(Fault(status=503, body=b"busy"))
     faulty_aws.always("DeleteItem", AwsFault.server_error(503, "ServiceUnavailable"))
 
-    answer = webhook(http_api_event(CLOSE))
+    answer = webhook(gateway_event(CLOSE))
 
     assert answer["statusCode"] == 202  # DeepCall's failure, handed to the queue as before
     assert [r["status"] for r in records(stack)] == ["INPROGRESS"]  # not released
@@ -239,11 +240,11 @@ def test_a_release_failing_after_a_deepcall_failure_loses_nothing(
 
 
 def test_secrets_failing_hand_the_record_back_and_answer_503(
-    stack: LocalStack, deepcall: DeepCallStandIn, faulty_aws: FaultyAwsProxy
+    stack: LocalStack, deepcall: ScriptedDeepCall, faulty_aws: FaultyAwsProxy
 ) -> None:
     faulty_aws.always("GetSecretValue", AwsFault.throttle())
 
-    answer = webhook(http_api_event(CLOSE))
+    answer = webhook(gateway_event(CLOSE))
     failed = queue(sqs_record(QUEUED_CLOSE, "m-1"))
 
     assert answer["statusCode"] == 503
@@ -261,11 +262,11 @@ def test_secrets_failing_hand_the_record_back_and_answer_503(
 
 
 def test_a_missing_secret_names_the_aws_error(
-    stack: LocalStack, deepcall: DeepCallStandIn, monkeypatch: pytest.MonkeyPatch
+    stack: LocalStack, deepcall: ScriptedDeepCall, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("WEBHOOK_SECRETS_ID", "no-such-secret")
 
-    answer = webhook(http_api_event(CLOSE))
+    answer = webhook(gateway_event(CLOSE))
 
     assert answer["statusCode"] == 503
     assert response_json(answer)["error"] == {
@@ -277,12 +278,12 @@ def test_a_missing_secret_names_the_aws_error(
 
 
 def test_a_missing_deepcall_secret_hands_the_record_back_naming_the_aws_error(
-    stack: LocalStack, deepcall: DeepCallStandIn, monkeypatch: pytest.MonkeyPatch
+    stack: LocalStack, deepcall: ScriptedDeepCall, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DEEPCALL_SECRET_ID", "no-such-secret")
     monkeypatch.setenv("QUEUE_URL", "")
 
-    answer = webhook(http_api_event(CLOSE))
+    answer = webhook(gateway_event(CLOSE))
 
     assert answer["statusCode"] == 503
     assert response_json(answer)["error"]["message"] == (
@@ -293,7 +294,7 @@ def test_a_missing_deepcall_secret_hands_the_record_back_naming_the_aws_error(
 
 
 def test_dead_letter_send_failing_hands_the_record_back(
-    stack: LocalStack, deepcall: DeepCallStandIn, faulty_aws: FaultyAwsProxy
+    stack: LocalStack, deepcall: ScriptedDeepCall, faulty_aws: FaultyAwsProxy
 ) -> None:
     faulty_aws.always("SendMessage", AwsFault.server_error(500, "InternalError"))
     bad = sqs_record({"event_id": "bad-1", "mask": "12"}, "m-bad")
@@ -309,7 +310,7 @@ def test_dead_letter_send_failing_hands_the_record_back(
 
 def test_fallback_send_failing_answers_503_and_the_retry_goes_through(
     stack: LocalStack,
-    deepcall: DeepCallStandIn,
+    deepcall: ScriptedDeepCall,
     faulty_aws: FaultyAwsProxy,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -317,12 +318,12 @@ def test_fallback_send_failing_answers_503_and_the_retry_goes_through(
     deepcall.enqueue(Fault(status=503, body=b"busy"))
     faulty_aws.always("SendMessage", AwsFault.reset())
 
-    answer = webhook(http_api_event(CLOSE))
+    answer = webhook(gateway_event(CLOSE))
 
     assert answer["statusCode"] == 503  # the sender keeps the event and retries
     assert response_json(answer)["error"]["code"].startswith("upstream_")
     assert messages(stack, stack.queue_url) == []
     faulty_aws.clear()
-    retried = webhook(http_api_event(CLOSE))
+    retried = webhook(gateway_event(CLOSE))
     assert response_json(retried)["status"] == "unset"
     assert list(deepcall.expired) == ["8040009999"]

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from masking_unset_tools.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
-from masking_unset_tools.local.deepcall_standin import DeepCallStandIn, Fault
+from masking_unset_tools.local.deepcall_standin import Fault
 from masking_unset_tools.local.stack import DEMO_SSID, LocalStack
+from tests.support.deepcall import ScriptedDeepCall
 
 MASK = "+91 80 4000 1234"
 
@@ -19,7 +20,7 @@ def assert_redacted(text: str) -> None:
 
 
 def test_expire_sends_the_unset_now(
-    stack: LocalStack, deepcall: DeepCallStandIn, capsys: pytest.CaptureFixture[str]
+    stack: LocalStack, deepcall: ScriptedDeepCall, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code = main(["expire", "--mask", MASK, "--ticket-id", "T-7"])
 
@@ -33,7 +34,7 @@ def test_expire_sends_the_unset_now(
 
 
 def test_dry_run_sends_nothing_and_shows_the_request(
-    stack: LocalStack, deepcall: DeepCallStandIn, capsys: pytest.CaptureFixture[str]
+    stack: LocalStack, deepcall: ScriptedDeepCall, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code = main(["expire", "--m1", "98765 43210", "--m2", "+91 91234 56780", "--dry-run"])
 
@@ -51,7 +52,7 @@ def test_dry_run_sends_nothing_and_shows_the_request(
 
 def test_the_configured_number_format_is_used(
     stack: LocalStack,
-    deepcall: DeepCallStandIn,
+    deepcall: ScriptedDeepCall,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -63,7 +64,7 @@ def test_the_configured_number_format_is_used(
 
 
 def test_the_same_event_id_is_expired_once(
-    stack: LocalStack, deepcall: DeepCallStandIn, capsys: pytest.CaptureFixture[str]
+    stack: LocalStack, deepcall: ScriptedDeepCall, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["expire", "--mask", MASK, "--event-id", "ops-1"]) == EXIT_OK
     assert main(["expire", "--mask", MASK, "--event-id", "ops-1"]) == EXIT_OK
@@ -75,7 +76,7 @@ def test_the_same_event_id_is_expired_once(
 
 
 def test_a_refusal_exits_1(
-    stack: LocalStack, deepcall: DeepCallStandIn, capsys: pytest.CaptureFixture[str]
+    stack: LocalStack, deepcall: ScriptedDeepCall, capsys: pytest.CaptureFixture[str]
 ) -> None:
     deepcall.enqueue(Fault.error(1000, "Invalid parameters"))
 
@@ -89,7 +90,7 @@ def test_a_refusal_exits_1(
 
 def test_deepcall_unavailable_exits_1(
     stack: LocalStack,
-    deepcall: DeepCallStandIn,
+    deepcall: ScriptedDeepCall,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -101,7 +102,7 @@ def test_deepcall_unavailable_exits_1(
 
 
 def test_a_rejected_credential_is_a_configuration_error(
-    stack: LocalStack, deepcall: DeepCallStandIn, capsys: pytest.CaptureFixture[str]
+    stack: LocalStack, deepcall: ScriptedDeepCall, capsys: pytest.CaptureFixture[str]
 ) -> None:
     deepcall.set_credentials({"ssid": "rotated-elsewhere"})
 
@@ -122,7 +123,7 @@ def test_a_rejected_credential_is_a_configuration_error(
 )
 def test_an_unusable_number_is_a_usage_error_and_nothing_is_sent(
     stack: LocalStack,
-    deepcall: DeepCallStandIn,
+    deepcall: ScriptedDeepCall,
     capsys: pytest.CaptureFixture[str],
     args: list[str],
     message: str,

@@ -11,7 +11,7 @@ import pytest
 from masking_unset_tools.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
 from masking_unset_tools.local.deepcall_standin import DeepCallStandIn
 from masking_unset_tools.local.stack import DEMO_SSID, LocalStack
-from tests.integration.helpers import http_api_event
+from tests.integration.helpers import gateway_event
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
@@ -89,7 +89,7 @@ def test_live_uses_the_environment_configuration(
 ) -> None:
     event = tmp_path / "event.json"
     body = {"event_id": "evt-live", "ticket_id": "T-1", "mask": "+91 80 4000 1234"}
-    event.write_text(json.dumps(http_api_event(body)))
+    event.write_text(json.dumps(gateway_event(body)))
 
     code = main(["invoke", str(event), "--live"])
 

@@ -9,11 +9,11 @@ import pytest
 
 from masking_unset.handlers.queue import lambda_handler as queue_handler
 from masking_unset.handlers.webhook import lambda_handler as webhook_handler
-from masking_unset_tools.local.deepcall_standin import DeepCallStandIn
 from masking_unset_tools.local.lambda_context import LocalLambdaContext
 from masking_unset_tools.local.stack import LocalStack
 from tests.conftest import sqs_record
-from tests.integration.helpers import http_api_event, response_json
+from tests.integration.helpers import gateway_event, response_json
+from tests.support.deepcall import ScriptedDeepCall
 
 CLOSE = {"event_id": "evt-once", "ticket_id": "T-7", "mask": "+91 80 4000 7777"}
 
@@ -23,18 +23,18 @@ def webhook(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_three_deliveries_two_concurrent_make_one_call(
-    stack: LocalStack, deepcall: DeepCallStandIn
+    stack: LocalStack, deepcall: ScriptedDeepCall
 ) -> None:
     deepcall.latency = 2.0  # keeps the first delivery in flight while the second arrives
     answers: list[dict[str, Any]] = []
-    first = threading.Thread(target=lambda: answers.append(webhook(http_api_event(CLOSE))))
+    first = threading.Thread(target=lambda: answers.append(webhook(gateway_event(CLOSE))))
     first.start()
     assert deepcall.wait_for_unset_calls(1, timeout=10)
 
-    concurrent = webhook(http_api_event(CLOSE))
+    concurrent = webhook(gateway_event(CLOSE))
     first.join(timeout=30)
     deepcall.latency = 0.0
-    later = webhook(http_api_event(CLOSE))
+    later = webhook(gateway_event(CLOSE))
 
     assert [a["statusCode"] for a in answers] == [200]
     assert response_json(answers[0])["status"] == "unset"
@@ -53,7 +53,7 @@ def test_three_deliveries_two_concurrent_make_one_call(
 
 
 def test_same_event_twice_in_one_batch_is_called_once(
-    stack: LocalStack, deepcall: DeepCallStandIn
+    stack: LocalStack, deepcall: ScriptedDeepCall
 ) -> None:
     deepcall.latency = 1.5  # long enough that both records overlap even on a busy machine
     records = [sqs_record(CLOSE, "a"), sqs_record(CLOSE, "b")]
@@ -72,22 +72,22 @@ def test_same_event_twice_in_one_batch_is_called_once(
 
 
 def test_a_failed_attempt_is_not_remembered(
-    stack: LocalStack, deepcall: DeepCallStandIn, monkeypatch: pytest.MonkeyPatch
+    stack: LocalStack, deepcall: ScriptedDeepCall, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from masking_unset_tools.local.deepcall_standin import Fault
 
     monkeypatch.setenv("QUEUE_URL", "")
     monkeypatch.setenv("DEEPCALL_MAX_ATTEMPTS", "1")
     deepcall.enqueue(Fault(status=503, body=b"busy"))
-    assert webhook(http_api_event(CLOSE))["statusCode"] == 503
-    retried = webhook(http_api_event(CLOSE))
+    assert webhook(gateway_event(CLOSE))["statusCode"] == 503
+    retried = webhook(gateway_event(CLOSE))
     assert retried["statusCode"] == 200
     assert response_json(retried)["status"] == "unset"
     assert list(deepcall.expired) == ["8040007777"]
 
 
 def test_events_without_ids_are_keyed_on_ticket_target_and_time(
-    stack: LocalStack, deepcall: DeepCallStandIn
+    stack: LocalStack, deepcall: ScriptedDeepCall
 ) -> None:
     base = {"ticket_id": "T-8", "mask": "+91 80 4000 8888", "occurred_at": "2026-11-26T10:00:00Z"}
     same_in_other_notation = {**base, "mask": "08040008888"}
@@ -101,13 +101,13 @@ def test_events_without_ids_are_keyed_on_ticket_target_and_time(
 
 
 def test_a_replayed_zendesk_trigger_delivery_calls_once_whatever_its_invocation_id(
-    stack: LocalStack, deepcall: DeepCallStandIn
+    stack: LocalStack, deepcall: ScriptedDeepCall
 ) -> None:
     from masking_unset_tools.local.signers import sign_event, with_headers
 
     # A trigger body without an event id, signed once by Zendesk.
     body = {"ticket_id": "5159", "status": "Solved", "mask": "+91 80 4000 5159"}
-    delivery = sign_event(http_api_event(body, source="zendesk", sign=False), "zendesk")
+    delivery = sign_event(gateway_event(body, source="zendesk", sign=False), "zendesk")
     invocation = "X-Zendesk-Webhook-Invocation-Id"
     # Replayed as captured, with other invocation ids (unsigned), and with none.
     replays = [
@@ -130,7 +130,7 @@ def test_a_replayed_zendesk_trigger_delivery_calls_once_whatever_its_invocation_
 
 
 def test_a_zendesk_trigger_signed_again_later_is_another_delivery(
-    stack: LocalStack, deepcall: DeepCallStandIn, monkeypatch: pytest.MonkeyPatch
+    stack: LocalStack, deepcall: ScriptedDeepCall, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import time
 
@@ -139,7 +139,7 @@ def test_a_zendesk_trigger_signed_again_later_is_another_delivery(
 
     # The same ticket solved again (after a reopen): Zendesk signs it at another time.
     body = {"ticket_id": "5160", "status": "Solved", "mask": "+91 80 4000 5160"}
-    unsigned = http_api_event(body, source="zendesk", sign=False)
+    unsigned = gateway_event(body, source="zendesk", sign=False)
     now = time.time()
     first = webhook(sign_event(unsigned, "zendesk", now=now - 60))
     second = webhook(sign_event(unsigned, "zendesk", now=now))

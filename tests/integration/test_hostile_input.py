@@ -23,7 +23,7 @@ from masking_unset_tools.local.lambda_context import LocalLambdaContext
 from masking_unset_tools.local.signers import sign_event
 from masking_unset_tools.local.stack import DEMO_SALESFORCE_ORG_ID, LocalStack
 from tests.conftest import sqs_record
-from tests.integration.helpers import http_api_event, response_json
+from tests.integration.helpers import gateway_event, response_json
 
 CLOSE = {"event_id": "evt-h", "ticket_id": "T-7", "mask": "+91 80 4000 1234"}
 
@@ -52,7 +52,7 @@ def error_of(response: dict[str, Any]) -> tuple[int, str]:
 
 
 def signed(source: str, body: str | bytes, **kw: Any) -> dict[str, Any]:
-    return sign_event(http_api_event(body, source=source, sign=False, **kw), source)
+    return sign_event(gateway_event(body, source=source, sign=False, **kw), source)
 
 
 # --- before authentication: header numbers -----------------------------------------------------
@@ -78,14 +78,14 @@ def test_an_unsigned_hostile_timestamp_is_a_401(
         "hubspot": "x-hubspot-request-timestamp",
         "zendesk": "x-zendesk-webhook-signature-timestamp",
     }[source]
-    event = http_api_event("{}", source=source, sign=False, headers={**headers, name: timestamp})
+    event = gateway_event("{}", source=source, sign=False, headers={**headers, name: timestamp})
     assert error_of(invoke(event)) == (401, "invalid_timestamp")
     assert deepcall.unset_calls == []
 
 
 # --- before authentication: events that are not API Gateway events ----------------------------
 
-V2 = http_api_event(CLOSE, sign=False)
+V2 = gateway_event(CLOSE, sign=False)
 NOT_API_EVENTS = {
     "list": [V2],
     "string": "POST /webhooks/generic",
@@ -204,7 +204,7 @@ def test_a_huge_or_foreign_retry_after_from_deepcall_is_bounded(
         headers={"Content-Type": "application/json", "Retry-After": retry_after},
     )
     deepcall.enqueue(throttled, throttled, throttled)
-    response = invoke(http_api_event(CLOSE))
+    response = invoke(gateway_event(CLOSE))
     assert error_of(response) == (503, "upstream_unavailable")
     expected = "3600" if retry_after.isascii() else "30"  # bounded, or the configured default
     assert response["headers"]["Retry-After"] == expected

@@ -17,7 +17,7 @@ from masking_unset_tools.local.deepcall_standin import DeepCallStandIn
 from masking_unset_tools.local.lambda_context import LocalLambdaContext
 from masking_unset_tools.local.stack import DEMO_SSID, LocalStack
 from tests.conftest import sqs_record
-from tests.integration.helpers import http_api_event, response_json
+from tests.integration.helpers import gateway_event, response_json
 
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
 TICKET = "T-77"
@@ -39,7 +39,7 @@ def reopen(event_id: str, at: datetime, **fields: Any) -> dict[str, Any]:
 
 
 def post(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    event = http_api_event(body, msg_id=f"msg_{body['event_id']}")
+    event = gateway_event(body, msg_id=f"msg_{body['event_id']}")
     response = webhook.lambda_handler(event, LocalLambdaContext())  # type: ignore[arg-type]
     return response["statusCode"], response_json(response)
 

@@ -23,11 +23,15 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from masking_unset.app import reset_app
+from masking_unset.sources import SOURCES
+from masking_unset_tools.local.aws_endpoint import LocalAwsEndpoint
 from masking_unset_tools.local.deepcall_standin import Fault
-from masking_unset_tools.local.stack import DEMO_SOURCE_SECRETS, environment
-from masking_unset_tools.ops.openapi import SOURCES, build_document
-from masking_unset_tools.ops.serve import Serving, serving
-from masking_unset_tools.ops.sign import SIGNERS, SignInput
+from masking_unset_tools.local.stack import DEMO_SOURCE_SECRETS, DEMO_SSID, environment, provision
+from masking_unset_tools.ops.openapi import build_document
+from masking_unset_tools.ops.serve import Serving, running_server
+from masking_unset_tools.ops.sign import SignInput
+from masking_unset_tools.ops.sign import sign as sign_request
+from tests.support.deepcall import ScriptedDeepCall
 
 SCHEMA = schemathesis.openapi.from_dict(build_document())
 OPERATION = SCHEMA["/webhooks/{source}"]["POST"]
@@ -43,14 +47,17 @@ NUMBERS = ["+91 80 4000 1234", "98765 43210", "+91 91234 56780"]
 
 
 @pytest.fixture(scope="module")
-def served() -> Iterator[Serving]:
-    """``serve`` on its own stand-ins; DeepCall fails now and then, without retries."""
-    with serving("127.0.0.1", 0) as running, environment({"DEEPCALL_MAX_ATTEMPTS": "1"}):
-        assert running.stack is not None
-        faults = [Fault.error(1000, "Invalid parameters"), Fault.html(502), Fault.error(1505, "-")]
-        running.stack.deepcall.set_fault_rate(0.3, faults, seed=7)
-        reset_app()
-        yield running
+def served(aws: LocalAwsEndpoint) -> Iterator[Serving]:
+    """``serve`` on its own stand-ins, as ``serving`` sets them up; DeepCall fails now and then,
+    without retries."""
+    faults = [Fault.error(1000, "Invalid parameters"), Fault.html(502), Fault.error(1505, "-")]
+    with ScriptedDeepCall(credentials={"ssid": DEMO_SSID}) as deepcall, running_server() as server:
+        deepcall.set_fault_rate(0.3, faults, seed=7)
+        stack = provision(aws, deepcall)
+        env = {**stack.env(), "PUBLIC_BASE_URL": server.url, "DEEPCALL_MAX_ATTEMPTS": "1"}
+        with environment(env):
+            reset_app()
+            yield Serving(server, stack)
     reset_app()
 
 
@@ -78,11 +85,11 @@ def prepare(case: Case, base_url: str, sign: bool, number: str) -> requests.Prep
         cookies=kwargs.pop("cookies", None),
     ).prepare()
     source = str((case.path_parameters or {}).get("source", ""))
-    if sign and source in SIGNERS:
+    if sign and source in SOURCES:
         body = prepared.body or b""
         raw = body.encode() if isinstance(body, str) else bytes(body)
         secret = DEMO_SOURCE_SECRETS[source][0]
-        signed = SIGNERS[source](SignInput(source, secret, raw, str(prepared.url)))
+        signed = sign_request(SignInput(source, secret, raw, str(prepared.url)))
         prepared.url = signed.url
         prepared.headers.update(signed.headers)
     return prepared
@@ -111,6 +118,20 @@ def test_the_document_is_valid_openapi_3_1() -> None:
     assert operation["responses"]["503"]["headers"]["Retry-After"]["required"] is True
     assert "source" not in document["components"]["schemas"]["CloseEvent"]["properties"]
     json.dumps(document)  # serialisable as committed
+
+
+def test_every_credential_of_every_source_is_a_parameter() -> None:
+    operation = build_document()["paths"]["/webhooks/{source}"]["post"]
+    parameters = {(p["in"], p["name"].lower()) for p in operation["parameters"]}
+    for source in SOURCES.values():
+        for credential in source.doc.credentials:
+            if credential.name.lower() == "authorization":
+                continue  # OpenAPI ignores an Authorization header parameter
+            assert (credential.location, credential.name.lower()) in parameters, credential
+    xml = (
+        {"text/xml"} if any("xml" in s.doc.answer_content_type for s in SOURCES.values()) else set()
+    )
+    assert set(operation["responses"]["200"]["content"]) == {"application/json", *xml}
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])

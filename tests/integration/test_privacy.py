@@ -20,11 +20,13 @@ import pytest
 from masking_unset.handlers.queue import lambda_handler as queue_handler
 from masking_unset.handlers.webhook import lambda_handler as webhook_handler
 from masking_unset.observability import logger
-from masking_unset_tools.local.deepcall_standin import DeepCallStandIn, Fault
+from masking_unset_tools.local.deepcall_standin import Fault
 from masking_unset_tools.local.lambda_context import LocalLambdaContext
 from masking_unset_tools.local.stack import LocalStack
 from tests.conftest import sqs_record
-from tests.integration.helpers import http_api_event
+from tests.integration.helpers import gateway_event
+from tests.support.aws import put_secret
+from tests.support.deepcall import ScriptedDeepCall
 
 NUMBERS = ["9876543210", "9123456780", "9988776655", "8040001234"]
 SSID = "SENTINEL-SSID-c0ffee"
@@ -65,7 +67,7 @@ def leaks(text: str) -> list[str]:
 
 
 def webhook(body: dict[str, Any] | bytes) -> dict[str, Any]:
-    event = http_api_event(body, secret=WEBHOOK_SECRET)
+    event = gateway_event(body, secret=WEBHOOK_SECRET)
     return webhook_handler(event, LocalLambdaContext())  # type: ignore[arg-type]
 
 
@@ -75,15 +77,15 @@ def queue(*records: dict[str, Any]) -> dict[str, Any]:
 
 def test_no_number_or_secret_leaves_the_functions(
     stack: LocalStack,
-    deepcall: DeepCallStandIn,
+    deepcall: ScriptedDeepCall,
     monkeypatch: pytest.MonkeyPatch,
     captured_logs: io.StringIO,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("DEEPCALL_RETRY_BASE_SECONDS", "0")
     monkeypatch.setenv("RETRY_AFTER_CAP_SECONDS", "0")
-    stack.put_secret(stack.deepcall_secret_id, {"ssid": SSID})
-    stack.put_secret(stack.webhook_secrets_id, {"generic": [WEBHOOK_SECRET]})
+    put_secret(stack, stack.deepcall_secret_id, {"ssid": SSID})
+    put_secret(stack, stack.webhook_secrets_id, {"generic": [WEBHOOK_SECRET]})
     deepcall.set_credentials({"ssid": SSID})
     a, b, c, mask = (f"+91 {n[:5]} {n[5:]}" for n in NUMBERS)
     answers: list[dict[str, Any]] = []
@@ -102,16 +104,16 @@ def test_no_number_or_secret_leaves_the_functions(
     deepcall.enqueue(*[Fault(status=502, body=f"<html>{NUMBERS[1]}</html>".encode())] * 3)
     answers.append(webhook({"event_id": "p7", "m1": b, "m2": c}))
     # Credential rotation with token credentials, then a credential DeepCall keeps refusing.
-    stack.put_secret(stack.deepcall_secret_id, {"userId": USER, "token": TOKEN})
+    put_secret(stack, stack.deepcall_secret_id, {"userId": USER, "token": TOKEN})
     deepcall.set_credentials({"userId": USER, "token": TOKEN})
     answers.append(webhook({"event_id": "p8", "m1": c, "m2": a}))
     deepcall.set_credentials({"ssid": "other"})
     answers.append(webhook({"event_id": "p9", "mask": a}))
     deepcall.set_credentials({"userId": USER, "token": TOKEN})
     # A malformed credential secret, whose values must not be echoed.
-    stack.put_secret(stack.deepcall_secret_id, {"ssid": SSID, "token": TOKEN})
+    put_secret(stack, stack.deepcall_secret_id, {"ssid": SSID, "token": TOKEN})
     answers.append(webhook({"event_id": "p10", "mask": b}))
-    stack.put_secret(stack.deepcall_secret_id, {"userId": USER, "token": TOKEN})
+    put_secret(stack, stack.deepcall_secret_id, {"userId": USER, "token": TOKEN})
 
     # The queue: success, bad records to the dead-letter queue, a refusal echoing the number.
     deepcall.enqueue(Fault.error(1502, f"bad expiry for {NUMBERS[0]}"))

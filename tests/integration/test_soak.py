@@ -17,10 +17,11 @@ from typing import Any
 import pytest
 
 from masking_unset.handlers.queue import lambda_handler
-from masking_unset_tools.local.aws_faults import AwsFault, FaultyAwsProxy
-from masking_unset_tools.local.deepcall_standin import DeepCallStandIn, Fault
+from masking_unset_tools.local.deepcall_standin import Fault
 from masking_unset_tools.local.lambda_context import LocalLambdaContext
 from masking_unset_tools.local.stack import LocalStack
+from tests.support.aws_faults import AwsFault, FaultyAwsProxy
+from tests.support.deepcall import ScriptedDeepCall
 
 EVENTS = 1_000
 DUPLICATE_SHARE = 0.05
@@ -156,7 +157,7 @@ def read_dead_letters(stack: LocalStack) -> list[dict[str, str]]:
 @pytest.mark.soak
 def test_soak_every_masking_expired_exactly_once(
     stack: LocalStack,
-    deepcall: DeepCallStandIn,
+    deepcall: ScriptedDeepCall,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -223,7 +224,7 @@ FUNCTION_OPERATIONS = [
 @pytest.mark.soak
 def test_soak_with_aws_failing_too(
     stack: LocalStack,
-    deepcall: DeepCallStandIn,
+    deepcall: ScriptedDeepCall,
     faulty_aws: FaultyAwsProxy,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],

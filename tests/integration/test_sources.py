@@ -16,9 +16,9 @@ from masking_unset.handlers.webhook import lambda_handler
 from masking_unset_tools.local.deepcall_standin import DeepCallStandIn, Fault
 from masking_unset_tools.local.demo import replay
 from masking_unset_tools.local.lambda_context import LocalLambdaContext
-from masking_unset_tools.local.signers import sign_event, sign_hubspot
+from masking_unset_tools.local.signers import sign_event
 from masking_unset_tools.local.stack import DEMO_SOURCE_SECRETS, LocalStack
-from tests.integration.helpers import http_api_event, response_json
+from tests.integration.helpers import gateway_event, response_json
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 SOURCE_EVENTS = [
@@ -52,7 +52,7 @@ def signed(
     """A native payload as API Gateway delivers it, signed as ``source`` signs it."""
     raw = json.dumps(body) if isinstance(body, list) else body
     headers = kw.pop("headers", None)
-    event = http_api_event(raw, source=source, sign=False, kind=kind, headers=headers)
+    event = gateway_event(raw, source=source, sign=False, kind=kind, headers=headers)
     return sign_event(event, source, **kw)
 
 
@@ -164,7 +164,7 @@ def test_freshdesk_resolved_with_basic_auth(stack: LocalStack, deepcall: DeepCal
     token = DEMO_SOURCE_SECRETS["freshdesk"][0]
     basic = base64.b64encode(f"{token}:X".encode()).decode()
     body = {"freshdesk_webhook": {"ticket_id": 11, "ticket_status": 4, "mask": 8040000011}}
-    event = http_api_event(
+    event = gateway_event(
         body, source="freshdesk", sign=False, headers={"authorization": f"Basic {basic}"}
     )
     response = invoke(event)
@@ -194,7 +194,7 @@ def test_freshdesk_without_the_token_is_401(
     body = {
         "freshdesk_webhook": {"ticket_id": "13", "ticket_status": "Closed", "mask": "8040000013"}
     }
-    response = invoke(http_api_event(body, source="freshdesk", sign=False, headers=headers))
+    response = invoke(gateway_event(body, source="freshdesk", sign=False, headers=headers))
     assert response["statusCode"] == 401
     assert response_json(response)["error"]["code"] == code
     assert deepcall.unset_calls == []
@@ -271,9 +271,9 @@ def test_hubspot_behind_a_custom_domain(
 ) -> None:
     stack.put_mapping("hubspot#20", {"mask": "+91 80 4000 0020"})
     monkeypatch.setenv("PUBLIC_BASE_URL", "https://hooks.example.com/crm")
-    event = http_api_event(json.dumps([hubspot_change(20)]), source="hubspot", sign=False)
+    event = gateway_event(json.dumps([hubspot_change(20)]), source="hubspot", sign=False)
     secret = DEMO_SOURCE_SECRETS["hubspot"][0]
-    public = sign_hubspot(event, secret, time.time(), base_url="https://hooks.example.com/crm")
+    public = sign_event(event, "hubspot", secret=secret, base_url="https://hooks.example.com/crm")
     assert invoke(public)["statusCode"] == 200
     # Signed over the execute-api URL instead: not what HubSpot called.
     stack.put_mapping("hubspot#21", {"mask": "+91 80 4000 0021"})

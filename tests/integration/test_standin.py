@@ -1,4 +1,5 @@
-"""The DeepCall stand-in, exercised over real HTTP on loopback."""
+"""The DeepCall stand-in over real HTTP on loopback: what the other tests rely on it for (its
+answers, what it records, its faults on the wire, and stopping with requests in flight)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from masking_unset_tools.local.deepcall_standin import (
     DeepCallStandIn,
     Fault,
 )
+from tests.support.deepcall import ScriptedDeepCall
 
 SSID = "demo"
 JOIN_TIMEOUT = 5.0
@@ -31,8 +33,8 @@ def http() -> Iterator[requests.Session]:
 
 
 @pytest.fixture
-def standin() -> Iterator[DeepCallStandIn]:
-    with DeepCallStandIn(credentials={"ssid": SSID}) as server:
+def standin() -> Iterator[ScriptedDeepCall]:
+    with ScriptedDeepCall(credentials={"ssid": SSID}) as server:
         yield server
 
 
@@ -46,11 +48,6 @@ def unset(
 ) -> requests.Response:
     payload = body if body is not None else {"ssid": SSID, "expiry_duration": -1, **fields}
     return http.post(f"{standin.base_url}{UNSET_PATH}", json=payload, timeout=timeout)
-
-
-def test_base_url_is_loopback_with_a_real_port(standin: DeepCallStandIn) -> None:
-    assert standin.base_url.startswith("http://127.0.0.1:")
-    assert int(standin.base_url.rsplit(":", 1)[1]) > 0
 
 
 def test_success_is_answered_and_recorded(http: requests.Session, standin: DeepCallStandIn) -> None:
@@ -97,34 +94,17 @@ def test_inactive_target_gets_the_configured_reply(http: requests.Session) -> No
     assert server.expired == {"9000000001": 1}
 
 
-def test_non_negative_duration_succeeds_without_expiring(
-    http: requests.Session, standin: DeepCallStandIn
-) -> None:
-    response = unset(http, standin, mask="9000000001", expiry_duration=30)
-
-    assert response.json()["status"] == "success"
-    assert standin.expired == {}
-
-
 @pytest.mark.parametrize(
     ("body", "code"),
     [
-        pytest.param([1, 2], 1047, id="json-list"),
         pytest.param({"expiry_duration": -1, "mask": "1"}, 1000, id="auth-missing"),
-        pytest.param({"ssid": SSID, "expiry_duration": -1}, 1000, id="no-target"),
-        pytest.param({"ssid": SSID, "expiry_duration": -1, "mask": ""}, 1000, id="empty-mask"),
-        pytest.param(
-            {"ssid": SSID, "expiry_duration": -1, "m1": "98", "m2": "98"}, 1501, id="m1-eq-m2"
-        ),
-        pytest.param({"ssid": SSID, "expiry_duration": "-1", "mask": "1"}, 1502, id="str-expiry"),
-        pytest.param({"ssid": SSID, "expiry_duration": True, "mask": "1"}, 1502, id="bool-expiry"),
-        pytest.param({"ssid": SSID, "mask": "1"}, 1502, id="no-expiry"),
         pytest.param({"ssid": "other", "expiry_duration": -1, "mask": "1"}, 1014, id="bad-ssid"),
         pytest.param(
             {"userId": "u", "token": "t", "expiry_duration": -1, "mask": "1"},
             1014,
             id="wrong-auth-form",
         ),
+        pytest.param({"ssid": SSID, "mask": "1"}, 1502, id="no-expiry"),
     ],
 )
 def test_invalid_requests_get_deepcall_errors(
@@ -136,16 +116,6 @@ def test_invalid_requests_get_deepcall_errors(
     assert response.json()["status"] == "error"
     assert response.json()["code"] == code
     assert standin.expired == {}
-
-
-def test_non_json_body_is_invalid_request_data(
-    http: requests.Session, standin: DeepCallStandIn
-) -> None:
-    response = http.post(f"{standin.base_url}{UNSET_PATH}", data=b"not json", timeout=5)
-
-    assert response.json() == {"status": "error", "message": "Invalid request data", "code": 1047}
-    assert standin.unset_calls[0].json is None
-    assert standin.unset_calls[0].body == b"not json"
 
 
 def test_user_id_and_token_credentials(http: requests.Session) -> None:
@@ -165,15 +135,8 @@ def test_user_id_and_token_credentials(http: requests.Session) -> None:
     assert wrong.json()["code"] == 1014
 
 
-def test_any_credentials_when_none_configured(http: requests.Session) -> None:
-    with DeepCallStandIn() as server:
-        response = unset(http, server, {"ssid": "whatever", "expiry_duration": -1, "mask": "1"})
-
-    assert response.json()["status"] == "success"
-
-
 def test_rotation_rejects_the_old_credential(
-    http: requests.Session, standin: DeepCallStandIn
+    http: requests.Session, standin: ScriptedDeepCall
 ) -> None:
     standin.set_credentials({"ssid": "rotated"})
 
@@ -182,11 +145,6 @@ def test_rotation_rejects_the_old_credential(
 
     assert old.json() == {"status": "error", "code": 1014, "message": "Invalid token"}
     assert new.json()["status"] == "success"
-
-
-def test_bad_credentials_shape_is_refused() -> None:
-    with pytest.raises(ValueError, match="credentials"):
-        DeepCallStandIn(credentials={"ssid": "s", "token": "t"})
 
 
 def test_other_paths_and_methods(http: requests.Session, standin: DeepCallStandIn) -> None:
@@ -298,7 +256,7 @@ def test_faults_are_consumed_in_order(http: requests.Session, standin: DeepCallS
 def outcomes_with_fault_rate(http: requests.Session, seed: int) -> list[str]:
     """What 40 sequential unset calls see under a 40% seeded fault rate."""
     faults = [Fault.error(1009, "Something went wrong", status=500), Fault.html(502)]
-    with DeepCallStandIn(credentials={"ssid": SSID}) as server:
+    with ScriptedDeepCall(credentials={"ssid": SSID}) as server:
         server.set_fault_rate(0.4, faults, seed=seed)
         results = []
         for i in range(40):
@@ -321,13 +279,6 @@ def test_fault_rate_is_deterministic_for_a_seed(http: requests.Session) -> None:
     assert {"200:None", "500:1009", "502:html"} <= set(first)
 
 
-def test_fault_rate_validation(standin: DeepCallStandIn) -> None:
-    with pytest.raises(ValueError, match="rate"):
-        standin.set_fault_rate(1.5, [Fault()], seed=1)
-    with pytest.raises(ValueError, match="fault"):
-        standin.set_fault_rate(0.5, [], seed=1)
-
-
 def test_clear_forgets_requests_expired_and_faults(
     http: requests.Session, standin: DeepCallStandIn
 ) -> None:
@@ -341,65 +292,8 @@ def test_clear_forgets_requests_expired_and_faults(
     assert unset(http, standin, mask="1").json()["status"] == "success"
 
 
-def test_http_control_endpoints(http: requests.Session, standin: DeepCallStandIn) -> None:
-    base = f"{standin.base_url}/_standin"
-    faults = [Fault.error(1009, "boom", status=503).to_dict(), {"status": 429, "body": "slow"}]
-
-    enqueued = http.post(f"{base}/faults", json=faults, timeout=5)
-    first = unset(http, standin, mask="1")
-    second = unset(http, standin, mask="2")
-    third = unset(http, standin, mask="3")
-    recorded = http.get(f"{base}/requests", timeout=5).json()
-    expired = http.get(f"{base}/expired", timeout=5).json()
-    reset = http.post(f"{base}/reset", timeout=5)
-
-    assert enqueued.json() == {"status": "ok", "enqueued": 2}
-    assert (first.status_code, first.json()["code"]) == (503, 1009)
-    assert (second.status_code, second.text) == (429, "slow")
-    assert third.json()["status"] == "success"
-    assert [r["json"]["mask"] for r in recorded] == ["1", "2", "3"]
-    assert recorded[0]["method"] == "POST"
-    assert recorded[0]["path"] == UNSET_PATH
-    assert expired == {"3": 1}
-    assert reset.json() == {"status": "ok"}
-    assert http.get(f"{base}/requests", timeout=5).json() == []
-    assert http.get(f"{base}/expired", timeout=5).json() == {}
-    # Control traffic is not recorded as DeepCall traffic.
-    assert standin.requests == []
-
-
-@pytest.mark.parametrize(
-    ("method", "path", "payload", "status"),
-    [
-        ("POST", "faults", [{"nope": 1}], 400),
-        ("POST", "faults", {"status": 500}, 400),
-        ("POST", "faults", [{"status": "500"}], 400),
-        ("GET", "faults", None, 405),
-        ("POST", "requests", None, 405),
-        ("GET", "unknown", None, 404),
-    ],
-)
-def test_http_control_rejects_bad_input(
-    http: requests.Session,
-    standin: DeepCallStandIn,
-    method: str,
-    path: str,
-    payload: Any,
-    status: int,
-) -> None:
-    response = http.request(method, f"{standin.base_url}/_standin/{path}", json=payload, timeout=5)
-
-    assert response.status_code == status
-
-
-def test_fault_dict_round_trip() -> None:
-    fault = Fault(status=503, body=b"x", headers={"A": "b"}, delay=0.5, reset=True, truncate=True)
-
-    assert Fault.from_dict(fault.to_dict()) == fault
-
-
 def test_stop_returns_promptly_with_a_delayed_request_in_flight(http: requests.Session) -> None:
-    server = DeepCallStandIn(credentials={"ssid": SSID})
+    server = ScriptedDeepCall(credentials={"ssid": SSID})
     server.start()
     server.enqueue(Fault(delay=60))
     outcome: list[BaseException | requests.Response] = []
@@ -458,17 +352,16 @@ def test_command_line_serves_until_terminated(http: requests.Session) -> None:
         assert process.stdout is not None
         base_url = process.stdout.readline().strip()
         assert base_url.startswith("http://127.0.0.1:")
-        response = http.post(
-            f"{base_url}{UNSET_PATH}",
-            json={"ssid": SSID, "expiry_duration": -1, "mask": "1"},
-            timeout=5,
-        )
-        recorded = http.get(f"{base_url}/_standin/requests", timeout=5).json()
+        body = {"ssid": SSID, "expiry_duration": -1, "mask": "1"}
+        first = http.post(f"{base_url}{UNSET_PATH}", json=body, timeout=5)
+        again = http.post(f"{base_url}{UNSET_PATH}", json=body, timeout=5)
+        wrong = http.post(f"{base_url}{UNSET_PATH}", json={**body, "ssid": "x"}, timeout=5)
     finally:
         process.terminate()
         _, stderr = process.communicate(timeout=JOIN_TIMEOUT)
 
-    assert response.json()["status"] == "success"
-    assert [r["json"]["mask"] for r in recorded] == ["1"]
+    assert first.json()["status"] == "success"
+    assert again.json() == DEFAULT_ALREADY_DONE_REPLY  # the masking was expired the first time
+    assert wrong.json()["code"] == 1014  # --ssid is the one accepted
     assert process.returncode == 0
     assert "Traceback" not in stderr

@@ -23,10 +23,10 @@ DRIVER = textwrap.dedent(
     import json, sys
     from masking_unset.handlers import queue, webhook
     from masking_unset_tools.local.lambda_context import LocalLambdaContext
-    from tests.integration.helpers import http_api_event
+    from tests.integration.helpers import gateway_event
 
     body = {"event_id": "t1", "ticket_id": "T-1", "mask": "+91 98765 43210"}
-    answer = webhook.lambda_handler(http_api_event(body), LocalLambdaContext())
+    answer = webhook.lambda_handler(gateway_event(body), LocalLambdaContext())
     records = [
         {"messageId": f"m{i}", "receiptHandle": f"r{i}", "attributes": {},
          "body": json.dumps({"event_id": f"q{i}", "m1": f"91234 5678{i}", "m2": "99887 76655"})}

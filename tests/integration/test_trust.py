@@ -16,12 +16,14 @@ from masking_unset.app import reset_app
 from masking_unset.handlers.queue import lambda_handler as queue_handler
 from masking_unset.handlers.webhook import lambda_handler as webhook_handler
 from masking_unset.observability import logger
-from masking_unset_tools.local.deepcall_standin import DeepCallStandIn, Fault
+from masking_unset_tools.local.deepcall_standin import Fault
 from masking_unset_tools.local.lambda_context import LocalLambdaContext
 from masking_unset_tools.local.signers import sign_event
 from masking_unset_tools.local.stack import DEMO_SOURCE_SECRETS, DEMO_SSID, LocalStack
 from tests.conftest import sqs_record
-from tests.integration.helpers import http_api_event, response_json
+from tests.integration.helpers import gateway_event, response_json
+from tests.support.aws import put_secret
+from tests.support.deepcall import ScriptedDeepCall
 
 CLOSE = {"event_id": "evt-trust", "ticket_id": "T-9", "mask": "+91 80 4000 9999"}
 LAMBDA_RESPONSE_LIMIT = 6 * 1024 * 1024
@@ -39,7 +41,7 @@ def signed(source: str, body: Any, **kw: Any) -> dict[str, Any]:
     """A native payload as API Gateway delivers it, signed as ``source`` signs it."""
     raw = body if isinstance(body, bytes | str) else json.dumps(body)
     headers = kw.pop("headers", None)
-    event = http_api_event(raw, source=source, sign=False, headers=headers)
+    event = gateway_event(raw, source=source, sign=False, headers=headers)
     return sign_event(event, source, **kw)
 
 
@@ -103,10 +105,10 @@ def not_found(status: int, message: str) -> Fault:
 
 @pytest.mark.parametrize(("status", "message"), [(401, "User not found"), (404, "Route not found")])
 def test_a_not_found_about_the_account_or_route_is_not_already_expired(
-    stack: LocalStack, deepcall: DeepCallStandIn, status: int, message: str
+    stack: LocalStack, deepcall: ScriptedDeepCall, status: int, message: str
 ) -> None:
     deepcall.enqueue(not_found(status, message))
-    response = webhook(http_api_event(CLOSE))
+    response = webhook(gateway_event(CLOSE))
     # Not done: kept for a later attempt on the queue, never reported expired.
     assert response["statusCode"] == 202
     body = response_json(response)
@@ -120,7 +122,7 @@ def test_a_not_found_about_the_account_or_route_is_not_already_expired(
 @pytest.mark.parametrize(("status", "message"), [(401, "User not found"), (404, "Route not found")])
 def test_a_not_found_without_a_queue_asks_the_sender_to_retry(
     stack: LocalStack,
-    deepcall: DeepCallStandIn,
+    deepcall: ScriptedDeepCall,
     monkeypatch: pytest.MonkeyPatch,
     status: int,
     message: str,
@@ -128,7 +130,7 @@ def test_a_not_found_without_a_queue_asks_the_sender_to_retry(
     monkeypatch.delenv("QUEUE_URL")
     reset_app()
     deepcall.enqueue(not_found(status, message))
-    response = webhook(http_api_event(CLOSE))
+    response = webhook(gateway_event(CLOSE))
     assert response["statusCode"] == 503
     assert response_json(response)["error"]["code"] == "upstream_rejected"
     assert "already_expired" not in response["body"]
@@ -136,7 +138,7 @@ def test_a_not_found_without_a_queue_asks_the_sender_to_retry(
 
 @pytest.mark.parametrize(("status", "message"), [(401, "User not found"), (404, "Route not found")])
 def test_a_queued_event_refused_with_not_found_is_retried_then_dead_lettered_with_its_reason(
-    stack: LocalStack, deepcall: DeepCallStandIn, status: int, message: str
+    stack: LocalStack, deepcall: ScriptedDeepCall, status: int, message: str
 ) -> None:
     # An early delivery is handed back for a later attempt...
     deepcall.enqueue(not_found(status, message))
@@ -157,7 +159,7 @@ def test_a_queued_event_refused_with_not_found_is_retried_then_dead_lettered_wit
 
 
 def test_a_hubspot_close_with_a_garbage_time_is_a_failed_close(
-    stack: LocalStack, deepcall: DeepCallStandIn
+    stack: LocalStack, deepcall: ScriptedDeepCall
 ) -> None:
     stack.put_mapping("hubspot#71", {"mask": "+91 80 4000 0071"})
     stack.put_mapping("hubspot#72", {"mask": "+91 80 4000 0072"})
@@ -178,7 +180,7 @@ def test_a_hubspot_close_with_a_garbage_time_is_a_failed_close(
 
 
 def test_a_single_unreadable_hubspot_close_answers_400(
-    stack: LocalStack, deepcall: DeepCallStandIn
+    stack: LocalStack, deepcall: ScriptedDeepCall
 ) -> None:
     stack.put_mapping("hubspot#74", {"mask": "+91 80 4000 0074"})
     response = webhook(signed("hubspot", [hubspot_change(74, 4, occurredAt="not a time")]))
@@ -191,10 +193,10 @@ def test_a_single_unreadable_hubspot_close_answers_400(
 
 
 def test_an_empty_standard_webhooks_key_verifies_nothing(
-    stack: LocalStack, deepcall: DeepCallStandIn, captured_logs: io.StringIO
+    stack: LocalStack, deepcall: ScriptedDeepCall, captured_logs: io.StringIO
 ) -> None:
-    stack.put_secret(stack.webhook_secrets_id, {"generic": ["whsec_"]})
-    response = webhook(http_api_event(CLOSE, secret="whsec_"))
+    put_secret(stack, stack.webhook_secrets_id, {"generic": ["whsec_"]})
+    response = webhook(gateway_event(CLOSE, secret="whsec_"))
     assert response["statusCode"] == 503
     assert response_json(response)["error"]["code"] == "configuration_error"
     assert "generic" in response_json(response)["error"]["message"]
@@ -221,15 +223,15 @@ def test_an_empty_standard_webhooks_key_verifies_nothing(
 )
 def test_an_unfit_secret_makes_its_source_a_configuration_error(
     stack: LocalStack,
-    deepcall: DeepCallStandIn,
+    deepcall: ScriptedDeepCall,
     captured_logs: io.StringIO,
     source: str,
     unfit: str,
 ) -> None:
-    stack.put_secret(stack.webhook_secrets_id, {**DEMO_SOURCE_SECRETS, source: [unfit]})
+    put_secret(stack, stack.webhook_secrets_id, {**DEMO_SOURCE_SECRETS, source: [unfit]})
     body: Any = {"event_id": "e", "mask": "8040001234"}
-    # A secret that is no Standard Webhooks secret cannot sign: any signature will do then.
-    signing = None if unfit == "not base64 at all" else unfit
+    # A secret unfit for Standard Webhooks cannot sign: any signature will do then.
+    signing = None if source == "generic" else unfit
     response = webhook(signed(source, body, secret=signing))
     assert response["statusCode"] == 503
     assert response_json(response)["error"]["code"] == "configuration_error"
@@ -243,10 +245,10 @@ def test_an_unfit_secret_makes_its_source_a_configuration_error(
 
 
 def test_one_unfit_secret_in_a_rotation_list_disables_the_source(
-    stack: LocalStack, deepcall: DeepCallStandIn
+    stack: LocalStack, deepcall: ScriptedDeepCall
 ) -> None:
     good = DEMO_SOURCE_SECRETS["zendesk"][0]
-    stack.put_secret(stack.webhook_secrets_id, {"zendesk": [good, ""]})
+    put_secret(stack, stack.webhook_secrets_id, {"zendesk": [good, ""]})
     response = webhook(signed("zendesk", {"ticket_id": "1", "mask": "8040001234"}))
     assert response["statusCode"] == 503
     assert "secret 2" in response_json(response)["error"]["message"]
@@ -267,19 +269,19 @@ USER, TOKEN = "echo-user-7f3a", "echo-token-c41d9e"
 )
 def test_deepcall_echoing_the_credential_reaches_no_answer_log_or_dead_letter(
     stack: LocalStack,
-    deepcall: DeepCallStandIn,
+    deepcall: ScriptedDeepCall,
     captured_logs: io.StringIO,
     capsys: pytest.CaptureFixture[str],
     credentials: dict[str, str],
     echo: str,
 ) -> None:
-    stack.put_secret(stack.deepcall_secret_id, credentials)
+    put_secret(stack, stack.deepcall_secret_id, credentials)
     deepcall.set_credentials(credentials)
     sent = list(credentials.values())
     echo += " for ९८७६५ ४३२१० and 98765/43210"  # numbers in another script, another separator
 
     deepcall.enqueue(Fault.error(1000, echo))
-    answer = webhook(http_api_event(CLOSE))
+    answer = webhook(gateway_event(CLOSE))
     deepcall.enqueue(Fault.error(1000, echo))
     assert queue(sqs_record({**CLOSE, "event_id": "evt-q"}, "m-echo")) == {"batchItemFailures": []}
     [parked] = dead_letters(stack)
@@ -301,9 +303,9 @@ def test_deepcall_echoing_the_credential_reaches_no_answer_log_or_dead_letter(
         assert "४३२१०" not in text, where
 
 
-def test_a_long_deepcall_message_is_bounded(stack: LocalStack, deepcall: DeepCallStandIn) -> None:
+def test_a_long_deepcall_message_is_bounded(stack: LocalStack, deepcall: ScriptedDeepCall) -> None:
     deepcall.enqueue(Fault.error(1000, "x" * 100_000))
-    answer = webhook(http_api_event(CLOSE))
+    answer = webhook(gateway_event(CLOSE))
     assert answer["statusCode"] == 502
     assert len(response_json(answer)["error"]["message"]) < 300
 
@@ -315,16 +317,16 @@ def test_a_long_deepcall_message_is_bounded(stack: LocalStack, deepcall: DeepCal
     "number", ["98765 4321O", "9876CALLME", "{{ticket.ticket_field_360011112222}}"]
 )
 def test_a_number_with_letters_or_a_placeholder_is_refused_before_any_call(
-    stack: LocalStack, deepcall: DeepCallStandIn, number: str
+    stack: LocalStack, deepcall: ScriptedDeepCall, number: str
 ) -> None:
-    response = webhook(http_api_event({**CLOSE, "mask": number}))
+    response = webhook(gateway_event({**CLOSE, "mask": number}))
     assert response["statusCode"] == 422
     assert response_json(response)["error"]["code"] == "invalid_number"
     assert deepcall.unset_calls == []
 
 
 def test_an_unrendered_zendesk_placeholder_is_refused(
-    stack: LocalStack, deepcall: DeepCallStandIn
+    stack: LocalStack, deepcall: ScriptedDeepCall
 ) -> None:
     body = {"ticket_id": "5", "status": "Solved", "mask": "{{ticket.ticket_field_360011112222}}"}
     response = webhook(signed("zendesk", body))
@@ -334,10 +336,10 @@ def test_an_unrendered_zendesk_placeholder_is_refused(
 
 
 def test_a_foreign_number_in_national_format_is_refused(
-    stack: LocalStack, deepcall: DeepCallStandIn
+    stack: LocalStack, deepcall: ScriptedDeepCall
 ) -> None:
     body = {"event_id": "e-1", "m1": "+1 987-654-3210", "m2": "+91 98765 43210"}
-    response = webhook(http_api_event(body))
+    response = webhook(gateway_event(body))
     assert response["statusCode"] == 422
     error = response_json(response)["error"]
     assert error["code"] == "foreign_number"
@@ -346,9 +348,9 @@ def test_a_foreign_number_in_national_format_is_refused(
 
 
 def test_numbers_in_another_script_are_sent_as_ascii_digits(
-    stack: LocalStack, deepcall: DeepCallStandIn
+    stack: LocalStack, deepcall: ScriptedDeepCall
 ) -> None:
-    response = webhook(http_api_event({**CLOSE, "mask": "+९१ ८० ४००० ९९९९"}))
+    response = webhook(gateway_event({**CLOSE, "mask": "+९१ ८० ४००० ९९९९"}))
     assert response["statusCode"] == 200
     [call] = deepcall.unset_calls
     assert call.json is not None
@@ -359,7 +361,7 @@ def test_numbers_in_another_script_are_sent_as_ascii_digits(
 
 
 def test_a_256_kib_hubspot_array_of_131000_items_is_refused_small_and_quietly(
-    stack: LocalStack, deepcall: DeepCallStandIn, captured_logs: io.StringIO
+    stack: LocalStack, deepcall: ScriptedDeepCall, captured_logs: io.StringIO
 ) -> None:
     body = "[" + ",".join(["0"] * 131_000) + "]"
     assert len(body) <= 256 * 1024
@@ -372,7 +374,7 @@ def test_a_256_kib_hubspot_array_of_131000_items_is_refused_small_and_quietly(
 
 
 def test_a_full_delivery_answers_within_the_response_limit_with_few_log_lines(
-    stack: LocalStack, deepcall: DeepCallStandIn, captured_logs: io.StringIO
+    stack: LocalStack, deepcall: ScriptedDeepCall, captured_logs: io.StringIO
 ) -> None:
     # 100 events, the most HubSpot sends, each with the longest ids an event may carry.
     long_id = "\U0001f600" * 256  # escaped in JSON as 12 bytes a character
@@ -390,7 +392,7 @@ def test_a_full_delivery_answers_within_the_response_limit_with_few_log_lines(
 
 
 def test_one_event_more_than_a_delivery_may_carry_is_refused(
-    stack: LocalStack, deepcall: DeepCallStandIn
+    stack: LocalStack, deepcall: ScriptedDeepCall
 ) -> None:
     stack.put_mapping("hubspot#1", {"mask": "+91 80 4000 0001"})
     events = [hubspot_change(1, index) for index in range(101)]

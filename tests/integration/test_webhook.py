@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 
 from masking_unset.handlers.webhook import lambda_handler
-from masking_unset_tools.local.deepcall_standin import DeepCallStandIn, Fault
+from masking_unset_tools.local.deepcall_standin import Fault
 from masking_unset_tools.local.lambda_context import LocalLambdaContext
 from masking_unset_tools.local.stack import DEMO_SSID, LocalStack
-from tests.integration.helpers import http_api_event, response_json
+from tests.integration.helpers import gateway_event, response_json
+from tests.support.aws import put_secret
+from tests.support.deepcall import ScriptedDeepCall
 
 CLOSE = {"event_id": "evt-1", "ticket_id": "T-42", "mask": "+91 80 4000 1234"}
 
@@ -24,9 +26,9 @@ def invoke(event: dict[str, Any]) -> dict[str, Any]:
 @pytest.mark.parametrize("kind", ["http", "rest", "url"])
 @pytest.mark.parametrize("base64_body", [False, True])
 def test_signed_close_event_expires_the_masking(
-    stack: LocalStack, deepcall: DeepCallStandIn, kind: str, base64_body: bool
+    stack: LocalStack, deepcall: ScriptedDeepCall, kind: str, base64_body: bool
 ) -> None:
-    response = invoke(http_api_event(CLOSE, kind=kind, base64_body=base64_body))
+    response = invoke(gateway_event(CLOSE, kind=kind, base64_body=base64_body))
 
     assert response["statusCode"] == 200
     assert response["headers"]["Content-Type"] == "application/json"
@@ -47,14 +49,14 @@ def test_signed_close_event_expires_the_masking(
 )
 def test_number_format_is_configurable(
     stack: LocalStack,
-    deepcall: DeepCallStandIn,
+    deepcall: ScriptedDeepCall,
     monkeypatch: pytest.MonkeyPatch,
     fmt: str,
     expected: str,
 ) -> None:
     monkeypatch.setenv("DEEPCALL_NUMBER_FORMAT", fmt)
     body = {"ticket_id": "T-1", "m1": "98765 43210", "m2": "+91 91234 56780"}
-    assert invoke(http_api_event(body))["statusCode"] == 200
+    assert invoke(gateway_event(body))["statusCode"] == 200
     [call] = deepcall.unset_calls
     assert call.json is not None
     assert call.json["m1"] == expected
@@ -62,19 +64,19 @@ def test_number_format_is_configurable(
 
 
 def test_delivery_id_stands_in_for_a_missing_event_id(
-    stack: LocalStack, deepcall: DeepCallStandIn
+    stack: LocalStack, deepcall: ScriptedDeepCall
 ) -> None:
     body = {"ticket_id": "T-9", "mask": "08040001234"}
-    response = invoke(http_api_event(body, msg_id="msg_delivery_9"))
+    response = invoke(gateway_event(body, msg_id="msg_delivery_9"))
     assert response_json(response)["event_id"] == "msg_delivery_9"
 
 
 def test_token_credentials_are_sent_without_ssid(
-    stack: LocalStack, deepcall: DeepCallStandIn
+    stack: LocalStack, deepcall: ScriptedDeepCall
 ) -> None:
-    stack.put_secret(stack.deepcall_secret_id, {"userId": "u-1", "token": "tok-1"})
+    put_secret(stack, stack.deepcall_secret_id, {"userId": "u-1", "token": "tok-1"})
     deepcall.set_credentials({"userId": "u-1", "token": "tok-1"})
-    assert invoke(http_api_event(CLOSE))["statusCode"] == 200
+    assert invoke(gateway_event(CLOSE))["statusCode"] == 200
     [call] = deepcall.unset_calls
     assert call.json == {
         "userId": "u-1",
@@ -97,14 +99,14 @@ def test_token_credentials_are_sent_without_ssid(
 )
 def test_rejected_requests_change_nothing(
     stack: LocalStack,
-    deepcall: DeepCallStandIn,
+    deepcall: ScriptedDeepCall,
     event_kwargs: dict[str, Any],
     status: int,
     code: str,
 ) -> None:
     if "timestamp" in event_kwargs:  # an offset from now, taken when the test runs
         event_kwargs = {**event_kwargs, "timestamp": int(time.time()) + event_kwargs["timestamp"]}
-    response = invoke(http_api_event(CLOSE, **event_kwargs))
+    response = invoke(gateway_event(CLOSE, **event_kwargs))
     assert response["statusCode"] == status
     assert response_json(response)["error"]["code"] == code
     assert deepcall.unset_calls == []
@@ -123,9 +125,9 @@ def test_rejected_requests_change_nothing(
     ],
 )
 def test_bad_bodies_get_a_specific_error(
-    stack: LocalStack, deepcall: DeepCallStandIn, body: bytes, status: int, code: str
+    stack: LocalStack, deepcall: ScriptedDeepCall, body: bytes, status: int, code: str
 ) -> None:
-    response = invoke(http_api_event(body))
+    response = invoke(gateway_event(body))
     assert response["statusCode"] == status
     error = response_json(response)["error"]
     assert error["code"] == code
@@ -134,38 +136,38 @@ def test_bad_bodies_get_a_specific_error(
     assert deepcall.unset_calls == []
 
 
-def test_oversized_body_is_413(stack: LocalStack, deepcall: DeepCallStandIn) -> None:
+def test_oversized_body_is_413(stack: LocalStack, deepcall: ScriptedDeepCall) -> None:
     body = {**CLOSE, "padding": "x" * (256 * 1024)}
-    response = invoke(http_api_event(body))
+    response = invoke(gateway_event(body))
     assert response["statusCode"] == 413
     assert response_json(response)["error"]["code"] == "payload_too_large"
     assert deepcall.unset_calls == []
 
 
-def test_body_at_the_limit_is_accepted(stack: LocalStack, deepcall: DeepCallStandIn) -> None:
+def test_body_at_the_limit_is_accepted(stack: LocalStack, deepcall: ScriptedDeepCall) -> None:
     import json
 
     base = json.dumps({**CLOSE, "padding": ""})
     body = json.dumps({**CLOSE, "padding": "x" * (256 * 1024 - len(base))})
     assert len(body) == 256 * 1024
-    assert invoke(http_api_event(body))["statusCode"] == 200
+    assert invoke(gateway_event(body))["statusCode"] == 200
 
 
-def test_source_without_secret_is_404(stack: LocalStack, deepcall: DeepCallStandIn) -> None:
-    stack.put_secret(stack.webhook_secrets_id, {"zendesk": ["x"]})
-    response = invoke(http_api_event(CLOSE))
+def test_source_without_secret_is_404(stack: LocalStack, deepcall: ScriptedDeepCall) -> None:
+    put_secret(stack, stack.webhook_secrets_id, {"zendesk": ["x"]})
+    response = invoke(gateway_event(CLOSE))
     assert response["statusCode"] == 404
     assert deepcall.unset_calls == []
 
 
-def test_rotated_webhook_secrets_both_verify(stack: LocalStack, deepcall: DeepCallStandIn) -> None:
+def test_rotated_webhook_secrets_both_verify(stack: LocalStack, deepcall: ScriptedDeepCall) -> None:
     new = "whsec_" + "bmV3LXNpZ25pbmcta2V5LTIwMjYtcm90YXRlZC1pbg=="
     from masking_unset_tools.local.stack import DEMO_WEBHOOK_SECRET
 
-    stack.put_secret(stack.webhook_secrets_id, {"generic": [new, DEMO_WEBHOOK_SECRET]})
-    assert invoke(http_api_event(CLOSE, secret=new))["statusCode"] == 200
+    put_secret(stack, stack.webhook_secrets_id, {"generic": [new, DEMO_WEBHOOK_SECRET]})
+    assert invoke(gateway_event(CLOSE, secret=new))["statusCode"] == 200
     other = {**CLOSE, "event_id": "evt-other", "mask": "+91 80 4000 5678"}
-    assert invoke(http_api_event(other, secret=DEMO_WEBHOOK_SECRET))["statusCode"] == 200
+    assert invoke(gateway_event(other, secret=DEMO_WEBHOOK_SECRET))["statusCode"] == 200
     assert len(deepcall.unset_calls) == 2
 
 
@@ -193,10 +195,10 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     ],
 )
 def test_deepcall_down_hands_the_event_to_the_queue(
-    stack: LocalStack, deepcall: DeepCallStandIn, fault: Fault, code: str
+    stack: LocalStack, deepcall: ScriptedDeepCall, fault: Fault, code: str
 ) -> None:
     deepcall.enqueue(fault, fault, fault)
-    response = invoke(http_api_event(CLOSE))
+    response = invoke(gateway_event(CLOSE))
     assert response["statusCode"] == 202
     body = response_json(response)
     assert body["status"] == "queued"
@@ -210,12 +212,12 @@ def test_deepcall_down_hands_the_event_to_the_queue(
 
 @pytest.mark.usefixtures("fast_retries")
 def test_queued_event_is_expired_by_the_queue_handler(
-    stack: LocalStack, deepcall: DeepCallStandIn
+    stack: LocalStack, deepcall: ScriptedDeepCall
 ) -> None:
     from masking_unset.handlers.queue import lambda_handler as queue_handler
 
     deepcall.enqueue(*[Fault(status=503, body=b"down")] * 3)
-    assert invoke(http_api_event(CLOSE))["statusCode"] == 202
+    assert invoke(gateway_event(CLOSE))["statusCode"] == 202
     sqs = stack.aws.client("sqs")
     [message] = sqs.receive_message(QueueUrl=stack.queue_url, AttributeNames=["All"])["Messages"]
     record = {
@@ -231,10 +233,10 @@ def test_queued_event_is_expired_by_the_queue_handler(
 
 @pytest.mark.usefixtures("fast_retries")
 def test_transient_failure_recovers_within_the_invocation(
-    stack: LocalStack, deepcall: DeepCallStandIn
+    stack: LocalStack, deepcall: ScriptedDeepCall
 ) -> None:
     deepcall.enqueue(Fault(status=502, body=b"<html/>"), Fault.retry_after(0))
-    response = invoke(http_api_event(CLOSE))
+    response = invoke(gateway_event(CLOSE))
     assert response["statusCode"] == 200
     assert response_json(response)["status"] == "unset"
     assert len(deepcall.unset_calls) == 3
@@ -243,19 +245,19 @@ def test_transient_failure_recovers_within_the_invocation(
 
 @pytest.mark.usefixtures("fast_retries")
 def test_without_a_queue_a_transient_failure_is_503_with_retry_after(
-    stack: LocalStack, deepcall: DeepCallStandIn, monkeypatch: pytest.MonkeyPatch
+    stack: LocalStack, deepcall: ScriptedDeepCall, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("QUEUE_URL", stack.queue_url + "-missing")
     deepcall.enqueue(*[Fault.retry_after(7)] * 3)
-    response = invoke(http_api_event(CLOSE))
+    response = invoke(gateway_event(CLOSE))
     assert response["statusCode"] == 503
     assert response["headers"]["Retry-After"] == "7"
     assert response_json(response)["error"]["code"] == "upstream_unavailable"
 
 
-def test_permanent_deepcall_refusal_is_502(stack: LocalStack, deepcall: DeepCallStandIn) -> None:
+def test_permanent_deepcall_refusal_is_502(stack: LocalStack, deepcall: ScriptedDeepCall) -> None:
     deepcall.enqueue(Fault.error(1000, "Invalid parameters for 9876543210"))
-    response = invoke(http_api_event(CLOSE))
+    response = invoke(gateway_event(CLOSE))
     assert response["statusCode"] == 502
     error = response_json(response)["error"]
     assert error["code"] == "upstream_rejected"
@@ -265,24 +267,24 @@ def test_permanent_deepcall_refusal_is_502(stack: LocalStack, deepcall: DeepCall
 
 
 def test_rotated_deepcall_credential_is_reread_once(
-    stack: LocalStack, deepcall: DeepCallStandIn
+    stack: LocalStack, deepcall: ScriptedDeepCall
 ) -> None:
     # Warm the cache with the old credential, then rotate at DeepCall and in Secrets Manager.
-    assert invoke(http_api_event(CLOSE))["statusCode"] == 200
+    assert invoke(gateway_event(CLOSE))["statusCode"] == 200
     deepcall.set_credentials({"ssid": "rotated"})
-    stack.put_secret(stack.deepcall_secret_id, {"ssid": "rotated"})
+    put_secret(stack, stack.deepcall_secret_id, {"ssid": "rotated"})
 
     second = {**CLOSE, "event_id": "evt-2", "mask": "+91 80 4000 5678"}
-    assert invoke(http_api_event(second))["statusCode"] == 200
+    assert invoke(gateway_event(second))["statusCode"] == 200
     bodies = [call.json for call in deepcall.unset_calls]
     assert [b["ssid"] for b in bodies if b] == [DEMO_SSID, DEMO_SSID, "rotated"]
 
 
 def test_refused_credential_after_refresh_is_a_configuration_error(
-    stack: LocalStack, deepcall: DeepCallStandIn
+    stack: LocalStack, deepcall: ScriptedDeepCall
 ) -> None:
     deepcall.set_credentials({"ssid": "something-else"})
-    response = invoke(http_api_event(CLOSE))
+    response = invoke(gateway_event(CLOSE))
     # Kept, not lost: the queue retries once an operator has fixed the secret.
     assert response["statusCode"] == 202
     assert response_json(response)["reason"].startswith("DeepCall refuses the credential")
@@ -291,19 +293,19 @@ def test_refused_credential_after_refresh_is_a_configuration_error(
 
 
 def test_unreadable_credential_secret_is_a_configuration_error(
-    stack: LocalStack, deepcall: DeepCallStandIn
+    stack: LocalStack, deepcall: ScriptedDeepCall
 ) -> None:
-    stack.put_secret(stack.deepcall_secret_id, {"password": "hunter2"})
-    response = invoke(http_api_event(CLOSE))
+    put_secret(stack, stack.deepcall_secret_id, {"password": "hunter2"})
+    response = invoke(gateway_event(CLOSE))
     assert response["statusCode"] == 202
     assert "DEEPCALL_SECRET_ID" in response_json(response)["reason"]
     assert "hunter2" not in response["body"]
     assert deepcall.unset_calls == []
 
 
-def test_already_expired_masking_is_done(stack: LocalStack, deepcall: DeepCallStandIn) -> None:
+def test_already_expired_masking_is_done(stack: LocalStack, deepcall: ScriptedDeepCall) -> None:
     deepcall.enqueue(Fault.error(4040, "Masking already expired"))
-    response = invoke(http_api_event(CLOSE))
+    response = invoke(gateway_event(CLOSE))
     assert response["statusCode"] == 200
     assert response_json(response)["status"] == "already_expired"
 
@@ -321,7 +323,7 @@ def test_missing_configuration_answers_without_a_stack_trace(
 
     monkeypatch.delenv("DEEPCALL_BASE_URL")
     reset_app()
-    response = invoke(http_api_event(CLOSE))
+    response = invoke(gateway_event(CLOSE))
     assert response["statusCode"] == 503
     assert response_json(response)["error"]["code"] == "configuration_error"
     assert "Traceback" not in response["body"]
@@ -329,14 +331,14 @@ def test_missing_configuration_answers_without_a_stack_trace(
 
 @pytest.mark.usefixtures("fast_retries")
 def test_read_timeouts_are_retried_then_queued(
-    stack: LocalStack, deepcall: DeepCallStandIn, monkeypatch: pytest.MonkeyPatch
+    stack: LocalStack, deepcall: ScriptedDeepCall, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DEEPCALL_TIMEOUT_SECONDS", "0.2")
     deepcall.enqueue(Fault.timeout(3.0), Fault.timeout(3.0))
-    response = invoke(http_api_event(CLOSE))
+    response = invoke(gateway_event(CLOSE))
     assert response["statusCode"] == 200  # third attempt answered in time
     assert len(deepcall.unset_calls) == 3
     deepcall.enqueue(*[Fault.timeout(3.0)] * 3)
-    queued = invoke(http_api_event({**CLOSE, "event_id": "evt-slow", "mask": "08040005555"}))
+    queued = invoke(gateway_event({**CLOSE, "event_id": "evt-slow", "mask": "08040005555"}))
     assert queued["statusCode"] == 202
     assert response_json(queued)["reason"] == "DeepCall did not answer in time"

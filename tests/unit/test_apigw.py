@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from masking_unset.handlers.apigw import to_request
 from masking_unset.models.errors import MalformedBody
-from tests.integration.helpers import http_api_event
+from tests.integration.helpers import gateway_event
 
 # Lone surrogates included: a str from a JSON event may hold them.
 TEXT = st.text(st.characters(exclude_categories=()), max_size=12)
@@ -58,13 +58,13 @@ def test_any_value_is_a_request_or_a_specific_400(event: object) -> None:
 def test_a_damaged_api_event_is_a_request_or_a_specific_400(
     kind: str, changes: dict[str, Any], context: dict[str, Any]
 ) -> None:
-    event = http_api_event("{}", sign=False, kind=kind)
+    event = gateway_event("{}", sign=False, kind=kind)
     event["requestContext"].update(context)
     event.update(changes)
     assert read(event) in {None, *CODES}
 
 
 def test_what_a_request_holds_is_encodable_text() -> None:
-    request = to_request(http_api_event('{"a": "\\ud800"}', sign=False))
+    request = to_request(gateway_event('{"a": "\\ud800"}', sign=False))
     assert request.body == b'{"a": "\\ud800"}'  # an escape is text; the JSON loader judges it
-    assert read({**http_api_event("{}", sign=False), "body": "\ud800"}) == "invalid_encoding"
+    assert read({**gateway_event("{}", sign=False), "body": "\ud800"}) == "invalid_encoding"

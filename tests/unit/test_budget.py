@@ -31,7 +31,7 @@ from masking_unset.models.deepcall import DeepCallCredentials, DeepCallReply, Un
 from masking_unset.models.errors import UpstreamUnavailable
 from masking_unset.models.http import WebhookResponse
 from masking_unset_tools.local.stack import DEMO_SOURCE_SECRETS, DEMO_SSID
-from tests.integration.helpers import http_api_event
+from tests.integration.helpers import gateway_event
 
 ENV = {
     "DEEPCALL_BASE_URL": "https://api.example.com",
@@ -198,7 +198,7 @@ def run_webhook(
     )
     fallback = Queue(clock, table)
     receiver = WebhookReceiver(settings, reader, service, fallback=fallback, budget=budget)
-    request = to_request(http_api_event({"event_id": "e-1", "mask": "+91 80 4000 1234"}))
+    request = to_request(gateway_event({"event_id": "e-1", "mask": "+91 80 4000 1234"}))
     response = receiver.receive(request, Deadline(clock.get_remaining_time_in_millis))
     return clock, response, caller, fallback
 

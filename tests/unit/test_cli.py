@@ -17,10 +17,11 @@ from masking_unset.logic.signatures import verify_standard_webhooks
 from masking_unset.models.errors import AuthenticationFailed
 from masking_unset.models.http import WebhookRequest
 from masking_unset_tools.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
+from masking_unset_tools.local.events import http_api_event
 from masking_unset_tools.ops.dlq import MoveTask, parked_message, wait_for_task
 from masking_unset_tools.ops.errors import OperationFailed, UsageError
 from masking_unset_tools.ops.invoke import guess_function
-from masking_unset_tools.ops.serve import http_answer, http_api_event
+from masking_unset_tools.ops.serve import http_answer
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 BODY = b'{"event_id": "evt-1", "mask": "+91 80 4000 1234"}'

@@ -113,3 +113,19 @@ def test_only_salesforce_answers_in_xml() -> None:
     xml = {name for name, source in SOURCES.items() if "xml" in source.doc.answer_content_type}
     assert xml == {"salesforce"}
     assert {name for name, source in SOURCES.items() if source.doc.signs_url} == {"hubspot"}
+
+
+@pytest.mark.parametrize("name", sorted(SOURCES))
+def test_what_a_source_signs_again_it_authenticates(name: str) -> None:
+    source = SOURCES[name]
+    secret = source.new_secret("again")
+    url = f"https://hooks.example.com/webhooks/{name}"
+    first = source.sign(method="POST", url=url, body=b"{}", secret=secret, now=NOW - 600)
+    again = source.resign(
+        method="POST", url=url, body=b"{}", secret=secret, now=NOW, headers=first.headers
+    )
+    source.authenticate(request_for(source, url, b"{}", again), [secret], NOW, SETTINGS)
+    # What identifies the delivery stays; only what is signed anew changes.
+    kept = {h: v for h, v in first.headers.items() if again.headers.get(h) == v}
+    if name == "generic":
+        assert kept == {"webhook-id": first.headers["webhook-id"]}

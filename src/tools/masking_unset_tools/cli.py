@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import signal
 import sys
 import textwrap
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -67,7 +68,10 @@ def _default_events_dir() -> Path:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Run both handlers on every file in events/ against the local stand-ins."""
+    """Run both handlers on events/ against a local AWS endpoint and DeepCall.
+
+    Replay every file of events/manifest.json against the local stand-ins.
+    """
     from masking_unset_tools.local.demo import run
 
     events_dir = Path(args.events)
@@ -77,14 +81,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_resign(args: argparse.Namespace) -> int:
-    """Print an API Gateway event file signed afresh for its source (for sam local invoke)."""
-    from masking_unset_tools.local.signers import SIGNERS, sign_event
+    """Sign a webhook event file afresh for its source (signatures go stale).
+
+    Print the event signed now for the source in its path - Standard Webhooks, Zendesk, HubSpot v3,
+    or the Freshdesk / Salesforce token - for sam local invoke -e.
+    """
+    from masking_unset.sources import SOURCES
+    from masking_unset_tools.local.signers import sign_event
     from masking_unset_tools.ops.invoke import event_source, load_event
     from masking_unset_tools.ops.sign import read_secret
 
     event = load_event(Path(args.event))
     source = event_source(event)
-    if source not in SIGNERS:
+    if source not in SOURCES:
         raise UsageError(f"{args.event}: not a webhook event of a known source")
     secret = read_secret(Path(args.secret_file), source) if args.secret_file else None
     try:
@@ -96,7 +105,22 @@ def cmd_resign(args: argparse.Namespace) -> int:
 
 
 def cmd_invoke(args: argparse.Namespace) -> int:
-    """Run a handler on an event file."""
+    """Run a handler on an event file.
+
+    Run the webhook or queue handler on an event file and print its answer. By default on the local
+    stand-ins (moto server + DeepCall stand-in, demo secrets; webhook events are signed again with
+    their source's demo secret and a fresh timestamp), printing the requests DeepCall received,
+    redacted.
+
+    examples:
+      masking-unset invoke events/webhook-http-api.json
+      masking-unset invoke events/sqs-batch.json --function queue
+      masking-unset resign ev.json --secret-file s.txt > fresh.json && \\
+        masking-unset invoke fresh.json --live
+
+    A webhook answer other than 2xx, or records handed back by the queue handler, exit 1.
+    A record parked in the dead-letter queue counts as handled.
+    """
     from masking_unset_tools.ops.console import function_logs
     from masking_unset_tools.ops.invoke import ensure_succeeded, invoke
 
@@ -109,7 +133,18 @@ def cmd_invoke(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Serve the webhook function over HTTP until SIGINT (Ctrl-C) or SIGTERM."""
+    """Serve the webhook function over local HTTP.
+
+    Serve POST /webhooks/{source} on a local HTTP server: every request becomes an API Gateway HTTP
+    API (payload 2.0) event for the webhook handler. By default on the local stand-ins; --live uses
+    the environment's configuration.
+
+    examples:
+      masking-unset serve
+      masking-unset serve --port 9000 --live
+
+    Stop with Ctrl-C (exit 0).
+    """
     from masking_unset_tools.ops.console import function_logs
 
     try:
@@ -143,7 +178,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_sign(args: argparse.Namespace) -> int:
-    """Print the headers of a signed request and a curl line."""
+    """Print the headers of a correctly signed webhook request.
+
+    Sign BODY_FILE for a source and print the request's headers and a curl line that sends the file.
+    A token that is itself the secret is never printed: curl reads it from the secret file.
+
+    examples:
+      masking-unset sign --source generic --secret-file whsec.txt body.json
+      masking-unset sign --source generic --demo-secret body.json \\
+        --url http://127.0.0.1:8080/webhooks/generic
+
+    The secret file holds the bare secret, or the WEBHOOK_SECRETS_ID JSON document.
+    """
     from masking_unset_tools.ops.sign import (
         SignInput,
         carries_secret,
@@ -177,7 +223,18 @@ def cmd_sign(args: argparse.Namespace) -> int:
 
 
 def cmd_expire(args: argparse.Namespace) -> int:
-    """Expire one masking now with the configured credentials."""
+    """Expire one masking now with the configured credentials.
+
+    Expire a masking through the functions' own pipeline (DEEPCALL_BASE_URL, DEEPCALL_SECRET_ID, ...
+    from the environment). Numbers are shown redacted.
+
+    examples:
+      masking-unset expire --mask '+91 80 4000 1234' --dry-run
+      masking-unset expire --m1 9876543210 --m2 9123456780 --ticket-id T-42
+
+    --dry-run shows the request that would be sent and sends nothing (DRY_RUN=true).
+    An unusable number or a configuration error exits 2; a failed unset exits 1.
+    """
     from masking_unset_tools.ops.console import function_logs
     from masking_unset_tools.ops.expire import build_app, close_event, expire
 
@@ -209,7 +266,16 @@ def _sqs() -> SQSClient:
 
 
 def cmd_dlq_list(args: argparse.Namespace) -> int:
-    """Show what is parked in the dead-letter queue and why."""
+    """Show parked messages and why they were parked.
+
+    Show the messages parked in the dead-letter queue with their reason (ErrorCode, ErrorMessage),
+    the message they came from and its receive count. Numbers in bodies are redacted. Messages are
+    held for 30 s while listing and released at once after.
+
+    examples:
+      masking-unset dlq list --max 20
+      masking-unset dlq list --json
+    """
     from masking_unset_tools.ops.dlq import list_dead_letters, print_listing
 
     if args.max < 1:
@@ -225,7 +291,17 @@ def cmd_dlq_list(args: argparse.Namespace) -> int:
 
 
 def cmd_redrive(args: argparse.Namespace) -> int:
-    """Move dead-lettered messages back to the main queue."""
+    """Move dead-lettered messages back to the main queue.
+
+    Start SQS's own message move task from the dead-letter queue to the main queue (QUEUE_URL) and,
+    by default, wait for it, showing progress.
+
+    examples:
+      masking-unset redrive
+      masking-unset redrive --max-per-second 5 --no-wait
+
+    Exits 1 when the task fails, is cancelled or is still running at --timeout.
+    """
     from masking_unset_tools.ops.dlq import redrive
 
     dlq_url = _queue_url(args.dlq_url, "DEAD_LETTER_QUEUE_URL", "--dlq-url")
@@ -248,7 +324,16 @@ def cmd_redrive(args: argparse.Namespace) -> int:
 
 
 def cmd_openapi(args: argparse.Namespace) -> int:
-    """Write docs/openapi.json from the models, or check that it is up to date."""
+    """Write or check docs/openapi.json.
+
+    Generate the webhook API's OpenAPI 3.1 document from the pydantic models.
+
+    examples:
+      masking-unset openapi
+      masking-unset openapi --check
+
+    --check exits 1 when the file differs from what the models generate.
+    """
     from masking_unset_tools.ops.openapi import build_document, render, write_or_check
 
     if args.output == "-":
@@ -262,20 +347,37 @@ def cmd_openapi(args: argparse.Namespace) -> int:
 
 
 def _command(
-    commands: Any, name: str, help_text: str, description: str, epilog: str = ""
+    commands: Any, name: str, func: Callable[[argparse.Namespace], int], *parents: Any
 ) -> argparse.ArgumentParser:
+    """A subcommand documented by ``func``'s docstring: the first line is its one-line help, the
+    next paragraph its description, the rest (examples, notes) comes before the exit codes."""
+    summary, description, *notes = inspect.cleandoc(func.__doc__ or "").split("\n\n")
     parser: argparse.ArgumentParser = commands.add_parser(
         name,
-        help=help_text,
-        description=textwrap.fill(description, 90),
-        epilog=(epilog + "\n\n" if epilog else "") + EXIT_CODES,
+        help=summary[0].lower() + summary[1:].rstrip("."),
+        description=textwrap.fill(" ".join(description.split()), 90),
+        epilog="".join(f"{note}\n\n" for note in notes) + EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=parents,
     )
+    parser.set_defaults(func=func)
     return parser
+
+
+def _option(*flags: str, **settings: Any) -> argparse.ArgumentParser:
+    """A parent parser holding one option that several commands share."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(*flags, **settings)
+    return parent
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
+    from masking_unset.sources import SOURCES
+
+    verbose = _option("--verbose", action="store_true", help="show the functions' own logs")
+    live = _option("--live", action="store_true", help="use the configuration in the environment")
+    dlq_url = _option("--dlq-url", help="dead-letter queue URL (default: $DEAD_LETTER_QUEUE_URL)")
     parser = argparse.ArgumentParser(
         prog="masking-unset",
         description="Expire DeepCall maskings when support tickets close: operational tools.",
@@ -284,46 +386,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = _command(
-        commands,
-        "demo",
-        "run both handlers on events/ against a local AWS endpoint and DeepCall",
-        "Replay every file of events/manifest.json against the local stand-ins.",
-    )
+    demo = _command(commands, "demo", cmd_demo, verbose)
     demo.add_argument("--events", default=str(_default_events_dir()), help="events folder")
-    demo.add_argument("--verbose", action="store_true", help="show the functions' own logs")
-    demo.set_defaults(func=cmd_demo)
 
-    resign = _command(
-        commands,
-        "resign",
-        "sign a webhook event file afresh for its source (signatures go stale)",
-        "Print the event signed now for the source in its path - Standard Webhooks, Zendesk, "
-        "HubSpot v3, or the Freshdesk / Salesforce token - for sam local invoke -e.",
-    )
+    resign = _command(commands, "resign", cmd_resign)
     resign.add_argument("event", help="an events/*.json webhook event")
     resign.add_argument(
         "--secret-file",
         help="the source's secret, bare or as the WEBHOOK_SECRETS_ID JSON (default: demo secret)",
     )
-    resign.set_defaults(func=cmd_resign)
 
-    invoke = _command(
-        commands,
-        "invoke",
-        "run a handler on an event file",
-        "Run the webhook or queue handler on an event file and print its answer. By default on "
-        "the local stand-ins (moto server + DeepCall stand-in, demo secrets; webhook events are "
-        "signed again with their source's demo secret and a fresh timestamp), printing the "
-        "requests DeepCall received, redacted.",
-        "examples:\n"
-        "  masking-unset invoke events/webhook-http-api.json\n"
-        "  masking-unset invoke events/sqs-batch.json --function queue\n"
-        "  masking-unset resign ev.json --secret-file s.txt > fresh.json && \\\n"
-        "    masking-unset invoke fresh.json --live\n\n"
-        "A webhook answer other than 2xx, or records handed back by the queue handler, exit 1.\n"
-        "A record parked in the dead-letter queue counts as handled.",
-    )
+    invoke = _command(commands, "invoke", cmd_invoke, live, verbose)
     invoke.add_argument("event", metavar="EVENT.json", help="API Gateway or SQS event file")
     invoke.add_argument(
         "--function",
@@ -331,58 +404,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="which handler (default: guessed from the event's shape)",
     )
     invoke.add_argument(
-        "--live", action="store_true", help="use the configuration in the environment"
-    )
-    invoke.add_argument(
         "--no-resign",
         dest="resign",
         action="store_false",
         help="keep the event's own signature (stale 5 minutes after it was made)",
     )
-    invoke.add_argument("--verbose", action="store_true", help="show the functions' own logs")
-    invoke.set_defaults(func=cmd_invoke)
 
-    serve = _command(
-        commands,
-        "serve",
-        "serve the webhook function over local HTTP",
-        "Serve POST /webhooks/{source} on a local HTTP server: every request becomes an API "
-        "Gateway HTTP API (payload 2.0) event for the webhook handler. By default on the local "
-        "stand-ins; --live uses the environment's configuration.",
-        "examples:\n"
-        "  masking-unset serve\n"
-        "  masking-unset serve --port 9000 --live\n\n"
-        "Stop with Ctrl-C (exit 0).",
-    )
+    serve = _command(commands, "serve", cmd_serve, live, verbose)
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=_port, default=8080, help="port (default 8080; 0 = any free)")
-    serve.add_argument(
-        "--live", action="store_true", help="use the configuration in the environment"
-    )
     serve.add_argument(
         "--public-url",
         help="PUBLIC_BASE_URL for the function: the URL senders call, e.g. a tunnel's "
         "(default on the stand-ins: this server's URL)",
     )
-    serve.add_argument("--verbose", action="store_true", help="show the functions' own logs")
-    serve.set_defaults(func=cmd_serve)
 
-    sign = _command(
-        commands,
-        "sign",
-        "print the headers of a correctly signed webhook request",
-        "Sign BODY_FILE for a source and print the request's headers and a curl line that sends "
-        "the file. A token that is itself the secret is never printed: curl reads it from the "
-        "secret file.",
-        "examples:\n"
-        "  masking-unset sign --source generic --secret-file whsec.txt body.json\n"
-        "  masking-unset sign --source generic --demo-secret body.json \\\n"
-        "    --url http://127.0.0.1:8080/webhooks/generic\n\n"
-        "The secret file holds the bare secret, or the WEBHOOK_SECRETS_ID JSON document.",
-    )
-    from masking_unset_tools.ops.sign import SIGNERS
-
-    sign.add_argument("--source", required=True, choices=sorted(SIGNERS), help="the webhook source")
+    sign = _command(commands, "sign", cmd_sign)
+    sign.add_argument("--source", required=True, choices=sorted(SOURCES), help="the webhook source")
     secret = sign.add_mutually_exclusive_group(required=True)
     secret.add_argument("--secret-file", help="file holding the source's signing secret")
     secret.add_argument(
@@ -390,61 +428,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sign.add_argument("body", metavar="BODY_FILE", help="the exact body to send")
     sign.add_argument("--url", help="where it is sent (default http://127.0.0.1:8080/webhooks/S)")
-    sign.set_defaults(func=cmd_sign)
 
-    expire = _command(
-        commands,
-        "expire",
-        "expire one masking now with the configured credentials",
-        "Expire a masking through the functions' own pipeline (DEEPCALL_BASE_URL, "
-        "DEEPCALL_SECRET_ID, ... from the environment). Numbers are shown redacted.",
-        "examples:\n"
-        "  masking-unset expire --mask '+91 80 4000 1234' --dry-run\n"
-        "  masking-unset expire --m1 9876543210 --m2 9123456780 --ticket-id T-42\n\n"
-        "--dry-run shows the request that would be sent and sends nothing (DRY_RUN=true).\n"
-        "An unusable number or a configuration error exits 2; a failed unset exits 1.",
-    )
+    expire = _command(commands, "expire", cmd_expire, verbose)
     expire.add_argument("--mask", help="the masking number")
     expire.add_argument("--m1", help="one of the two masked numbers")
     expire.add_argument("--m2", help="the other masked number")
     expire.add_argument("--ticket-id", help="ticket id, for the logs and idempotency record")
     expire.add_argument("--event-id", help="event id (default: a fresh cli-<uuid>)")
     expire.add_argument("--dry-run", action="store_true", help="send nothing, show what would go")
-    expire.add_argument("--verbose", action="store_true", help="show the functions' own logs")
-    expire.set_defaults(func=cmd_expire)
 
-    dlq = _command(
-        commands,
+    dlq = commands.add_parser(
         "dlq",
-        "inspect the dead-letter queue",
-        "Inspect the dead-letter queue (DEAD_LETTER_QUEUE_URL).",
+        help="inspect the dead-letter queue",
+        description="Inspect the dead-letter queue (DEAD_LETTER_QUEUE_URL).",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True, metavar="COMMAND")
-    dlq_list = _command(
-        dlq_commands,
-        "list",
-        "show parked messages and why they were parked",
-        "Show the messages parked in the dead-letter queue with their reason (ErrorCode, "
-        "ErrorMessage), the message they came from and its receive count. Numbers in bodies are "
-        "redacted. Messages are held for 30 s while listing and released at once after.",
-        "examples:\n  masking-unset dlq list --max 20\n  masking-unset dlq list --json",
-    )
+    dlq_list = _command(dlq_commands, "list", cmd_dlq_list, dlq_url)
     dlq_list.add_argument("--max", type=int, default=50, help="at most this many (default 50)")
     dlq_list.add_argument("--json", action="store_true", help="one JSON object per line")
-    dlq_list.add_argument("--dlq-url", help="queue URL (default: $DEAD_LETTER_QUEUE_URL)")
-    dlq_list.set_defaults(func=cmd_dlq_list)
 
-    redrive = _command(
-        commands,
-        "redrive",
-        "move dead-lettered messages back to the main queue",
-        "Start SQS's own message move task from the dead-letter queue to the main queue "
-        "(QUEUE_URL) and, by default, wait for it, showing progress.",
-        "examples:\n"
-        "  masking-unset redrive\n"
-        "  masking-unset redrive --max-per-second 5 --no-wait\n\n"
-        "Exits 1 when the task fails, is cancelled or is still running at --timeout.",
-    )
+    redrive = _command(commands, "redrive", cmd_redrive, dlq_url)
     redrive.add_argument(
         "--wait",
         action=argparse.BooleanOptionalAction,
@@ -456,25 +461,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     redrive.add_argument("--poll-seconds", type=float, default=5.0, help="poll interval (5)")
     redrive.add_argument("--timeout", type=float, default=900.0, help="stop waiting after (900)")
-    redrive.add_argument(
-        "--dlq-url", help="dead-letter queue URL (default: $DEAD_LETTER_QUEUE_URL)"
-    )
     redrive.add_argument("--queue-url", help="main queue URL (default: $QUEUE_URL)")
-    redrive.set_defaults(func=cmd_redrive)
 
-    openapi = _command(
-        commands,
-        "openapi",
-        "write or check docs/openapi.json",
-        "Generate the webhook API's OpenAPI 3.1 document from the pydantic models.",
-        "examples:\n  masking-unset openapi\n  masking-unset openapi --check\n\n"
-        "--check exits 1 when the file differs from what the models generate.",
-    )
+    openapi = _command(commands, "openapi", cmd_openapi)
     openapi.add_argument("--check", action="store_true", help="fail if the file is out of date")
     openapi.add_argument(
         "--output", default="docs/openapi.json", help="file to write or check ('-' = stdout)"
     )
-    openapi.set_defaults(func=cmd_openapi)
     return parser
 
 

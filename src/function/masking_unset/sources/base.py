@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -107,6 +107,20 @@ class WebhookSource(ABC):
         """What the sender adds to ``method url`` with ``body`` at unix time ``now`` to pass
         :meth:`authenticate` with ``secret``. ``url`` is the full URL the sender calls. Raises
         ValueError for a secret this source cannot sign with."""
+
+    def resign(
+        self,
+        *,
+        method: str,
+        url: str,
+        body: bytes,
+        secret: str,
+        now: float,
+        headers: Mapping[str, str],
+    ) -> SignedParts:
+        """:meth:`sign` for a stored delivery sent again, which carries ``headers``: a scheme whose
+        signature covers the delivery's own id keeps it. By default a new delivery."""
+        return self.sign(method=method, url=url, body=body, secret=secret, now=now)
 
     @abstractmethod
     def authenticate(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from masking_unset.config import Settings
 from masking_unset.logic.signatures import (
@@ -53,9 +53,26 @@ class GenericSource(WebhookSource):
     def sign(self, *, method: str, url: str, body: bytes, secret: str, now: float) -> SignedParts:
         """A fresh ``webhook-id``, ``webhook-timestamp`` and the ``v1`` signature over both and
         the body."""
+        return self._sign(body, secret, now, f"msg_{uuid.uuid4().hex}")
+
+    def resign(
+        self,
+        *,
+        method: str,
+        url: str,
+        body: bytes,
+        secret: str,
+        now: float,
+        headers: Mapping[str, str],
+    ) -> SignedParts:
+        """The delivery's own ``webhook-id`` is kept (a sender's retries keep it), signed anew."""
+        delivery_id = next((v for k, v in headers.items() if k.lower() == ID_HEADER), "")
+        return self._sign(body, secret, now, delivery_id or f"msg_{uuid.uuid4().hex}")
+
+    def _sign(self, body: bytes, secret: str, now: float, delivery_id: str) -> SignedParts:
         if self.secret_problem(secret) is not None:
             raise ValueError("the generic source signs with a whsec_ (base64) secret")
-        delivery_id, timestamp = f"msg_{uuid.uuid4().hex}", int(now)
+        timestamp = int(now)
         signature = standard_webhooks_sign(secret, delivery_id, timestamp, body)
         return SignedParts(
             headers={

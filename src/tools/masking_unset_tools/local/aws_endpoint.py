@@ -2,14 +2,13 @@
 
 moto is a dev dependency, so it is imported only in :meth:`LocalAwsEndpoint.start`; this module
 stays importable without it. moto keeps its state in process-wide backends: two endpoints in one
-process share their resources, and ``reset()`` wipes both.
+process share their resources.
 """
 
 from __future__ import annotations
 
 import logging
 import socket
-import urllib.request
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Literal, Self, cast, overload
 
@@ -128,16 +127,6 @@ class LocalAwsEndpoint:
             "AWS_ACCESS_KEY_ID": DUMMY_ACCESS_KEY_ID,
             "AWS_SECRET_ACCESS_KEY": DUMMY_SECRET_ACCESS_KEY,
         }
-
-    def reset(self) -> None:
-        """Wipe every resource in moto's backends (``POST /moto-api/reset``)."""
-        # S310 does not apply: the URL is the http:// one this object built, never input.
-        url = f"{self.url}/moto-api/reset"
-        request = urllib.request.Request(url, data=b"", method="POST")  # noqa: S310
-        # No proxy handler: an HTTP(S)_PROXY in the environment must not capture loopback calls.
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        with opener.open(request, timeout=10) as response:
-            response.read()
 
 
 def _silence_werkzeug() -> None:

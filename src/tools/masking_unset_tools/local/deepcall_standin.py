@@ -1,9 +1,9 @@
 """A DeepCall stand-in: an HTTP server that answers ``POST /api/v2/Masking/unset`` like DeepCall.
 
-Used by the test suite, the benchmarks and the local demo. Standard library only. It binds to
-loopback by default and records every unset request; faults (error bodies, 5xx, 429, HTML proxy
-pages, delays, connection resets, truncated bodies) can be scripted in-process or, for a
-stand-in started by another process, over HTTP under ``/_standin/``.
+Used by the test suite, the benchmarks and the local demo. It binds to loopback by default and
+records every unset request; faults (error bodies, 5xx, 429, HTML proxy pages, delays, connection
+resets, truncated bodies) are scripted in-process with :meth:`DeepCallStandIn.enqueue`. It runs on
+the tooling's HTTP server (:mod:`masking_unset_tools.local.http_server`), as ``serve`` does.
 
 Run it on its own with::
 
@@ -13,23 +13,20 @@ Run it on its own with::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import json
-import random
 import signal
-import socket
-import struct
 import sys
 import threading
 from collections import Counter, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType, TracebackType
 from typing import Any, Final, Self
 from urllib.parse import urlsplit
+
+from masking_unset_tools.local.http_server import Drop, HttpAnswer, HttpRequest, HttpServer
 
 __all__ = [
     "DEFAULT_ALREADY_DONE_REPLY",
@@ -41,7 +38,7 @@ __all__ = [
 ]
 
 UNSET_PATH: Final = "/api/v2/Masking/unset"
-_CONTROL_PREFIX: Final = "/_standin/"
+SERVER_NAME: Final = "DeepCallStandIn/1.0"
 _AUTH_FIELDS: Final = ("ssid", "userId", "token")
 _TARGET_FIELDS: Final = ("mask", "m1", "m2")
 _JSON: Final = "application/json"
@@ -77,16 +74,6 @@ class RecordedRequest:
     headers: dict[str, str]
     body: bytes
     json: Any | None
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable form (the body decoded as UTF-8, with replacement characters)."""
-        return {
-            "method": self.method,
-            "path": self.path,
-            "headers": dict(self.headers),
-            "body": self.body.decode("utf-8", errors="replace"),
-            "json": self.json,
-        }
 
 
 @dataclass
@@ -145,50 +132,6 @@ class Fault:
         """Wait ``delay`` seconds (longer than the client's timeout), then answer normally."""
         return cls(delay=delay)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The form ``POST /_standin/faults`` accepts (the body decoded as UTF-8)."""
-        return {
-            "status": self.status,
-            "body": None if self.body is None else self.body.decode("utf-8", errors="replace"),
-            "headers": dict(self.headers),
-            "delay": self.delay,
-            "reset": self.reset,
-            "truncate": self.truncate,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Fault:
-        """Build a fault from its dict form; raises ValueError on unknown keys or wrong types."""
-        unknown = set(data) - {"status", "body", "headers", "delay", "reset", "truncate"}
-        if unknown:
-            raise ValueError(f"unknown fault keys: {sorted(unknown)}")
-        status = data.get("status", 200)
-        body = data.get("body")
-        headers = data.get("headers", {})
-        delay = data.get("delay", 0.0)
-        reset = data.get("reset", False)
-        truncate = data.get("truncate", False)
-        if type(status) is not int or not 100 <= status <= 599:
-            raise ValueError("status must be an HTTP status code")
-        if body is not None and not isinstance(body, str):
-            raise ValueError("body must be a string or null")
-        if not isinstance(headers, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
-        ):
-            raise ValueError("headers must map strings to strings")
-        if isinstance(delay, bool) or not isinstance(delay, int | float) or delay < 0:
-            raise ValueError("delay must be a non-negative number")
-        if not isinstance(reset, bool) or not isinstance(truncate, bool):
-            raise ValueError("reset and truncate must be booleans")
-        return cls(
-            status=status,
-            body=None if body is None else body.encode(),
-            headers=dict(headers),
-            delay=float(delay),
-            reset=reset,
-            truncate=truncate,
-        )
-
 
 def _reason(status: int) -> str:
     try:
@@ -202,6 +145,7 @@ class _Reply:
     status: int
     body: bytes
     headers: dict[str, str] = field(default_factory=lambda: {"Content-Type": _JSON})
+    truncate: bool = False
 
 
 def _json_reply(status: int, obj: Any) -> _Reply:
@@ -225,205 +169,6 @@ def _validate_credentials(creds: Mapping[str, str] | None) -> dict[str, str] | N
     if not all(isinstance(v, str) and v for v in creds.values()):
         raise ValueError("credential values must be non-empty strings")
     return dict(creds)
-
-
-class _Abort(Exception):
-    """Raised inside a handler to drop the connection without answering."""
-
-    def __init__(self, *, reset: bool) -> None:
-        super().__init__()
-        self.reset = reset
-
-
-class _Server(ThreadingHTTPServer):
-    # Daemon handler threads: stop() must never wait on a handler stuck in a client's socket.
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self, address: tuple[str, int], standin: DeepCallStandIn) -> None:
-        self.standin = standin
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._connections_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        """Wake handlers blocked reading an idle keep-alive connection so they exit."""
-        with self._connections_lock:
-            connections = list(self._connections)
-        for conn in connections:
-            # OSError: already closed by its handler.
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that gave up (read timeout, reset) is normal here; anything else is a bug in
-        # the stand-in and should be visible.
-        if isinstance(sys.exc_info()[1], OSError):
-            return
-        super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    # HTTP/1.1 so that clients keep connections alive as they would against DeepCall.
-    protocol_version = "HTTP/1.1"
-    server_version = "DeepCallStandIn/1.0"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silenced: the stand-in must not write to stdout/stderr while serving."""
-
-    def setup(self) -> None:
-        super().setup()
-        # Headers and body go out in separate writes; without TCP_NODELAY, Nagle plus the
-        # client's delayed ACK adds ~40 ms to every answer, which would skew benchmarks.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def handle(self) -> None:
-        try:
-            super().handle()
-        except _Abort as abort:
-            self.close_connection = True
-            if abort.reset:
-                # Linger 0 makes close() send RST, so the client sees ConnectionResetError rather
-                # than an orderly EOF. Close everything now: socketserver would otherwise send a
-                # FIN with shutdown(SHUT_WR) first.
-                self.connection.setsockopt(
-                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-                )
-            self.rfile.close()
-            self.wfile.close()
-            self.connection.close()
-
-    # Every method goes through one dispatcher so unknown paths answer 404 and known paths 405.
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    def do_POST(self) -> None:
-        self._dispatch()
-
-    def do_PUT(self) -> None:
-        self._dispatch()
-
-    def do_PATCH(self) -> None:
-        self._dispatch()
-
-    def do_DELETE(self) -> None:
-        self._dispatch()
-
-    def do_HEAD(self) -> None:
-        self._dispatch()
-
-    def do_OPTIONS(self) -> None:
-        self._dispatch()
-
-    def _dispatch(self) -> None:
-        body = self._read_body()
-        path = urlsplit(self.path).path
-        standin = self.server.standin
-        if path == UNSET_PATH:
-            if self.command != "POST":
-                self._send(self._method_not_allowed("POST"))
-                return
-            self._handle_unset(body)
-            return
-        if path.startswith(_CONTROL_PREFIX):
-            reply = standin._control(self.command, path[len(_CONTROL_PREFIX) :], body)
-            self._send(reply)
-            return
-        self._send(_json_reply(404, {"status": "error", "message": f"Not Found: {path}"}))
-
-    def _method_not_allowed(self, allow: str) -> _Reply:
-        reply = _json_reply(405, {"status": "error", "message": "Method Not Allowed"})
-        reply.headers["Allow"] = allow
-        return reply
-
-    def _read_body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            return self._read_chunked()
-        raw_length = self.headers.get("Content-Length")
-        if raw_length is None:
-            return b""
-        try:
-            length = int(raw_length)
-        except ValueError:
-            self._send(_json_reply(400, {"status": "error", "message": "Bad Content-Length"}))
-            raise _Abort(reset=False) from None
-        return self.rfile.read(length)
-
-    def _read_chunked(self) -> bytes:
-        parts: list[bytes] = []
-        while True:
-            size_line = self.rfile.readline(65537)
-            size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
-            if size == 0:
-                # Trailers end with an empty line.
-                while self.rfile.readline(65537).strip():
-                    pass
-                return b"".join(parts)
-            parts.append(self.rfile.read(size))
-            self.rfile.readline(65537)
-
-    def _handle_unset(self, body: bytes) -> None:
-        standin = self.server.standin
-        standin._record(
-            RecordedRequest(
-                method=self.command,
-                path=self.path,
-                headers=dict(self.headers.items()),
-                body=body,
-                json=_parse_json(body),
-            )
-        )
-        fault = standin._next_fault()
-        delay = standin.latency + (fault.delay if fault is not None else 0.0)
-        # Waiting on the stop event (not sleeping) lets stop() cut in-flight delays short.
-        if delay > 0 and standin._stopping.wait(delay):
-            raise _Abort(reset=False)
-        if standin._stopping.is_set():
-            raise _Abort(reset=False)
-        if fault is not None and fault.reset:
-            raise _Abort(reset=True)
-        if fault is None or fault.body is None:
-            reply = standin._unset(body)
-        else:
-            headers = {"Content-Type": _guess_content_type(fault.body)}
-            reply = _Reply(fault.status, fault.body, headers)
-        if fault is not None:
-            reply.status = fault.status
-            _merge_headers(reply.headers, fault.headers)
-        self._send(reply, truncate=fault is not None and fault.truncate)
-
-    def _send(self, reply: _Reply, *, truncate: bool = False) -> None:
-        self.send_response(reply.status)
-        headers = dict(reply.headers)
-        if reply.status < 400:
-            headers.setdefault("ETag", 'W/"' + hashlib.sha256(reply.body).hexdigest()[:16] + '"')
-        headers.setdefault("Access-Control-Allow-Origin", "*")
-        for name, value in headers.items():
-            if name.lower() != "content-length":
-                self.send_header(name, value)
-        self.send_header("Content-Length", str(len(reply.body)))
-        if truncate:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        if self.command == "HEAD":
-            return
-        if truncate:
-            self.wfile.write(reply.body[: len(reply.body) // 2])
-            self.wfile.flush()
-            self.close_connection = True
-            return
-        self.wfile.write(reply.body)
 
 
 def _parse_json(body: bytes) -> Any | None:
@@ -471,16 +216,11 @@ class DeepCallStandIn:
         self._port = port
         self._credentials = _validate_credentials(credentials)
         self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)
         self._requests: list[RecordedRequest] = []
         self._faults: deque[Fault] = deque()
-        self._fault_rate = 0.0
-        self._rate_faults: tuple[Fault, ...] = ()
-        self._rng: random.Random | None = None
         self._expired: Counter[str] = Counter()
         self._stopping = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: HttpServer | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -489,37 +229,26 @@ class DeepCallStandIn:
         """``http://HOST:PORT`` of the running server."""
         if self._server is None:
             raise RuntimeError("the stand-in is not started")
-        host, port = self._server.server_address[:2]
-        host_text = host.decode() if isinstance(host, bytes) else str(host)
-        return f"http://{host_text}:{port}"
+        return self._server.url
 
     def start(self) -> None:
         """Bind and serve in a background thread."""
         if self._server is not None:
             raise RuntimeError("the stand-in is already started")
         self._stopping = threading.Event()
-        self._server = _Server((self._host, self._port), self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"deepcall-standin-{self._server.server_address[1]}",
-            daemon=True,
+        self._server = HttpServer(
+            (self._host, self._port), self._serve, server_name=SERVER_NAME, refusal=_refusal
         )
-        self._thread.start()
+        self._server.start(name=f"deepcall-standin-{self._server.server_address[1]}")
 
     def stop(self) -> None:
         """Stop serving; in-flight delayed requests are dropped without an answer."""
-        server, thread = self._server, self._thread
+        server = self._server
         if server is None:
             return
         self._stopping.set()
-        server.shutdown()
-        server.close_connections()
-        server.server_close()
-        if thread is not None:
-            thread.join()
+        server.stop()
         self._server = None
-        self._thread = None
 
     def __enter__(self) -> Self:
         self.start()
@@ -537,7 +266,7 @@ class DeepCallStandIn:
 
     @property
     def requests(self) -> list[RecordedRequest]:
-        """A copy of every recorded request (control requests under /_standin/ excluded)."""
+        """A copy of every recorded request (the unset requests)."""
         with self._lock:
             return list(self._requests)
 
@@ -554,25 +283,12 @@ class DeepCallStandIn:
         with self._lock:
             return Counter(self._expired)
 
-    def wait_for_unset_calls(self, count: int, timeout: float) -> bool:
-        """Block until at least ``count`` unset requests were received; False on timeout."""
-        with self._changed:
-            return self._changed.wait_for(lambda: self._unset_count() >= count, timeout)
-
-    def _unset_count(self) -> int:
-        return sum(
-            1 for r in self._requests if r.method == "POST" and urlsplit(r.path).path == UNSET_PATH
-        )
-
     def clear(self) -> None:
-        """Forget recorded requests, the expired counter, queued faults and the fault rate."""
+        """Forget recorded requests, the expired counter and queued faults."""
         with self._lock:
             self._requests.clear()
             self._expired.clear()
             self._faults.clear()
-            self._fault_rate = 0.0
-            self._rate_faults = ()
-            self._rng = None
 
     # -- scripting -------------------------------------------------------------------------
 
@@ -581,38 +297,66 @@ class DeepCallStandIn:
         with self._lock:
             self._faults.extend(faults)
 
-    def set_fault_rate(self, rate: float, faults: Sequence[Fault], seed: int) -> None:
-        """Answer a seeded-random share ``rate`` of unset requests with one of ``faults``."""
-        if not 0.0 <= rate <= 1.0:
-            raise ValueError("rate must lie in [0, 1]")
-        if rate > 0 and not faults:
-            raise ValueError("a positive rate needs at least one fault")
-        with self._lock:
-            self._fault_rate = rate
-            self._rate_faults = tuple(faults)
-            # Not for security: a seeded generator so soak runs are reproducible.
-            self._rng = random.Random(seed)
+    # -- request handling (called from connection threads) ---------------------------------
 
-    def set_credentials(self, credentials: Mapping[str, str] | None) -> None:
-        """Rotate the accepted credentials; the old ones now answer code 1014."""
-        validated = _validate_credentials(credentials)
-        with self._lock:
-            self._credentials = validated
+    def _serve(self, request: HttpRequest) -> HttpAnswer:
+        """The HTTP server's app: the answer with the headers every answer carries."""
+        reply = self._answer(request)
+        headers = dict(reply.headers)
+        if reply.status < 400:
+            headers.setdefault("ETag", 'W/"' + hashlib.sha256(reply.body).hexdigest()[:16] + '"')
+        headers.setdefault("Access-Control-Allow-Origin", "*")
+        return HttpAnswer(reply.status, list(headers.items()), reply.body, reply.truncate)
 
-    # -- request handling (called from handler threads) -------------------------------------
+    def _answer(self, request: HttpRequest) -> _Reply:
+        """Unset requests are DeepCall's; unknown paths answer 404, other methods 405."""
+        path = urlsplit(request.target).path
+        if path != UNSET_PATH:
+            return _json_reply(404, {"status": "error", "message": f"Not Found: {path}"})
+        if request.method != "POST":
+            reply = _json_reply(405, {"status": "error", "message": "Method Not Allowed"})
+            reply.headers["Allow"] = "POST"
+            return reply
+        return self._handle_unset(request)
+
+    def _handle_unset(self, request: HttpRequest) -> _Reply:
+        self._record(
+            RecordedRequest(
+                method=request.method,
+                path=request.target,
+                headers=dict(request.headers),
+                body=request.body,
+                json=_parse_json(request.body),
+            )
+        )
+        fault = self._next_fault()
+        delay = self.latency + (fault.delay if fault is not None else 0.0)
+        # Waiting on the stop event (not sleeping) lets stop() cut in-flight delays short.
+        if delay > 0 and self._stopping.wait(delay):
+            raise Drop()
+        if self._stopping.is_set():
+            raise Drop()
+        if fault is not None and fault.reset:
+            raise Drop(reset=True)
+        if fault is None or fault.body is None:
+            reply = self._unset(request.body)
+        else:
+            reply = _Reply(
+                fault.status, fault.body, {"Content-Type": _guess_content_type(fault.body)}
+            )
+        if fault is not None:
+            reply.status = fault.status
+            reply.truncate = fault.truncate
+            _merge_headers(reply.headers, fault.headers)
+        return reply
 
     def _record(self, request: RecordedRequest) -> None:
-        with self._changed:
+        with self._lock:
             self._requests.append(request)
-            self._changed.notify_all()
 
     def _next_fault(self) -> Fault | None:
         with self._lock:
-            if self._faults:
-                return self._faults.popleft()
-            if self._rng is not None and self._rng.random() < self._fault_rate:
-                return self._rate_faults[self._rng.randrange(len(self._rate_faults))]
-            return None
+            return self._faults.popleft() if self._faults else None
 
     def _unset(self, raw: bytes) -> _Reply:
         """DeepCall's normal behaviour for one unset request."""
@@ -650,39 +394,11 @@ class DeepCallStandIn:
                 self._expired[key] += 1
         return _json_reply(200, _SUCCESS_REPLY)
 
-    def _control(self, method: str, name: str, raw: bytes) -> _Reply:
-        """The ``/_standin/*`` control endpoints for processes that do not hold this object."""
-        routes = {
-            "requests": "GET",
-            "expired": "GET",
-            "faults": "POST",
-            "reset": "POST",
-        }
-        allowed = routes.get(name)
-        if allowed is None:
-            return _json_reply(404, {"status": "error", "message": f"Not Found: {name}"})
-        if method != allowed:
-            reply = _json_reply(405, {"status": "error", "message": "Method Not Allowed"})
-            reply.headers["Allow"] = allowed
-            return reply
-        if name == "requests":
-            return _json_reply(200, [r.to_dict() for r in self.unset_calls])
-        if name == "expired":
-            return _json_reply(200, dict(self.expired))
-        if name == "reset":
-            self.clear()
-            return _json_reply(200, {"status": "ok"})
-        data = _parse_json(raw)
-        if not isinstance(data, list):
-            return _json_reply(400, {"status": "error", "message": "expected a JSON list"})
-        try:
-            faults = [Fault.from_dict(item) for item in data if isinstance(item, dict)]
-        except ValueError as exc:
-            return _json_reply(400, {"status": "error", "message": str(exc)})
-        if len(faults) != len(data):
-            return _json_reply(400, {"status": "error", "message": "faults must be objects"})
-        self.enqueue(*faults)
-        return _json_reply(200, {"status": "ok", "enqueued": len(faults)})
+
+def _refusal(status: int, code: str, message: str) -> HttpAnswer:
+    """A request that is not valid HTTP, answered in DeepCall's error form."""
+    body = _dump({"status": "error", "message": message})
+    return HttpAnswer(status, [("Content-Type", _JSON)], body)
 
 
 def _check_auth(body: Mapping[str, Any], credentials: Mapping[str, str] | None) -> Any | None:

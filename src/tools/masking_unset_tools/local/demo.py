@@ -4,12 +4,14 @@ stand-in, with no AWS account and no Docker."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from masking_unset.sources import SOURCES
 from masking_unset_tools.local.lambda_context import LocalLambdaContext
-from masking_unset_tools.local.signers import SIGNERS, sign_event
+from masking_unset_tools.local.signers import sign_event, with_headers
 from masking_unset_tools.local.stack import LocalStack, environment, local_stack
 
 
@@ -29,20 +31,18 @@ def shown_request(body: Any) -> str:
     return json.dumps(shown)
 
 
-_WRONG_SIGNATURE = "A" * 43 + "="
-_WRONG_SIGNATURES = {
-    "webhook-signature": "v1," + _WRONG_SIGNATURE,
-    "x-zendesk-webhook-signature": _WRONG_SIGNATURE,
-    "x-hubspot-signature-v3": _WRONG_SIGNATURE,
-}
-
-
-def tamper_signature(event: dict[str, Any]) -> dict[str, Any]:
-    """The same event with its signature (of whichever source) replaced by a wrong one."""
-    headers = {
-        key: _WRONG_SIGNATURES.get(key.lower(), value) for key, value in event["headers"].items()
+def tamper_signature(event: dict[str, Any], source: str, now: float) -> dict[str, Any]:
+    """The event as signed at ``now``, its signature alone replaced by one made with another
+    secret (a timestamp as fresh, so only the signature itself is wrong)."""
+    adapter = SOURCES[source]
+    signatures = {
+        credential.name.lower() for credential in adapter.doc.credentials if credential.signature
     }
-    return {**event, "headers": headers}
+    forged = sign_event(
+        event, source, secret=adapter.new_secret("not-the-configured-secret"), now=now
+    )
+    wrong = {key: value for key, value in forged["headers"].items() if key.lower() in signatures}
+    return with_headers(event, wrong)
 
 
 def drain_dead_letters(stack: LocalStack) -> list[dict[str, str]]:
@@ -153,10 +153,11 @@ def replay(
             continue
         reset_app()
         event = json.loads((events_dir / name).read_text())
-        if (source := spec.get("sign")) in SIGNERS:
-            event = sign_event(event, source)
-            if spec.get("tamper"):  # a fresh timestamp, so only the signature itself is wrong
-                event = tamper_signature(event)
+        if (source := spec.get("sign")) in SOURCES:
+            now = time.time()
+            event = sign_event(event, source, now=now)
+            if spec.get("tamper"):
+                event = tamper_signature(event, source, now)
         mappings: dict[str, dict[str, str]] = spec.get("mapping", {})
         write_mappings(stack, mappings)
         before = len(stack.deepcall.unset_calls)

@@ -1,22 +1,21 @@
-"""Fresh credentials for stored API Gateway events, one small signer per webhook source.
+"""Fresh credentials for stored API Gateway events, from each source's own signing.
 
 Signed events go stale after five minutes: the demo and the tests sign each ``events/`` file
 again right before invoking the handler, with the source's demo secret unless told otherwise.
+What is added is the source's :meth:`~masking_unset.sources.base.WebhookSource.resign`: the event
+is the same delivery, sent again.
 """
 
 from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from masking_unset.sources import freshdesk, hubspot, zendesk
-from masking_unset_tools.local.stack import DEMO_SOURCE_SECRETS, resign_api_event
-
-EventSigner = Callable[[dict[str, Any], str, float], dict[str, Any]]
+from masking_unset.sources import SOURCES
+from masking_unset_tools.local.stack import DEMO_SOURCE_SECRETS
 
 
 def raw_body(event: Mapping[str, Any]) -> bytes:
@@ -70,64 +69,34 @@ def event_uri(event: Mapping[str, Any], base_url: str | None = None) -> str:
     else:
         host = context.get("domainName") or (event.get("headers") or {}).get("host", "")
         uri = f"https://{host}{path}"
-    return hubspot.decode_signed_escapes(uri + (f"?{query}" if query else ""))
+    return uri + (f"?{query}" if query else "")
 
 
-def sign_generic(event: dict[str, Any], secret: str, now: float) -> dict[str, Any]:
-    """Standard Webhooks v1 headers."""
-    return resign_api_event(event, secret, now=int(now))
-
-
-def sign_zendesk(event: dict[str, Any], secret: str, now: float) -> dict[str, Any]:
-    """Zendesk's signature over an ISO-8601 timestamp + the body."""
-    timestamp = datetime.fromtimestamp(int(now), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    signature = zendesk.zendesk_signature(secret, timestamp, raw_body(event))
-    headers = {zendesk.TIMESTAMP_HEADER: timestamp, zendesk.SIGNATURE_HEADER: signature}
-    return with_headers(event, headers)
-
-
-def sign_freshdesk(event: dict[str, Any], secret: str, now: float) -> dict[str, Any]:
-    """The shared token header Freshdesk's webhook action is set up to send."""
-    return with_headers(event, {freshdesk.TOKEN_HEADER: secret})
-
-
-def sign_hubspot(
-    event: dict[str, Any], secret: str, now: float, *, base_url: str | None = None
-) -> dict[str, Any]:
-    """HubSpot signature v3 over method + URI + body + timestamp in milliseconds."""
-    timestamp = str(int(now * 1000))
-    method = str(
-        ((event.get("requestContext") or {}).get("http") or {}).get("method")
-        or event.get("httpMethod")
-        or "POST"
-    )
-    signature = hubspot.hubspot_signature(
-        secret, method.upper(), event_uri(event, base_url), raw_body(event), timestamp
-    )
-    headers = {hubspot.TIMESTAMP_HEADER: timestamp, hubspot.SIGNATURE_HEADER: signature}
-    return with_headers(event, headers)
-
-
-def sign_salesforce(event: dict[str, Any], secret: str, now: float) -> dict[str, Any]:
-    """The ``token`` query parameter of the outbound message's endpoint URL."""
-    return with_query(event, {"token": secret})
-
-
-SIGNERS: dict[str, EventSigner] = {
-    "generic": sign_generic,
-    "zendesk": sign_zendesk,
-    "freshdesk": sign_freshdesk,
-    "hubspot": sign_hubspot,
-    "salesforce": sign_salesforce,
-}
+def event_method(event: Mapping[str, Any]) -> str:
+    """The HTTP method of the request behind ``event`` (POST if it does not say)."""
+    http = (event.get("requestContext") or {}).get("http") or {}
+    return str(http.get("method") or event.get("httpMethod") or "POST").upper()
 
 
 def sign_event(
-    event: dict[str, Any], source: str, *, secret: str | None = None, now: float | None = None
+    event: dict[str, Any],
+    source: str,
+    *,
+    secret: str | None = None,
+    now: float | None = None,
+    base_url: str | None = None,
 ) -> dict[str, Any]:
-    """``event`` signed for ``source`` now (or at ``now``), with its demo secret by default."""
-    return SIGNERS[source](
-        event,
-        secret if secret is not None else DEMO_SOURCE_SECRETS[source][0],
-        time.time() if now is None else now,
+    """``event`` signed again for ``source`` now (or at ``now``), with its demo secret by default.
+    ``base_url`` is the ``PUBLIC_BASE_URL`` the function is told, for a source that signs the
+    URL. ValueError for a secret the source cannot sign with."""
+    headers = event.get("headers") or {}
+    signed = SOURCES[source].resign(
+        method=event_method(event),
+        url=event_uri(event, base_url),
+        body=raw_body(event),
+        secret=secret if secret is not None else DEMO_SOURCE_SECRETS[source][0],
+        now=time.time() if now is None else now,
+        headers={str(name): str(value) for name, value in headers.items()},
     )
+    resigned = with_headers(event, signed.headers) if signed.headers else dict(event)
+    return with_query(resigned, signed.query) if signed.query else resigned

@@ -5,27 +5,23 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from masking_unset.logic.signatures import standard_webhooks_sign
+from masking_unset.sources import SOURCES
 from masking_unset_tools.local.aws_endpoint import LocalAwsEndpoint
 from masking_unset_tools.local.deepcall_standin import DeepCallStandIn
 
 # Demo values only: they protect nothing and exist so that the local run is self-contained.
 DEMO_SSID = "demo-ssid-not-a-real-session"
-DEMO_WEBHOOK_SECRET = "whsec_bWFza2luZy11bnNldC1kZW1vLXNpZ25pbmcta2V5"  # noqa: S105
+# One secret of its own form per registered source, the same on every run.
 DEMO_SOURCE_SECRETS: dict[str, list[str]] = {
-    "generic": [DEMO_WEBHOOK_SECRET],
-    "zendesk": ["demo-zendesk-signing-secret-not-real"],
-    "freshdesk": ["demo-freshdesk-token-not-real"],
-    "hubspot": ["demo-hubspot-client-secret-not-real"],
-    "salesforce": ["demo-salesforce-token-not-real"],
+    name: [source.new_secret(f"demo-{name}")] for name, source in SOURCES.items()
 }
+DEMO_WEBHOOK_SECRET = DEMO_SOURCE_SECRETS["generic"][0]  # the canonical source's
 DEMO_HUBSPOT_CLOSED_STAGES = "4"  # "Closed" in HubSpot's default ticket pipeline
 DEMO_SALESFORCE_ORG_ID = "00D000000000DEMOAA"
 
@@ -92,11 +88,6 @@ class LocalStack:
         )
         item: dict[str, Any] | None = found.get("Item")
         return item
-
-    def put_secret(self, secret_id: str, value: Mapping[str, Any]) -> None:
-        """Replace a secret's value (rotation)."""
-        client = self.aws.client("secretsmanager")
-        client.put_secret_value(SecretId=secret_id, SecretString=json.dumps(value))
 
 
 def provision(
@@ -185,31 +176,3 @@ def environment(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = old
-
-
-def resign_api_event(
-    event: dict[str, Any], secret: str, *, now: int | None = None, msg_id: str | None = None
-) -> dict[str, Any]:
-    """Give an API Gateway event of the ``generic`` source a fresh Standard Webhooks signature.
-
-    Signed events go stale after five minutes; this is how a stored event becomes valid again.
-    """
-    import base64
-
-    timestamp = int(time.time()) if now is None else now
-    headers = dict(event.get("headers") or {})
-    lower = {key.lower(): key for key in headers}
-    msg_key = lower.get("webhook-id", "webhook-id")
-    message_id = msg_id or headers.get(msg_key) or f"msg_{uuid.uuid4().hex}"
-    body = event.get("body") or ""
-    raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()
-    headers[msg_key] = message_id
-    headers[lower.get("webhook-timestamp", "webhook-timestamp")] = str(timestamp)
-    headers[lower.get("webhook-signature", "webhook-signature")] = standard_webhooks_sign(
-        secret, message_id, timestamp, raw
-    )
-    resigned = dict(event)
-    resigned["headers"] = headers
-    if "multiValueHeaders" in event:
-        resigned["multiValueHeaders"] = {key: [value] for key, value in headers.items()}
-    return resigned

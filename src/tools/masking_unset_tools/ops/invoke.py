@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
+from masking_unset_tools.local.events import Handler
 from masking_unset_tools.ops.console import Out, function_stdout
 from masking_unset_tools.ops.errors import OperationFailed, UsageError
 
@@ -53,9 +54,6 @@ def event_source(event: Mapping[str, Any]) -> str | None:
     return match.group(1).lower() if match else None
 
 
-Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
-
-
 def handler_for(function: Function) -> Handler:
     """The Lambda entry point of ``function``."""
     from masking_unset.handlers import queue, webhook
@@ -92,7 +90,8 @@ def run_handler(function: Function, event: dict[str, Any]) -> dict[str, Any]:
             function_name=f"masking-unset-{function}", timeout_seconds=timeout
         )
         with function_stdout():
-            return handler_for(function)(event, context)
+            answer: dict[str, Any] = handler_for(function)(event, context)
+        return answer
     finally:
         reset_app()
 
@@ -103,12 +102,13 @@ def invoke_local(function: Function, event: dict[str, Any], *, resign: bool = Tr
     A webhook event is signed again with its source's demo secret and a fresh timestamp, so a
     stored event file verifies however old it is.
     """
-    from masking_unset_tools.local.signers import SIGNERS, sign_event
+    from masking_unset.sources import SOURCES
+    from masking_unset_tools.local.signers import sign_event
     from masking_unset_tools.local.stack import environment, local_stack
     from masking_unset_tools.ops.dlq import list_dead_letters
 
     source = event_source(event)
-    if resign and function == "webhook" and source in SIGNERS:
+    if resign and function == "webhook" and source in SOURCES:
         event = sign_event(event, source)
     with local_stack() as stack, environment(stack.env()):
         answer = run_handler(function, event)

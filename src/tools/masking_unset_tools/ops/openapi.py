@@ -1,4 +1,5 @@
-"""The OpenAPI 3.1 document of the webhook API, generated from the pydantic models.
+"""The OpenAPI 3.1 document of the webhook API, generated from the pydantic models and the source
+registry (each source's credentials and content types, :data:`masking_unset.sources.SOURCES`).
 
 ``masking-unset openapi`` writes it to ``docs/openapi.json``; ``--check`` fails when the committed
 file differs, so the document cannot drift from the models.
@@ -26,11 +27,11 @@ from masking_unset.models.errors import (
 )
 from masking_unset.models.events import CloseEvent, UnsetResult
 from masking_unset.models.http import MAX_WEBHOOK_BODY_BYTES as MAX_BODY_BYTES
-from masking_unset.sources.base import MAX_EVENTS_PER_DELIVERY
+from masking_unset.sources import SOURCES
+from masking_unset.sources.base import JSON, MAX_EVENTS_PER_DELIVERY, Credential
 from masking_unset_tools.ops.console import Out
 from masking_unset_tools.ops.errors import OperationFailed, UsageError
 
-SOURCES: Final = ("generic", "zendesk", "freshdesk", "hubspot", "salesforce")
 API_VERSION: Final = "1.0.0"
 DOCUMENT_PATH: Final = Path("docs") / "openapi.json"
 _REF = "#/components/schemas/{model}"
@@ -81,59 +82,63 @@ _RETRY_AFTER: Final = {
 }
 
 
-def _header(name: str, description: str, pattern: str | None = None) -> dict[str, Any]:
+# OpenAPI ignores header parameters of these names (RFC 9110 fields it describes itself).
+_IGNORED_HEADERS: Final = frozenset({"accept", "content-type", "authorization"})
+
+
+def _credential(credential: Credential) -> dict[str, Any]:
+    # Required by its own source only, so optional for the operation every source shares.
     schema: dict[str, Any] = {"type": "string"}
-    if pattern:
-        schema["pattern"] = pattern
+    if credential.pattern:
+        schema["pattern"] = credential.pattern
     return {
-        "name": name,
-        "in": "header",
+        "name": credential.name.lower() if credential.location == "header" else credential.name,
+        "in": credential.location,
         "required": False,
-        "description": description,
+        "description": credential.description,
         "schema": schema,
     }
 
 
 def _parameters() -> list[dict[str, Any]]:
-    return [
+    parameters = [
         {
             "name": "source",
             "in": "path",
             "required": True,
             "description": "Who sends the webhook; decides how it is authenticated and read.",
             "schema": {"type": "string", "enum": list(SOURCES)},
-        },
-        _header("webhook-id", "generic (Standard Webhooks): the delivery id.", None),
-        _header(
-            "webhook-timestamp",
-            "generic (Standard Webhooks): unix seconds; at most 5 minutes off.",
-            "^[0-9]+$",
-        ),
-        _header(
-            "webhook-signature",
-            "generic (Standard Webhooks): space-separated `v1,<base64 HMAC-SHA256>` entries over "
-            "`{webhook-id}.{webhook-timestamp}.{raw body}`.",
-        ),
-        _header(
-            "x-zendesk-webhook-signature",
-            "zendesk: base64 HMAC-SHA256 of the timestamp text followed by the raw body.",
-        ),
-        _header(
-            "x-zendesk-webhook-signature-timestamp", "zendesk: ISO-8601 time of the signature."
-        ),
-        _header(
-            "x-hubspot-signature-v3",
-            "hubspot: base64 HMAC-SHA256 of method + full URL + raw body + timestamp.",
-        ),
-        _header("x-hubspot-request-timestamp", "hubspot: unix milliseconds.", "^[0-9]+$"),
-        {
-            "name": "token",
-            "in": "query",
-            "required": False,
-            "description": "salesforce: the shared token configured for the endpoint URL.",
-            "schema": {"type": "string"},
-        },
+        }
     ]
+    seen: set[tuple[str, str]] = set()
+    for source in SOURCES.values():
+        for credential in source.doc.credentials:
+            key = (credential.location, credential.name.lower())
+            ignored = credential.location == "header" and key[1] in _IGNORED_HEADERS
+            if key not in seen and not ignored:
+                seen.add(key)
+                parameters.append(_credential(credential))
+    return parameters
+
+
+def _media_types(kind: str) -> list[str]:
+    """The sources' media types other than JSON (``request`` or ``answer``), parameters left
+    out, in registry order."""
+    found: dict[str, None] = {}
+    for source in SOURCES.values():
+        content_type = getattr(source.doc, f"{kind}_content_type").split(";")[0].strip()
+        if content_type != JSON:
+            found[content_type] = None
+    return list(found)
+
+
+def _text(kind: str) -> dict[str, Any]:
+    return {media_type: {"schema": {"type": "string"}} for media_type in _media_types(kind)}
+
+
+def _payloads() -> str:
+    summaries = " ".join(f"{name}: {source.doc.summary}" for name, source in SOURCES.items())
+    return f"What the source's sender sends; the JSON schema is CloseEvent. {summaries}"
 
 
 def _responses() -> dict[str, Any]:
@@ -153,7 +158,7 @@ def _responses() -> dict[str, Any]:
                         "target": {"mask": "***1234"},
                     },
                 ),
-                "text/xml": {"schema": {"type": "string"}},
+                **_text("answer"),
             },
         },
         "202": {
@@ -225,7 +230,7 @@ def _responses() -> dict[str, Any]:
                         }
                     },
                 ),
-                "text/xml": {"schema": {"type": "string"}},
+                **_text("answer"),
             },
         },
     }
@@ -262,9 +267,7 @@ def build_document() -> dict[str, Any]:
                     "parameters": _parameters(),
                     "requestBody": {
                         "required": True,
-                        "description": "generic: a CloseEvent. Other sources send their own "
-                        "payloads (Zendesk and Freshdesk JSON objects, a HubSpot JSON array, "
-                        "a Salesforce SOAP outbound message).",
+                        "description": _payloads(),
                         "content": {
                             **_json(
                                 _ref("CloseEvent"),
@@ -274,7 +277,7 @@ def build_document() -> dict[str, Any]:
                                     "mask": "+91 80 4000 1234",
                                 },
                             ),
-                            "text/xml": {"schema": {"type": "string"}},
+                            **_text("request"),
                         },
                     },
                     "responses": _responses(),

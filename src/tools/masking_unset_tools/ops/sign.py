@@ -1,8 +1,9 @@
 """``sign``: the headers of a correctly signed webhook request, and a curl line that sends it.
 
-One small signer per source in :data:`SIGNERS`; adding a source is one function and one entry.
-A value that *is* the secret (a shared token) is never printed: the curl line reads it from the
-secret file at run time instead.
+Every source signs for itself (:meth:`~masking_unset.sources.base.WebhookSource.sign`, in the
+registry :data:`masking_unset.sources.SOURCES`); this module adds the content type the source
+declares and prints the result. A value that *is* the secret (a shared token) is never printed:
+the curl line reads it from the secret file at run time instead.
 """
 
 from __future__ import annotations
@@ -10,14 +11,12 @@ from __future__ import annotations
 import json
 import shlex
 import time
-import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final
 from urllib.parse import urlencode, urlsplit
 
+from masking_unset.sources import SOURCES
+from masking_unset.sources.base import WebhookSource
 from masking_unset_tools.ops.console import Out
 from masking_unset_tools.ops.errors import UsageError
 
@@ -34,7 +33,6 @@ class SignInput:
     url: str
     method: str = "POST"
     now: float = field(default_factory=time.time)
-    delivery_id: str = field(default_factory=lambda: f"msg_{uuid.uuid4().hex}")
 
 
 @dataclass(frozen=True)
@@ -48,112 +46,6 @@ class SignedRequest:
     secret_headers: frozenset[str] = frozenset()
     secret_query: str | None = None
     base_url: str = ""  # ``url`` without the secret query parameter
-
-
-Signer = Callable[[SignInput], SignedRequest]
-
-
-def sign_generic(request: SignInput) -> SignedRequest:
-    """Standard Webhooks v1: ``webhook-id``, ``webhook-timestamp``, ``webhook-signature``."""
-    from masking_unset.logic.signatures import standard_webhooks_key, standard_webhooks_sign
-
-    try:
-        standard_webhooks_key(request.secret)
-    except ValueError:
-        raise UsageError("the generic source needs a whsec_ (base64) signing secret") from None
-    timestamp = int(request.now)
-    return SignedRequest(
-        request.method,
-        request.url,
-        {
-            "content-type": "application/json",
-            "webhook-id": request.delivery_id,
-            "webhook-timestamp": str(timestamp),
-            "webhook-signature": standard_webhooks_sign(
-                request.secret, request.delivery_id, timestamp, request.body
-            ),
-        },
-        base_url=request.url,
-    )
-
-
-def sign_zendesk(request: SignInput) -> SignedRequest:
-    """Zendesk: base64 HMAC-SHA256 over the ISO-8601 timestamp followed by the body."""
-    from masking_unset.sources import zendesk
-
-    timestamp = datetime.fromtimestamp(int(request.now), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return SignedRequest(
-        request.method,
-        request.url,
-        {
-            "content-type": "application/json",
-            zendesk.INVOCATION_HEADER: request.delivery_id,
-            zendesk.TIMESTAMP_HEADER: timestamp,
-            zendesk.SIGNATURE_HEADER: zendesk.zendesk_signature(
-                request.secret, timestamp, request.body
-            ),
-        },
-        base_url=request.url,
-    )
-
-
-def sign_hubspot(request: SignInput) -> SignedRequest:
-    """HubSpot v3: method + the URL HubSpot calls + body + timestamp (milliseconds)."""
-    from masking_unset.sources import hubspot
-
-    timestamp = str(int(request.now * 1000))
-    uri = hubspot.decode_signed_escapes(request.url)
-    signature = hubspot.hubspot_signature(
-        request.secret, request.method, uri, request.body, timestamp
-    )
-    return SignedRequest(
-        request.method,
-        request.url,
-        {
-            "content-type": "application/json",
-            hubspot.TIMESTAMP_HEADER: timestamp,
-            hubspot.SIGNATURE_HEADER: signature,
-        },
-        base_url=request.url,
-    )
-
-
-def sign_freshdesk(request: SignInput) -> SignedRequest:
-    """Freshdesk is not signed: the shared token travels in a header."""
-    from masking_unset.sources.freshdesk import TOKEN_HEADER
-
-    return SignedRequest(
-        request.method,
-        request.url,
-        {"content-type": "application/json", TOKEN_HEADER: request.secret},
-        secret_headers=frozenset({TOKEN_HEADER}),
-        base_url=request.url,
-    )
-
-
-def sign_salesforce(request: SignInput) -> SignedRequest:
-    """Salesforce outbound messages are not signed: the shared token is a query parameter."""
-    separator = "&" if urlsplit(request.url).query else "?"
-    return SignedRequest(
-        request.method,
-        f"{request.url}{separator}{urlencode({'token': request.secret})}",
-        {"content-type": "text/xml; charset=utf-8", "SOAPAction": '""'},
-        secret_query="token",  # noqa: S106 - the parameter name, not its value
-        base_url=request.url,
-    )
-
-
-SIGNERS: dict[str, Signer] = {
-    "generic": sign_generic,
-    "zendesk": sign_zendesk,
-    "hubspot": sign_hubspot,
-    "freshdesk": sign_freshdesk,
-    "salesforce": sign_salesforce,
-}
-"""Source name -> signer. A source that is not here cannot be signed by this command."""
-
-NEEDS_URL: Final = frozenset({"hubspot"})
-"""Sources whose signature covers the URL: ``--url`` must be the one the sender calls."""
 
 
 def read_secret(path: Path, source: str) -> str:
@@ -196,25 +88,51 @@ def default_url(source: str) -> str:
     return f"{DEFAULT_BASE_URL}/webhooks/{source}"
 
 
-def signer_for(source: str, *, url_given: bool) -> Signer:
-    """The signer of ``source``; :class:`UsageError` for an unknown source, or a missing
+def signer_for(source: str, *, url_given: bool) -> WebhookSource:
+    """The registered ``source``; :class:`UsageError` for an unknown source, or a missing
     ``--url`` where the signature covers it."""
-    signer = SIGNERS.get(source)
-    if signer is None:
-        known = ", ".join(sorted(SIGNERS))
+    found = SOURCES.get(source)
+    if found is None:
+        known = ", ".join(sorted(SOURCES))
         raise UsageError(f"cannot sign for the source {source!r} (known: {known})")
-    if source in NEEDS_URL and not url_given:
+    if found.doc.signs_url and not url_given:
         raise UsageError(f"{source} signs the URL it calls: pass --url")
-    return signer
+    return found
 
 
 def sign(request: SignInput) -> SignedRequest:
-    """Sign ``request`` with its source's signer; :class:`UsageError` for an unknown source."""
-    signer = signer_for(request.source, url_given=True)
+    """Sign ``request`` as its source's sender would; :class:`UsageError` for an unknown source,
+    a URL that is not http(s) or a secret the source cannot sign with."""
+    source = signer_for(request.source, url_given=True)
     parts = urlsplit(request.url)
     if parts.scheme not in {"http", "https"} or not parts.netloc:
         raise UsageError("--url must be an http:// or https:// URL")
-    return signer(request)
+    try:
+        signed = source.sign(
+            method=request.method,
+            url=request.url,
+            body=request.body,
+            secret=request.secret,
+            now=request.now,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    content_type = source.doc.request_content_type
+    headers = {"content-type": content_type}
+    if content_type.startswith("text/xml"):
+        headers["SOAPAction"] = '""'  # SOAP 1.1 requests name their action, here none
+    headers.update(signed.headers)
+    url = request.url
+    if signed.query:
+        url += ("&" if parts.query else "?") + urlencode(signed.query)
+    return SignedRequest(
+        request.method,
+        url,
+        headers,
+        secret_headers=frozenset(name for name in signed.headers if name in signed.secret_names),
+        secret_query=next((name for name in signed.query if name in signed.secret_names), None),
+        base_url=request.url,
+    )
 
 
 def carries_secret(signed: SignedRequest) -> bool:

@@ -5,27 +5,25 @@ SQS call passes through it on loopback. Per operation (``PutItem``, ``UpdateItem
 ``GetSecretValue``, ``SendMessage``, ..., read from ``X-Amz-Target`` or the ``Action`` parameter)
 it can answer a throttling error or a 5xx without forwarding, reset the connection before
 forwarding, or forward the request and then reset the connection instead of replying (the call
-took effect; its reply is lost). Standard library only; used by the tests.
+took effect; its reply is lost). It runs on the tooling's HTTP server, as the DeepCall stand-in
+does.
 """
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
 import random
-import socket
-import struct
-import sys
 import threading
 from collections import Counter, defaultdict, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import Final, Self
 from urllib.parse import parse_qs, urlsplit
+
+from masking_unset_tools.local.http_server import Drop, HttpAnswer, HttpRequest, HttpServer
 
 __all__ = ["AwsFault", "FaultKind", "FaultyAwsProxy", "operation_of"]
 
@@ -82,12 +80,16 @@ class AwsFault:
         return self.kind.value
 
 
-def operation_of(headers: Any, body: bytes) -> str:
+def _header(headers: Iterable[tuple[str, str]], name: str) -> str:
+    return next((value for key, value in headers if key.lower() == name.lower()), "")
+
+
+def operation_of(headers: Iterable[tuple[str, str]], body: bytes) -> str:
     """The AWS operation of a request: the part of ``X-Amz-Target`` after the dot, else the
     ``Action`` form or query parameter; empty when neither is there."""
-    target = headers.get("X-Amz-Target") or ""
+    target = _header(headers, "X-Amz-Target")
     if target:
-        return str(target).rsplit(".", 1)[-1]
+        return target.rsplit(".", 1)[-1]
     form = parse_qs(body.decode("utf-8", "replace"))
     action = form.get("Action") or [""]
     return action[0]
@@ -108,120 +110,6 @@ def _error_body(target: str, fault: AwsFault) -> tuple[str, bytes]:
     return code, json.dumps(body).encode()
 
 
-class _Abort(Exception):
-    """Drop the connection with a TCP reset."""
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self, address: tuple[str, int], proxy: FaultyAwsProxy) -> None:
-        self.proxy = proxy
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._connections_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        """Wake handlers blocked on idle keep-alive connections so they end."""
-        with self._connections_lock:
-            connections = list(self._connections)
-        for conn in connections:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], OSError):
-            return  # a client that gave up
-        super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"  # keep-alive, as the SDK's connection pool expects
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silenced."""
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def handle(self) -> None:
-        try:
-            super().handle()
-        except _Abort:
-            self.close_connection = True
-            # Linger 0: close() sends RST, the client sees a reset rather than an orderly EOF.
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.rfile.close()
-            self.wfile.close()
-            self.connection.close()
-
-    def do_POST(self) -> None:
-        self._relay()
-
-    def do_GET(self) -> None:
-        self._relay()
-
-    def _relay(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        target = str(self.headers.get("X-Amz-Target") or "")
-        operation = operation_of(self.headers, body)
-        proxy = self.server.proxy
-        fault = proxy._next_fault(operation)
-        if fault is not None and fault.kind is FaultKind.RESET:
-            raise _Abort
-        if fault is not None and fault.kind is FaultKind.ERROR:
-            code, payload = _error_body(target, fault)
-            self._send(
-                fault.status,
-                [("Content-Type", "application/x-amz-json-1.0"), ("x-amzn-ErrorType", code)],
-                payload,
-            )
-            return
-        status, headers, payload = self._forward(body)
-        if fault is not None and fault.kind is FaultKind.LOST_REPLY:
-            raise _Abort
-        self._send(status, headers, payload)
-
-    def _forward(self, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
-        upstream = urlsplit(self.server.proxy.upstream)
-        connection = http.client.HTTPConnection(
-            upstream.hostname or "127.0.0.1", upstream.port, timeout=_FORWARD_TIMEOUT
-        )
-        try:
-            headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
-            headers["Content-Length"] = str(len(body))
-            connection.request(self.command, self.path, body=body, headers=headers)
-            response = connection.getresponse()
-            payload = response.read()
-            kept = [(k, v) for k, v in response.getheaders() if k.lower() not in _HOP_BY_HOP]
-            return response.status, kept, payload
-        finally:
-            connection.close()
-
-    def _send(self, status: int, headers: Iterable[tuple[str, str]], payload: bytes) -> None:
-        self.send_response(status)
-        for name, value in headers:
-            if name.lower() not in {"server", "date"}:
-                self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-
 class FaultyAwsProxy:
     """The proxy: forwards to ``upstream`` (the moto server's URL) unless a fault is due.
 
@@ -233,8 +121,7 @@ class FaultyAwsProxy:
     def __init__(self, upstream: str, host: str = "127.0.0.1", port: int = 0) -> None:
         self.upstream = upstream.rstrip("/")
         self._address = (host, port)
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: HttpServer | None = None
         self._lock = threading.Lock()
         self._scripted: defaultdict[str, deque[AwsFault]] = defaultdict(deque)
         self._standing: dict[str, AwsFault] = {}
@@ -250,30 +137,20 @@ class FaultyAwsProxy:
         """``http://HOST:PORT`` of the running proxy."""
         if self._server is None:
             raise RuntimeError("the proxy is not started")
-        host, port = self._server.server_address[:2]
-        text = host.decode() if isinstance(host, bytes) else host
-        return f"http://{text}:{port}"
+        return self._server.url
 
     def start(self) -> None:
         """Listen and serve in a background thread."""
         if self._server is not None:
             raise RuntimeError("the proxy is already started")
-        self._server = _Server(self._address, self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="aws-fault-proxy", daemon=True
-        )
-        self._thread.start()
+        self._server = HttpServer(self._address, self._relay, server_name="aws-fault-proxy")
+        self._server.start(name="aws-fault-proxy")
 
     def stop(self) -> None:
         """Stop serving and release the port."""
         server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.close_connections()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        if server is not None:
+            server.stop()
 
     def __enter__(self) -> Self:
         self.start()
@@ -340,3 +217,38 @@ class FaultyAwsProxy:
             if fault is not None:
                 self.injected[f"{operation}:{fault.label}"] += 1
             return fault
+
+    def _relay(self, request: HttpRequest) -> HttpAnswer:
+        """The server's app: a fault, or the upstream's answer."""
+        target = _header(request.headers, "X-Amz-Target")
+        fault = self._next_fault(operation_of(request.headers, request.body))
+        if fault is not None and fault.kind is FaultKind.RESET:
+            raise Drop(reset=True)
+        if fault is not None and fault.kind is FaultKind.ERROR:
+            code, payload = _error_body(target, fault)
+            headers = [("Content-Type", "application/x-amz-json-1.0"), ("x-amzn-ErrorType", code)]
+            return HttpAnswer(fault.status, headers, payload)
+        answer = self._forward(request)
+        if fault is not None and fault.kind is FaultKind.LOST_REPLY:
+            raise Drop(reset=True)
+        return answer
+
+    def _forward(self, request: HttpRequest) -> HttpAnswer:
+        upstream = urlsplit(self.upstream)
+        connection = http.client.HTTPConnection(
+            upstream.hostname or "127.0.0.1", upstream.port, timeout=_FORWARD_TIMEOUT
+        )
+        try:
+            headers = {k: v for k, v in request.headers if k.lower() not in _HOP_BY_HOP}
+            headers["Content-Length"] = str(len(request.body))
+            connection.request(request.method, request.target, body=request.body, headers=headers)
+            response = connection.getresponse()
+            payload = response.read()
+            kept = [
+                (k, v)
+                for k, v in response.getheaders()
+                if k.lower() not in _HOP_BY_HOP | {"server", "date"}
+            ]
+            return HttpAnswer(response.status, kept, payload)
+        finally:
+            connection.close()

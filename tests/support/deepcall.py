@@ -1,0 +1,71 @@
+"""The DeepCall stand-in with what only the tests script: credential rotation, a seeded fault
+rate and waiting for requests to arrive."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from masking_unset_tools.local.deepcall_standin import (
+    DeepCallStandIn,
+    Fault,
+    RecordedRequest,
+    _validate_credentials,
+)
+
+__all__ = ["Fault", "ScriptedDeepCall"]
+
+
+class ScriptedDeepCall(DeepCallStandIn):
+    """:class:`DeepCallStandIn` that the tests can also rotate, fail at random and wait on."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._changed = threading.Condition(self._lock)
+        self._fault_rate = 0.0
+        self._rate_faults: tuple[Fault, ...] = ()
+        self._rng: random.Random | None = None
+
+    def set_credentials(self, credentials: Mapping[str, str] | None) -> None:
+        """Rotate the accepted credentials; the old ones now answer code 1014."""
+        validated = _validate_credentials(credentials)
+        with self._lock:
+            self._credentials = validated
+
+    def set_fault_rate(self, rate: float, faults: Sequence[Fault], seed: int) -> None:
+        """Answer a seeded-random share ``rate`` of unset requests with one of ``faults`` (after
+        any queued ones)."""
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError("rate must lie in [0, 1]")
+        if rate > 0 and not faults:
+            raise ValueError("a positive rate needs at least one fault")
+        with self._lock:
+            self._fault_rate = rate
+            self._rate_faults = tuple(faults)
+            # Not for security: a seeded generator so soak runs are reproducible.
+            self._rng = random.Random(seed)
+
+    def wait_for_unset_calls(self, count: int, timeout: float) -> bool:
+        """Block until at least ``count`` unset requests were received; False on timeout."""
+        with self._changed:
+            return self._changed.wait_for(lambda: len(self._requests) >= count, timeout)
+
+    def clear(self) -> None:
+        """Also forget the fault rate."""
+        super().clear()
+        with self._lock:
+            self._fault_rate, self._rate_faults, self._rng = 0.0, (), None
+
+    def _record(self, request: RecordedRequest) -> None:
+        super()._record(request)
+        with self._changed:
+            self._changed.notify_all()
+
+    def _next_fault(self) -> Fault | None:
+        fault = super()._next_fault()
+        with self._lock:
+            if fault is None and self._rng is not None and self._rng.random() < self._fault_rate:
+                return self._rate_faults[self._rng.randrange(len(self._rate_faults))]
+        return fault

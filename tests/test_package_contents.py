@@ -1,0 +1,130 @@
+"""The deployment package holds the function and nothing of the developer tooling.
+
+``sam build`` copies each function's CodeUri folder and installs requirements.txt into it; the
+copy below is that package without the dependencies, which come from PyPI and cannot contain our
+tooling. ``make artifact`` runs the same check on what sam really builds.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from cfnlint.decode.decode import decode_str
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load_checker() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "package_contents", ROOT / ".ci" / "package_contents.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+checker = _load_checker()
+
+
+def code_uris() -> list[str]:
+    template, problems = decode_str((ROOT / "template.yaml").read_text(encoding="utf-8"))
+    assert not problems, problems
+    assert template is not None
+    return sorted(checker.code_uris(template))
+
+
+def build_as_sam_would(code_uri: str, into: Path) -> Path:
+    """The CodeUri folder copied as sam build copies it (bytecode caches left behind)."""
+    package = into / "package"
+    shutil.copytree(ROOT / code_uri, package, ignore=shutil.ignore_patterns("__pycache__"))
+    return package
+
+
+@pytest.fixture
+def package(tmp_path: Path) -> Path:
+    [code_uri] = code_uris()
+    return build_as_sam_would(code_uri, tmp_path)
+
+
+def test_every_function_is_built_from_the_function_folder_alone() -> None:
+    assert code_uris() == ["src/function/"]
+
+
+@pytest.mark.parametrize("code_uri", code_uris())
+def test_the_built_package_holds_no_tooling_and_no_tests(code_uri: str, tmp_path: Path) -> None:
+    package = build_as_sam_would(code_uri, tmp_path)
+
+    assert checker.intruders(package) == []
+    assert (package / "masking_unset" / "handlers" / "webhook.py").is_file()
+    assert (package / "requirements.txt").is_file()
+    assert not (package / checker.TOOLING_PACKAGE).exists()
+
+
+def test_the_tooling_module_names_are_known() -> None:
+    names = checker.tooling_module_names()
+    for module in ("cli.py", "deepcall_standin.py", "aws_endpoint.py", "stack.py", "serve.py"):
+        assert module in names
+    assert "errors.py" not in names  # also a runtime module: models/errors.py
+
+
+# The check must be able to fail: each of these, put into a clean package, is found.
+PLANTED = {
+    "the tooling package": ("masking_unset_tools/cli.py", "", "not part of"),
+    "a stand-in inside the runtime package": (
+        "masking_unset/local/deepcall_standin.py",
+        "",
+        "in a local/ folder",
+    ),
+    "an ops module": ("masking_unset/ops/serve.py", "", "in a ops/ folder"),
+    "a command-line module": ("masking_unset/cli.py", "", "a module of the developer tooling"),
+    "a renamed stand-in": ("masking_unset/clients/stack.py", "", "developer tooling"),
+    "the tests": ("tests/test_x.py", "", "not part of"),
+    "a top-level module": ("helpers.py", "", "not part of"),
+    "an import of the tooling": (
+        "masking_unset/clients/extra.py",
+        "from masking_unset_tools.local.stack import LocalStack\n",
+        "imports masking_unset_tools.local.stack",
+    ),
+    "an import of moto": ("masking_unset/clients/fake.py", "import moto.server\n", "imports moto"),
+}
+
+
+@pytest.mark.parametrize(("path", "text", "reason"), PLANTED.values(), ids=PLANTED.keys())
+def test_tooling_put_into_the_package_is_found(
+    package: Path, path: str, text: str, reason: str
+) -> None:
+    planted = package / path
+    planted.parent.mkdir(parents=True, exist_ok=True)
+    planted.write_text(text)
+
+    found = checker.intruders(package)
+
+    assert found
+    assert all(line.startswith(f"{path}: ") for line in found)
+    assert any(reason in line for line in found)
+
+
+def test_installed_dependencies_are_not_counted_as_our_code(package: Path) -> None:
+    # What requirements.txt installs may have tests/ folders of its own: not ours to judge.
+    dependency = package / "somelib"
+    (dependency / "tests").mkdir(parents=True)
+    (dependency / "__init__.py").write_text("")
+    (dependency / "tests" / "test_lib.py").write_text("import moto\n")
+    record = package / "somelib-1.0.dist-info" / "RECORD"
+    record.parent.mkdir()
+    record.write_text("somelib/__init__.py,,\nsomelib/tests/test_lib.py,,\n")
+
+    assert checker.intruders(package) == []
+    (dependency / "cli.py").write_text("")  # not in the RECORD: copied in, not installed
+    assert checker.intruders(package) == [
+        "somelib/cli.py: not part of the masking_unset package",
+        "somelib/cli.py: a module of the developer tooling or the tests",
+    ]
