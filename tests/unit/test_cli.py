@@ -541,3 +541,44 @@ def test_openapi_check_fails_when_the_file_is_missing(
 def test_the_committed_openapi_document_is_up_to_date(capsys: pytest.CaptureFixture[str]) -> None:
     committed = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
     assert main(["openapi", "--check", "--output", str(committed)]) == EXIT_OK
+
+
+# --- demo: the manifest
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+
+
+def _manifest(tmp_path: Path, entry: dict[str, Any]) -> Path:
+    (tmp_path / "ev.json").write_text((EVENTS / "zendesk-trigger-solved.json").read_text())
+    (tmp_path / "manifest.json").write_text(json.dumps({"ev.json": entry}))
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"function": "webhook", "sign": "zendeskk"}, "unknown signer 'zendeskk'"),
+        ({"function": "webhook", "sign": "zendesk", "signer": "x"}, "unknown key(s) ['signer']"),
+        (
+            {"function": "webhook", "expect": {"status_code": 200}},
+            "unknown \"expect\" key(s) ['status_code']",
+        ),
+        ({"function": "webhooks"}, '"function" must be "webhook" or "queue"'),
+        ({"function": "webhook", "tamper": True}, '"tamper" needs "sign"'),
+    ],
+)
+def test_a_wrong_manifest_is_refused_before_anything_runs(
+    tmp_path: Path, entry: dict[str, Any], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["demo", "--events", str(_manifest(tmp_path, entry))])
+
+    captured = capsys.readouterr()
+    assert code == EXIT_USAGE
+    assert message in captured.err
+    assert captured.out == ""  # refused before the local stack started
+
+
+def test_the_shipped_manifest_is_valid() -> None:
+    from masking_unset_tools.local.demo import load_manifest
+
+    assert len(load_manifest(EVENTS)) == len(list(EVENTS.glob("*.json"))) - 1

@@ -72,12 +72,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     Replay every file of events/manifest.json against the local stand-ins.
     """
-    from masking_unset_tools.local.demo import run
+    from masking_unset_tools.local.demo import ManifestError, run
+    from masking_unset_tools.ops.console import function_logs
 
     events_dir = Path(args.events)
     if not (events_dir / "manifest.json").is_file():
         raise UsageError(f"{events_dir}/manifest.json not found")
-    return run(events_dir, verbose=args.verbose)
+    try:
+        with function_logs(args.verbose):
+            return run(events_dir, verbose=args.verbose)
+    except ManifestError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def cmd_resign(args: argparse.Namespace) -> int:
