@@ -208,12 +208,15 @@ def cmd_sign(args: argparse.Namespace) -> int:
 
     source = args.source
     signer_for(source, url_given=args.url is not None)
+    secret_command = None
     if args.demo_secret:
+        from masking_unset_tools.local.demo_secret import shell_command
         from masking_unset_tools.local.stack import DEMO_SOURCE_SECRETS
 
         if source not in DEMO_SOURCE_SECRETS:
             raise UsageError(f"there is no demo secret for the source {source!r}")
         secret = DEMO_SOURCE_SECRETS[source][0]
+        secret_command = shell_command(source)  # a token source's curl line reads it at run time
     else:
         secret = read_secret(Path(args.secret_file), source)
     body = read_body(Path(args.body))
@@ -221,7 +224,13 @@ def cmd_sign(args: argparse.Namespace) -> int:
         source=source, secret=secret, body=body, url=args.url or default_url(source)
     )
     signed = sign_request(request)
-    print_signed(signed, _out, body_file=args.body, secret_file=args.secret_file)
+    print_signed(
+        signed,
+        _out,
+        body_file=args.body,
+        secret_file=args.secret_file,
+        secret_command=secret_command,
+    )
     if not carries_secret(signed):
         _err("note: the signature's timestamp goes stale after 5 minutes")
     return EXIT_OK
