@@ -186,7 +186,8 @@ def cmd_sign(args: argparse.Namespace) -> int:
     """Print the headers of a correctly signed webhook request.
 
     Sign BODY_FILE for a source and print the request's headers and a curl line that sends the file.
-    A token that is itself the secret is never printed: curl reads it from the secret file.
+    A token that is itself the secret is never printed: curl reads it from the secret file (or,
+    with --demo-secret, from the command that prints the demo secret).
 
     examples:
       masking-unset sign --source generic --secret-file whsec.txt body.json
