@@ -53,8 +53,8 @@ cfn-lint: dev
 openapi: dev  ## fail if docs/openapi.json no longer matches the models
 	$(BIN)/masking-unset openapi --check
 
-bench: dev  ## performance benchmark, about 5 minutes (docs/performance.md)
-	$(BIN)/python -m benchmarks.run
+bench: dev  ## performance benchmark, about 5 minutes; QUICK=1 for a smoke run (docs/performance.md)
+	$(BIN)/python -m benchmarks.run $(if $(QUICK),--quick)
 
 ci: lint typecheck cfn-lint openapi test  ## everything CI checks
 
@@ -67,7 +67,7 @@ clean:
 # hashes in .ci/<tool>-requirements.txt, compiled from the .in files by `make tools-pins`.
 TOOLS := .cache/tools
 
-.PHONY: checkov artifact build requirements tools-pins
+.PHONY: checkov artifact build deploy requirements tools-pins
 
 # CI also checks the template with checkov and the deployment package built by sam.
 ci: checkov artifact
@@ -89,6 +89,11 @@ artifact: dev $(TOOLS)/sam/.synced  ## sam build, then run both handlers from th
 build: $(TOOLS)/sam/.synced  ## sam build into .aws-sam/build, precompiled; then `sam deploy`
 	SAM_CLI_TELEMETRY=0 PATH="$(abspath $(TOOLS)/sam/bin):$$PATH" sam build --parallel
 	$(PYTHON) -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build
+
+# The same pinned SAM CLI as `make build`, which puts nothing on the PATH. ARGS passes options
+# through: `make deploy ARGS=--guided` the first time, then `make build deploy`.
+deploy: $(TOOLS)/sam/.synced  ## sam deploy the package `make build` made; ARGS=--guided the first time
+	SAM_CLI_TELEMETRY=0 $(TOOLS)/sam/bin/sam deploy $(ARGS)
 
 # What sam build installs into the package: the runtime dependencies of uv.lock, nothing from dev.
 # tests/test_artifact_requirements.py fails when this file and uv.lock disagree.

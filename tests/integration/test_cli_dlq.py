@@ -99,6 +99,29 @@ def test_listing_leaves_every_message_visible(
     assert visible_ids(stack, stack.dead_letter_queue_url) == set(ids)
 
 
+def test_a_message_parked_without_attributes_says_what_is_known(
+    stack: LocalStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # As SQS's redrive policy moves it: no ErrorCode, no ErrorMessage.
+    sqs = stack.aws.client("sqs")
+    sqs.send_message(QueueUrl=stack.dead_letter_queue_url, MessageBody='{"event_id": "evt-x"}')
+
+    assert main(["dlq", "list"]) == EXIT_OK
+    assert main(["dlq", "list"]) == EXIT_OK
+
+    first, second = capsys.readouterr().out.split("message(s) listed")[1:]
+    assert "-: -" not in first + second
+    assert (
+        "  why:            no reason recorded: moved here by the main queue's redrive policy "
+        "after its maxReceiveCount receives, or sent by hand; SQS counts 1 receives, "
+        "listings included\n"
+    ) in first
+    # Each listing is a receive: SQS's count goes up by one, and the message is visible again.
+    assert "  receive count:  1\n" in first
+    assert "  receive count:  2\n" in second
+    assert counts(stack, stack.dead_letter_queue_url) == (1, 0)
+
+
 def test_more_than_one_receive_lists_each_message_once(
     stack: LocalStack, capsys: pytest.CaptureFixture[str]
 ) -> None:

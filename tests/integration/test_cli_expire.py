@@ -133,3 +133,80 @@ def test_an_unusable_number_is_a_usage_error_and_nothing_is_sent(
     assert captured.err.startswith(message)
     assert deepcall.unset_calls == []
     assert_redacted(captured.out + captured.err)
+
+
+def test_aws_region_alone_is_honoured(
+    stack: LocalStack,
+    deepcall: ScriptedDeepCall,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # boto3 reads only AWS_DEFAULT_REGION; Lambda and the documents set AWS_REGION.
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+
+    code = main(["expire", "--mask", MASK])
+
+    captured = capsys.readouterr()
+    assert code == EXIT_OK, captured.err
+    assert len(deepcall.unset_calls) == 1
+
+
+def test_a_dry_run_needs_no_aws(
+    deepcall: ScriptedDeepCall,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # No region, no endpoint, no credentials; tables configured, which a dry run must not touch.
+    for name in ("AWS_DEFAULT_REGION", "AWS_REGION", "AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+    monkeypatch.setenv("DEEPCALL_BASE_URL", deepcall.base_url)
+    monkeypatch.setenv("DEEPCALL_ALLOW_HTTP", "true")
+    monkeypatch.setenv("DEEPCALL_SECRET_ID", "masking-unset/deepcall")
+    monkeypatch.setenv("IDEMPOTENCY_TABLE", "idempotency")
+    monkeypatch.setenv("TICKET_STATE_TABLE", "ticket-state")
+
+    code = main(["expire", "--mask", MASK, "--ticket-id", "T-1", "--dry-run"])
+
+    captured = capsys.readouterr()
+    assert code == EXIT_OK, captured.err
+    assert "dry_run: event cli-" in captured.out
+    assert deepcall.unset_calls == []
+
+
+def test_no_region_is_a_configuration_error(
+    deepcall: ScriptedDeepCall,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for name in ("AWS_DEFAULT_REGION", "AWS_REGION", "AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
+    monkeypatch.setenv("DEEPCALL_BASE_URL", deepcall.base_url)
+    monkeypatch.setenv("DEEPCALL_ALLOW_HTTP", "true")
+    monkeypatch.setenv("DEEPCALL_SECRET_ID", "masking-unset/deepcall")
+
+    code = main(["expire", "--mask", MASK])
+
+    err = capsys.readouterr().err
+    assert code == EXIT_USAGE
+    assert err.startswith("error: AWS configuration: ")
+    assert deepcall.unset_calls == []
+
+
+def test_a_missing_secret_names_the_aws_error_code(
+    stack: LocalStack,
+    deepcall: ScriptedDeepCall,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("DEEPCALL_SECRET_ID", "masking-unset/no-such-secret")
+
+    code = main(["expire", "--mask", MASK])
+
+    err = capsys.readouterr().err
+    assert code == EXIT_USAGE
+    assert "DEEPCALL_SECRET_ID could not be read (ResourceNotFoundException)" in err
+    assert deepcall.unset_calls == []

@@ -112,3 +112,38 @@ def test_live_without_configuration_is_a_usage_error(
 
     assert code == EXIT_USAGE
     assert "DEEPCALL_BASE_URL" in capsys.readouterr().err
+
+
+def test_live_webhook_without_webhook_secrets_id_is_a_usage_error(
+    stack: LocalStack,
+    deepcall: DeepCallStandIn,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.delenv("WEBHOOK_SECRETS_ID", raising=False)
+
+    code = main(["invoke", str(EVENTS / "webhook-http-api.json"), "--live"])
+
+    captured = capsys.readouterr()
+    assert code == EXIT_USAGE
+    assert "WEBHOOK_SECRETS_ID is not set" in captured.err
+    assert "webhook handler answered" not in captured.out  # refused before the handler ran
+    assert deepcall.unset_calls == []
+
+
+@pytest.mark.parametrize(
+    ("event_file", "function", "shape"),
+    [
+        ("webhook-http-api.json", "queue", "an API Gateway HTTP event"),
+        ("sqs-batch.json", "webhook", "an SQS batch"),
+    ],
+)
+def test_an_event_for_the_other_function_is_refused(
+    event_file: str, function: str, shape: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["invoke", str(EVENTS / event_file), "--function", function])
+
+    captured = capsys.readouterr()
+    assert code == EXIT_USAGE
+    assert f"this event is {shape}, which the {function} function does not take" in captured.err
+    assert "handler answered" not in captured.out

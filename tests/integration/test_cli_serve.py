@@ -209,6 +209,19 @@ def test_live_mode_without_configuration_is_a_usage_error(
     assert "DEEPCALL_BASE_URL" in capsys.readouterr().err
 
 
+def test_live_mode_without_webhook_secrets_id_exits_2_before_listening(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("WEBHOOK_SECRETS_ID", raising=False)
+
+    code = main(["serve", "--live", "--port", "0"])
+
+    captured = capsys.readouterr()
+    assert code == EXIT_USAGE
+    assert "WEBHOOK_SECRETS_ID is not set" in captured.err
+    assert "serving the webhook function" not in captured.out
+
+
 # --- the console script ----------------------------------------------------------------------
 
 

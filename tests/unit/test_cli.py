@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
+import shlex
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,8 +18,11 @@ from masking_unset.config import Settings
 from masking_unset.logic.signatures import verify_standard_webhooks
 from masking_unset.models.errors import AuthenticationFailed
 from masking_unset.models.http import WebhookRequest
+from masking_unset.sources import SOURCES
 from masking_unset_tools.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
+from masking_unset_tools.local.demo_secret import shell_command
 from masking_unset_tools.local.events import http_api_event
+from masking_unset_tools.local.stack import DEMO_SOURCE_SECRETS
 from masking_unset_tools.ops.dlq import MoveTask, parked_message, wait_for_task
 from masking_unset_tools.ops.errors import OperationFailed, UsageError
 from masking_unset_tools.ops.invoke import guess_function
@@ -282,14 +287,32 @@ def test_salesforce_token_goes_in_the_query_and_is_hidden(
     assert f"'http://127.0.0.1:8080/webhooks/salesforce?token='\"$(cat {token})\"" in curl
 
 
-def test_a_token_source_with_the_demo_secret_is_refused(
-    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("source", sorted(SOURCES))
+def test_the_demo_secret_signs_for_every_source(
+    source: str, files: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = main(["sign", "--source", "freshdesk", "--demo-secret", str(files["body"])])
-    captured = capsys.readouterr()
-    assert code == EXIT_USAGE
-    assert captured.out == ""
-    assert "pass --secret-file" in captured.err
+    url = f"http://127.0.0.1:8080/webhooks/{source}"  # hubspot signs it: always given
+    code = main(["sign", "--source", source, "--demo-secret", str(files["body"]), "--url", url])
+
+    out = capsys.readouterr().out
+    assert code == EXIT_OK
+    assert out.splitlines()[-1].startswith("curl ")
+    assert DEMO_SOURCE_SECRETS[source][0] not in out  # a token is read when curl runs
+
+
+@pytest.mark.parametrize("source", ["freshdesk", "salesforce"])
+def test_a_token_sources_curl_line_reads_the_demo_secret_when_it_runs(
+    source: str, files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["sign", "--source", source, "--demo-secret", str(files["body"])]) == EXIT_OK
+    curl = capsys.readouterr().out.splitlines()[-1]
+    command = shell_command(source)
+    assert f"$({command})" in curl
+    printed = subprocess.run(  # noqa: S603 - this interpreter, a fixed module
+        shlex.split(command), capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert printed == DEMO_SOURCE_SECRETS[source][0]
+    assert printed == SOURCES[source].new_secret(f"demo-{source}")
 
 
 @pytest.mark.parametrize(
@@ -541,3 +564,44 @@ def test_openapi_check_fails_when_the_file_is_missing(
 def test_the_committed_openapi_document_is_up_to_date(capsys: pytest.CaptureFixture[str]) -> None:
     committed = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
     assert main(["openapi", "--check", "--output", str(committed)]) == EXIT_OK
+
+
+# --- demo: the manifest
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+
+
+def _manifest(tmp_path: Path, entry: dict[str, Any]) -> Path:
+    (tmp_path / "ev.json").write_text((EVENTS / "zendesk-trigger-solved.json").read_text())
+    (tmp_path / "manifest.json").write_text(json.dumps({"ev.json": entry}))
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"function": "webhook", "sign": "zendeskk"}, "unknown signer 'zendeskk'"),
+        ({"function": "webhook", "sign": "zendesk", "signer": "x"}, "unknown key(s) ['signer']"),
+        (
+            {"function": "webhook", "expect": {"status_code": 200}},
+            "unknown \"expect\" key(s) ['status_code']",
+        ),
+        ({"function": "webhooks"}, '"function" must be "webhook" or "queue"'),
+        ({"function": "webhook", "tamper": True}, '"tamper" needs "sign"'),
+    ],
+)
+def test_a_wrong_manifest_is_refused_before_anything_runs(
+    tmp_path: Path, entry: dict[str, Any], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["demo", "--events", str(_manifest(tmp_path, entry))])
+
+    captured = capsys.readouterr()
+    assert code == EXIT_USAGE
+    assert message in captured.err
+    assert captured.out == ""  # refused before the local stack started
+
+
+def test_the_shipped_manifest_is_valid() -> None:
+    from masking_unset_tools.local.demo import load_manifest
+
+    assert len(load_manifest(EVENTS)) == len(list(EVENTS.glob("*.json"))) - 1

@@ -56,10 +56,10 @@ class App:
 
     @cached_property
     def boto3_session(self) -> boto3.session.Session:
-        """One session for every AWS client (honours ``AWS_ENDPOINT_URL``)."""
-        import boto3
+        """One session for every AWS client (honours ``AWS_ENDPOINT_URL`` and ``AWS_REGION``)."""
+        from masking_unset.clients.aws import aws_session
 
-        return boto3.session.Session()
+        return aws_session()
 
     def _client(self, service_name: str) -> Any:
         """One boto3 client per service for the container, created on first use."""
@@ -138,8 +138,8 @@ class App:
     @cached_property
     def idempotency(self) -> DynamoDBIdempotency | None:
         """At-most-once per event, when ``IDEMPOTENCY_TABLE`` is set."""
-        if not self.settings.idempotency_table:
-            return None
+        if not self.settings.idempotency_table or self.settings.dry_run:
+            return None  # a dry run records nothing, and needs no AWS
         from masking_unset.clients.idempotency import DynamoDBIdempotency
 
         return DynamoDBIdempotency(
@@ -164,9 +164,11 @@ class App:
             attempt_budget=self.budget.deepcall_attempt,
             safety_margin=self.budget.hand_on,
         )
+        # Built on first use: a dry run never reads a secret, so it needs no AWS at all.
+        secrets = cast("SecretStore", _Deferred(lambda: self.secrets))
         return MaskingExpirer(
             settings,
-            self.secrets,
+            secrets,
             self.deepcall,
             mapping=self.masking_map,
             idempotency=self.idempotency,

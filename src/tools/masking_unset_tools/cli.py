@@ -72,12 +72,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     Replay every file of events/manifest.json against the local stand-ins.
     """
-    from masking_unset_tools.local.demo import run
+    from masking_unset_tools.local.demo import ManifestError, run
+    from masking_unset_tools.ops.console import function_logs
 
     events_dir = Path(args.events)
     if not (events_dir / "manifest.json").is_file():
         raise UsageError(f"{events_dir}/manifest.json not found")
-    return run(events_dir, verbose=args.verbose)
+    try:
+        with function_logs(args.verbose):
+            return run(events_dir, verbose=args.verbose)
+    except ManifestError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def cmd_resign(args: argparse.Namespace) -> int:
@@ -181,7 +186,8 @@ def cmd_sign(args: argparse.Namespace) -> int:
     """Print the headers of a correctly signed webhook request.
 
     Sign BODY_FILE for a source and print the request's headers and a curl line that sends the file.
-    A token that is itself the secret is never printed: curl reads it from the secret file.
+    A token that is itself the secret is never printed: curl reads it from the secret file (or,
+    with --demo-secret, from the command that prints the demo secret).
 
     examples:
       masking-unset sign --source generic --secret-file whsec.txt body.json
@@ -203,12 +209,15 @@ def cmd_sign(args: argparse.Namespace) -> int:
 
     source = args.source
     signer_for(source, url_given=args.url is not None)
+    secret_command = None
     if args.demo_secret:
+        from masking_unset_tools.local.demo_secret import shell_command
         from masking_unset_tools.local.stack import DEMO_SOURCE_SECRETS
 
         if source not in DEMO_SOURCE_SECRETS:
             raise UsageError(f"there is no demo secret for the source {source!r}")
         secret = DEMO_SOURCE_SECRETS[source][0]
+        secret_command = shell_command(source)  # a token source's curl line reads it at run time
     else:
         secret = read_secret(Path(args.secret_file), source)
     body = read_body(Path(args.body))
@@ -216,7 +225,13 @@ def cmd_sign(args: argparse.Namespace) -> int:
         source=source, secret=secret, body=body, url=args.url or default_url(source)
     )
     signed = sign_request(request)
-    print_signed(signed, _out, body_file=args.body, secret_file=args.secret_file)
+    print_signed(
+        signed,
+        _out,
+        body_file=args.body,
+        secret_file=args.secret_file,
+        secret_command=secret_command,
+    )
     if not carries_secret(signed):
         _err("note: the signature's timestamp goes stale after 5 minutes")
     return EXIT_OK
@@ -256,11 +271,12 @@ def _queue_url(value: str | None, variable: str, option: str) -> str:
 
 
 def _sqs() -> SQSClient:
-    import boto3
     from botocore.exceptions import BotoCoreError
 
+    from masking_unset.clients.aws import aws_session
+
     try:
-        return boto3.session.Session().client("sqs")
+        return aws_session().client("sqs")
     except BotoCoreError as exc:
         raise UsageError(f"AWS configuration: {exc}") from None
 
@@ -494,8 +510,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         _err("interrupted")
         return 130
     except Exception as exc:  # noqa: BLE001 - one line, never a stack trace
+        if _is_aws_configuration_error(exc):
+            _err(f"error: AWS configuration: {exc} (set AWS_REGION, AWS_PROFILE or credentials)")
+            return EXIT_USAGE
         _err(f"error: unexpected failure ({type(exc).__name__})")
         return EXIT_FAILED
+
+
+def _is_aws_configuration_error(exc: Exception) -> bool:
+    """Whether ``exc`` is the SDK saying the environment is not set up (a usage error, exit 2)."""
+    from botocore import exceptions
+
+    return isinstance(
+        exc,
+        exceptions.NoRegionError
+        | exceptions.InvalidRegionError
+        | exceptions.NoCredentialsError
+        | exceptions.PartialCredentialsError
+        | exceptions.ProfileNotFound
+        | exceptions.InvalidConfigError,
+    )
 
 
 if __name__ == "__main__":

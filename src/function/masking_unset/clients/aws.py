@@ -1,7 +1,9 @@
-"""The configuration every AWS client of the container is built with."""
+"""The session and configuration every AWS client of the container (and the tooling) is built
+with."""
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from masking_unset.models.budget import (
@@ -11,7 +13,26 @@ from masking_unset.models.budget import (
 )
 
 if TYPE_CHECKING:
+    import boto3
     from botocore.config import Config
+
+
+def aws_region() -> str | None:
+    """The region as Lambda gives it: boto3 reads only ``AWS_DEFAULT_REGION``, and Lambda sets
+    ``AWS_REGION`` as well; a user who sets only ``AWS_REGION`` (as the AWS CLI allows) means it."""
+    for variable in ("AWS_DEFAULT_REGION", "AWS_REGION"):
+        region = os.environ.get(variable, "").strip()
+        if region:
+            return region
+    return None
+
+
+def aws_session() -> boto3.session.Session:
+    """A boto3 session in :func:`aws_region` (``AWS_ENDPOINT_URL`` and the rest as boto3 reads
+    them): every session the functions and the tooling create comes from here."""
+    import boto3
+
+    return boto3.session.Session(region_name=aws_region())
 
 
 def aws_client_config(pool_size: int = 10) -> Config:

@@ -139,21 +139,80 @@ def check(
     return problems
 
 
+_ENTRY_KEYS = frozenset({"function", "sign", "tamper", "expect", "mapping", "env"})
+_EXPECT_KEYS = frozenset(
+    {
+        "statusCode",
+        "status",
+        "error",
+        "ack",
+        "results",
+        "expires_in_minutes",
+        "failed",
+        "dead_lettered",
+        "deepcall_calls",
+        "mappings_left",
+    }
+)
+
+
+class ManifestError(ValueError):
+    """``events/manifest.json`` says something the demo cannot do (a typo would otherwise be
+    silently ignored: an unknown signer skipped signing, an unknown expectation was not checked)."""
+
+
+def load_manifest(events_dir: Path) -> dict[str, dict[str, Any]]:
+    """``events_dir/manifest.json``, checked: every key known, every signer a registered source,
+    every event file present. :class:`ManifestError` names the first problem."""
+    path = events_dir / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ManifestError(f"{path}: cannot be read as JSON ({type(exc).__name__})") from None
+    if not isinstance(manifest, dict):
+        raise ManifestError(f"{path}: must be a JSON object of event file -> entry")
+    for name, spec in manifest.items():
+        where = f"{path}: {name}"
+        if not isinstance(spec, dict):
+            raise ManifestError(f"{where}: the entry must be an object")
+        if unknown := sorted(set(spec) - _ENTRY_KEYS):
+            raise ManifestError(f"{where}: unknown key(s) {unknown}; known: {sorted(_ENTRY_KEYS)}")
+        if spec.get("function") not in ("webhook", "queue"):
+            raise ManifestError(f'{where}: "function" must be "webhook" or "queue"')
+        if "sign" in spec and spec["sign"] not in SOURCES:
+            raise ManifestError(
+                f"{where}: unknown signer {spec['sign']!r}; known: {sorted(SOURCES)}"
+            )
+        if spec.get("tamper") and "sign" not in spec:
+            raise ManifestError(f'{where}: "tamper" needs "sign"')
+        expect = spec.get("expect", {})
+        if not isinstance(expect, dict):
+            raise ManifestError(f'{where}: "expect" must be an object')
+        if unknown := sorted(set(expect) - _EXPECT_KEYS):
+            raise ManifestError(
+                f'{where}: unknown "expect" key(s) {unknown}; known: {sorted(_EXPECT_KEYS)}'
+            )
+        if not (events_dir / name).is_file():
+            raise ManifestError(f"{where}: no such event file")
+    return manifest
+
+
 def replay(
     stack: LocalStack, events_dir: Path, out: Callable[[str], None], only: str | None = None
 ) -> int:
     """Invoke the handler named by ``events/manifest.json`` for each event; count mismatches."""
     from masking_unset.app import reset_app
     from masking_unset.handlers import queue, webhook
+    from masking_unset_tools.ops.console import function_stdout
 
-    manifest: dict[str, dict[str, Any]] = json.loads((events_dir / "manifest.json").read_text())
+    manifest = load_manifest(events_dir)
     mismatches = 0
     for name, spec in manifest.items():
         if only and name != only:
             continue
         reset_app()
         event = json.loads((events_dir / name).read_text())
-        if (source := spec.get("sign")) in SOURCES:
+        if (source := spec.get("sign")) is not None:  # load_manifest checked it is a source
             now = time.time()
             event = sign_event(event, source, now=now)
             if spec.get("tamper"):
@@ -162,7 +221,9 @@ def replay(
         write_mappings(stack, mappings)
         before = len(stack.deepcall.unset_calls)
         handler = webhook.lambda_handler if spec["function"] == "webhook" else queue.lambda_handler
-        with environment(spec.get("env", {})):  # per-event settings, read afresh after reset_app
+        # Per-event settings, read afresh after reset_app; the function's own output (EMF metric
+        # lines) is dropped unless function_logs is verbose.
+        with environment(spec.get("env", {})), function_stdout():
             outcome = handler(event, LocalLambdaContext())  # type: ignore[arg-type]
         reset_app()
         calls = stack.deepcall.unset_calls[before:]
@@ -194,7 +255,10 @@ def replay(
 
 
 def run(events_dir: Path, *, verbose: bool = False, out: Callable[[str], None] = print) -> int:
-    """Run the local stack, replay the events, print what happened; 0 if all went as expected."""
+    """Run the local stack, replay the events, print what happened; 0 if all went as expected.
+
+    :class:`ManifestError` before anything starts when the manifest is wrong."""
+    load_manifest(events_dir)
     with local_stack() as stack:
         env = {**stack.env(), "POWERTOOLS_LOG_LEVEL": "INFO" if verbose else "ERROR"}
         with environment(env):

@@ -79,6 +79,19 @@ def _attribute(message: dict[str, Any], name: str) -> str:
     return str(value.get("StringValue", "")) if isinstance(value, dict) else ""
 
 
+def unrecorded_reason(sqs_receive_count: str) -> str:
+    """What is known of a message the queue function did not park: SQS's redrive policy moved it
+    (after maxReceiveCount receives) or someone sent it here. SQS's receive count is carried over
+    and every listing's receive raises it, so it is shown as a count, not as the deliveries."""
+    count = (
+        f"; SQS counts {sqs_receive_count} receives, listings included" if sqs_receive_count else ""
+    )
+    return (
+        "no reason recorded: moved here by the main queue's redrive policy after its "
+        f"maxReceiveCount receives, or sent by hand{count}"
+    )
+
+
 def parked_message(message: dict[str, Any]) -> ParkedMessage:
     """Read an SQS message of the dead-letter queue; numbers in the body are redacted."""
     system = message.get("Attributes", {})
@@ -91,14 +104,18 @@ def parked_message(message: dict[str, Any]) -> ParkedMessage:
     body = scrub(str(message.get("Body", "")))
     if len(body) > MAX_BODY_SHOWN:
         body = body[:MAX_BODY_SHOWN] + "..."
+    code = _attribute(message, ATTR_ERROR_CODE)
+    # Written by this service already redacted; scrubbed again since anyone can send here.
+    reason = scrub(_attribute(message, ATTR_ERROR_MESSAGE))
+    sqs_count = str(system.get("ApproximateReceiveCount", ""))
+    if not (code or reason):
+        reason = unrecorded_reason(sqs_count)
     return ParkedMessage(
         message_id=str(message.get("MessageId", "")),
         source_message_id=_attribute(message, ATTR_SOURCE_MESSAGE_ID),
-        error_code=_attribute(message, ATTR_ERROR_CODE) or "-",
-        # Written by this service already redacted; scrubbed again since anyone can send here.
-        reason=scrub(_attribute(message, ATTR_ERROR_MESSAGE)) or "-",
-        receive_count=_attribute(message, ATTR_RECEIVE_COUNT)
-        or str(system.get("ApproximateReceiveCount", "")),
+        error_code=code or "-",
+        reason=reason or "-",
+        receive_count=_attribute(message, ATTR_RECEIVE_COUNT) or sqs_count,
         sent_at=sent_at,
         body=body,
     )
@@ -184,7 +201,12 @@ def print_listing(listing: Listing, out: Out) -> None:
         out("")
         out(f"message {message.message_id}  sent {message.sent_at or '-'}")
         out(f"  source message: {message.source_message_id or '-'}")
-        out(f"  why:            {message.error_code}: {message.reason}")
+        why = (
+            message.reason
+            if message.error_code == "-"
+            else f"{message.error_code}: {message.reason}"
+        )
+        out(f"  why:            {why}")
         out(f"  receive count:  {message.receive_count or '-'}")
         out(f"  body:           {message.body}")
 

@@ -34,14 +34,53 @@ def load_event(path: Path) -> dict[str, Any]:
     return document
 
 
-def guess_function(event: Mapping[str, Any]) -> Function:
-    """Which handler an event is for: SQS batches go to ``queue``, HTTP events to ``webhook``."""
+def _shape(event: Mapping[str, Any]) -> Function | None:
+    """The function an event's shape is for, or None when it is neither an SQS batch nor HTTP."""
     records = event.get("Records")
     if isinstance(records, list):
         return "queue"
     if "requestContext" in event or "httpMethod" in event or event.get("version") == "2.0":
         return "webhook"
-    raise UsageError("cannot tell which function this event is for: pass --function")
+    return None
+
+
+def guess_function(event: Mapping[str, Any]) -> Function:
+    """Which handler an event is for: SQS batches go to ``queue``, HTTP events to ``webhook``."""
+    shape = _shape(event)
+    if shape is None:
+        raise UsageError("cannot tell which function this event is for: pass --function")
+    return shape
+
+
+_SHAPE_NAMES = {"queue": "an SQS batch", "webhook": "an API Gateway HTTP event"}
+
+
+def choose_function(event: Mapping[str, Any], function: Function | None) -> Function:
+    """``function``, or the one the event is for; :class:`UsageError` when the event is plainly
+    for the other one (the queue handler answers an HTTP event with nothing to do, rc 0)."""
+    if function is None:
+        return guess_function(event)
+    shape = _shape(event)
+    if shape is not None and shape != function:
+        raise UsageError(
+            f"this event is {_SHAPE_NAMES[shape]}, which the {function} function does not take "
+            f"(use --function {shape}, or leave --function out)"
+        )
+    return function
+
+
+def check_live_configuration(function: Function) -> None:
+    """:class:`UsageError` (exit 2, before anything runs or listens) when the environment's
+    configuration cannot serve ``function``: the webhook function needs WEBHOOK_SECRETS_ID."""
+    from masking_unset.config import Settings
+    from masking_unset.models.errors import ConfigurationError
+
+    try:
+        settings = Settings.from_env()
+    except ConfigurationError as exc:
+        raise UsageError(exc.message) from None
+    if function == "webhook" and not settings.webhook_secrets_id:
+        raise UsageError("WEBHOOK_SECRETS_ID is not set: the webhook function needs it")
 
 
 def event_source(event: Mapping[str, Any]) -> str | None:
@@ -118,9 +157,7 @@ def invoke_local(function: Function, event: dict[str, Any], *, resign: bool = Tr
 
 def invoke_live(function: Function, event: dict[str, Any]) -> Invocation:
     """Run the handler with the configuration in the environment (real AWS, real DeepCall)."""
-    from masking_unset.config import Settings
-
-    Settings.from_env()  # a configuration error is the operator's to fix: exit 2, not a 503
+    check_live_configuration(function)  # the operator's to fix: exit 2, not a 503
     return Invocation(function, run_handler(function, event))
 
 
@@ -161,7 +198,7 @@ def invoke(
 ) -> Invocation:
     """Load ``path``, run its handler locally (or ``live``), print the outcome."""
     event = load_event(path)
-    chosen = function or guess_function(event)
+    chosen = choose_function(event, function)
     run = invoke_live if live else partial(invoke_local, resign=resign)
     invocation = run(chosen, event)
     report(invocation, out, local=not live)

@@ -163,14 +163,9 @@ def serving(
     from masking_unset_tools.local.stack import environment
 
     if live:
-        from masking_unset.config import Settings
-        from masking_unset.models.errors import ConfigurationError
-        from masking_unset_tools.ops.errors import UsageError
+        from masking_unset_tools.ops.invoke import check_live_configuration
 
-        try:
-            Settings.from_env()
-        except ConfigurationError as exc:
-            raise UsageError(exc.message) from None
+        check_live_configuration("webhook")  # exit 2 before listening
         overrides = {"PUBLIC_BASE_URL": public_url} if public_url else {}
         with running_server(host, port, out=out) as server, environment(overrides):
             reset_app()

@@ -148,14 +148,20 @@ def shown_url(signed: SignedRequest) -> str:
     return f"{signed.base_url}{separator}{signed.secret_query}=<secret>"
 
 
-def curl_line(signed: SignedRequest, body_file: str, secret_file: str | None) -> str:
-    """A shell command that sends the signed request; a secret value is read from its file."""
-    if carries_secret(signed) and secret_file is None:
+def curl_line(
+    signed: SignedRequest,
+    body_file: str,
+    secret_file: str | None,
+    secret_command: str | None = None,
+) -> str:
+    """A shell command that sends the signed request; a secret value is read when it runs, from
+    its file or by ``secret_command`` (the demo secret's)."""
+    if carries_secret(signed) and secret_file is None and secret_command is None:
         raise UsageError(
             "this source's token is the secret itself and is never printed: "
             "pass --secret-file (the curl line reads it from there)"
         )
-    read_secret_cmd = f"$(cat {shlex.quote(secret_file or '')})"
+    read_secret_cmd = f"$({secret_command or 'cat ' + shlex.quote(secret_file or '')})"
     url = shlex.quote(signed.url)
     if signed.secret_query:
         separator = "&" if urlsplit(signed.base_url).query else "?"
@@ -173,13 +179,20 @@ def curl_line(signed: SignedRequest, body_file: str, secret_file: str | None) ->
 
 
 def print_signed(
-    signed: SignedRequest, out: Out, *, body_file: str, secret_file: str | None
+    signed: SignedRequest,
+    out: Out,
+    *,
+    body_file: str,
+    secret_file: str | None,
+    secret_command: str | None = None,
 ) -> None:
     """The request line, the headers (a secret value hidden), and the curl line."""
-    curl = curl_line(signed, body_file, secret_file)  # first: it refuses before anything prints
+    # First: it refuses before anything prints.
+    curl = curl_line(signed, body_file, secret_file, secret_command)
+    hidden = "<secret from the secret file>" if secret_command is None else "<demo secret>"
     out(f"{signed.method} {shown_url(signed)}")
     for name, value in signed.headers.items():
-        shown = "<secret from the secret file>" if name in signed.secret_headers else value
+        shown = hidden if name in signed.secret_headers else value
         out(f"{name}: {shown}")
     out("")
     out(curl)

@@ -1,0 +1,52 @@
+"""The make targets the documents name pass their options through as the documents say.
+
+``make -n`` prints the recipe without running it, so these need no benchmark run and no AWS.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+MAKE = shutil.which("make")
+pytestmark = pytest.mark.skipif(MAKE is None, reason="make is not installed")
+
+
+def _recipe(*args: str) -> list[str]:
+    assert MAKE is not None
+    done = subprocess.run(  # noqa: S603 - fixed arguments, no user input
+        [MAKE, "-n", "--no-print-directory", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.splitlines()
+
+
+def test_bench_quick_passes_quick_to_the_benchmark() -> None:
+    assert any(line.endswith("-m benchmarks.run --quick") for line in _recipe("bench", "QUICK=1"))
+    assert not any("--quick" in line for line in _recipe("bench"))
+
+
+def test_deploy_runs_the_pinned_sam_with_the_given_args() -> None:
+    lines = _recipe("deploy", "ARGS=--guided")
+    assert any(".cache/tools/sam/bin/sam deploy --guided" in line for line in lines)
+
+
+def test_documents_name_the_make_targets() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    deploying = (ROOT / "docs" / "deploying.md").read_text(encoding="utf-8")
+    performance = (ROOT / "docs" / "performance.md").read_text(encoding="utf-8")
+    assert "make deploy ARGS=--guided" in readme
+    assert "make deploy ARGS=--guided" in deploying
+    assert "make bench QUICK=1" in performance
+    assert "make bench QUICK=1" in readme
+    # A bare `sam` is not on the PATH after `make build`.
+    assert "\nsam deploy" not in readme
+    assert "\nsam deploy" not in deploying
