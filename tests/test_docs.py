@@ -1,0 +1,121 @@
+"""Documents that cannot drift: each table a document shows is checked against its one source of
+truth (``config.Settings``, ``template.yaml``, the code), so a test fails when they disagree."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from cfnlint.decode.decode import decode_str
+
+from masking_unset.config import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+DEPLOYING = ROOT / "docs" / "deploying.md"
+
+# Variables the README documents that are no Setting: boto3 reads it itself.
+STANDARD_VARIABLES = {"AWS_ENDPOINT_URL"}
+NAME = re.compile(r"`([A-Za-z][A-Za-z0-9_]*)`")
+
+
+def template() -> dict[str, Any]:
+    """template.yaml, short-form intrinsics read by cfn-lint's own loader."""
+    parsed, matches = decode_str((ROOT / "template.yaml").read_text())
+    assert parsed is not None, matches
+    return dict(parsed)
+
+
+def section(path: Path, heading: str) -> str:
+    """The text under a markdown heading, up to the next heading of the same or a higher level."""
+    text = path.read_text()
+    level = heading.split(" ", 1)[0]
+    start = text.index(heading + "\n")
+    end = re.compile(rf"^#{{1,{len(level)}}} ", re.M).search(text, start + len(heading))
+    return text[start : end.start() if end else len(text)]
+
+
+def table(text: str, header: str) -> list[list[str]]:
+    """The rows (cells stripped) of the markdown table whose header line starts with ``header``."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header))
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+    return rows
+
+
+def readme_variables() -> set[str]:
+    rows = table(section(README, "## Configuration"), "| variable |")
+    return {name for row in rows for name in NAME.findall(row[0])}
+
+
+def setting_variables() -> set[str]:
+    return {field.alias for field in Settings.model_fields.values() if field.alias}
+
+
+def template_variables() -> set[str]:
+    doc = template()
+    names = set(doc["Globals"]["Function"]["Environment"]["Variables"])
+    for resource in doc["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            env = resource["Properties"].get("Environment", {}).get("Variables", {})
+            names |= set(env)
+    return names
+
+
+def not_template_parameters() -> set[str]:
+    """The settings the README names as deliberately not template parameters."""
+    text = section(README, "## Configuration")
+    paragraph = text[text.index("Not template parameters") :].split("\n\n", 1)[0]
+    return set(NAME.findall(paragraph))
+
+
+def test_readme_configuration_table_is_every_setting_and_template_variable() -> None:
+    documented = readme_variables()
+    assert setting_variables() - documented == set(), "settings missing from the README"
+    assert template_variables() - documented == set(), "template variables missing"
+    unknown = documented - setting_variables() - template_variables() - STANDARD_VARIABLES
+    assert unknown == set(), "README variables that nothing reads or sets"
+
+
+def test_every_setting_is_set_by_the_template_or_the_readme_says_why_not() -> None:
+    unset = setting_variables() - template_variables()
+    assert unset == not_template_parameters()
+
+
+def test_deploying_parameter_table_is_the_template_parameters() -> None:
+    parameters = template()["Parameters"]
+    rows = table(DEPLOYING.read_text(), "| Parameter |")
+    documented = {NAME.findall(row[0])[0]: row for row in rows}
+    assert set(documented) == set(parameters)
+    for name, (_, required, default, _meaning) in documented.items():
+        declared = parameters[name]
+        if "Default" not in declared:
+            assert (required, default) == ("yes", ""), name
+            continue
+        expected = str(declared["Default"])
+        assert required == "", name
+        assert default == ("empty" if expected == "" else f"`{expected}`"), name
+
+
+def test_the_deepcall_rate_cap_is_per_container_everywhere() -> None:
+    # app.py builds one token bucket per container (a cached property), shared by its threads.
+    readme = [
+        row[2]
+        for row in table(section(README, "## Configuration"), "| variable |")
+        if "`DEEPCALL_MAX_RPS`" in row[0]
+    ]
+    deploying = [
+        row[3]
+        for row in table(DEPLOYING.read_text(), "| Parameter |")
+        if "`DeepCallMaxRps`" in row[0]
+    ]
+    described = [str(template()["Parameters"]["DeepCallMaxRps"]["Description"])]
+    for text in readme + deploying + described:
+        assert "per container" in text, text
+        assert "per invocation" not in text, text
+    assert len(readme + deploying + described) == 3
