@@ -3,6 +3,8 @@ truth (``config.Settings``, ``template.yaml``, the code), so a test fails when t
 
 from __future__ import annotations
 
+import ast
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -10,6 +12,8 @@ from typing import Any
 from cfnlint.decode.decode import decode_str
 
 from masking_unset.config import Settings
+from masking_unset.models.errors import MaskingUnsetError
+from masking_unset.models.events import Outcome
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -119,3 +123,82 @@ def test_the_deepcall_rate_cap_is_per_container_everywhere() -> None:
         assert "per container" in text, text
         assert "per invocation" not in text, text
     assert len(readme + deploying + described) == 3
+
+
+# Error codes and statuses: README <-> code <-> docs/openapi.json.
+
+PACKAGE = ROOT / "src" / "function" / "masking_unset"
+CODE = re.compile(r"`([a-z][a-z0-9_]*\*?)`")
+
+
+def code_error_codes() -> set[str]:
+    """Every error code the function can answer or dead-letter with: the ``code`` of each error
+    class, every ``code="..."`` argument, and the two codes named by module constants."""
+    from masking_unset.handlers.apigw import UNSUPPORTED
+    from masking_unset.logic.batch import MALFORMED_RECORD
+
+    codes = {UNSUPPORTED, MALFORMED_RECORD}
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.keyword)
+                and node.arg == "code"
+                and isinstance(node.value, ast.Constant)
+                and isinstance(node.value.value, str)
+            ):
+                codes.add(node.value.value)
+            if isinstance(node, ast.ClassDef):
+                for statement in node.body:
+                    if (
+                        isinstance(statement, ast.Assign)
+                        and [getattr(t, "id", None) for t in statement.targets] == ["code"]
+                        and isinstance(statement.value, ast.Constant)
+                    ):
+                        codes.add(str(statement.value.value))
+    return codes
+
+
+def readme_error_rows() -> list[list[str]]:
+    return table(section(README, "## Responses"), "| status | codes |")
+
+
+def readme_error_codes() -> set[str]:
+    responses = section(README, "## Responses")
+    # The queue paragraph names the dead-letter codes (and outcomes, which are no error codes).
+    queue = responses[responses.index("**Queue:**") :]
+    cells = [row[1] for row in readme_error_rows()]
+    outcomes = {outcome.value for outcome in Outcome}
+    found = {code for text in [*cells, queue] for code in CODE.findall(text) if "_" in code}
+    return found - outcomes
+
+
+def openapi() -> dict[str, Any]:
+    return dict(json.loads((ROOT / "docs" / "openapi.json").read_text()))
+
+
+def test_readme_error_codes_are_the_codes_in_the_code() -> None:
+    documented = readme_error_codes()
+    prefixes = [code[:-1] for code in documented if code.endswith("*")]
+    exact = {code for code in documented if not code.endswith("*")}
+    in_code = code_error_codes()
+    undocumented = {c for c in in_code - exact if not any(c.startswith(p) for p in prefixes)}
+    assert undocumented == set(), "codes the README's Responses section does not name"
+    assert exact - in_code == set(), "README codes no code answers"
+
+
+def test_readme_success_statuses_are_the_outcomes_and_the_openapi_enum() -> None:
+    rows = table(section(README, "## Responses"), "| status | body |")
+    documented = {re.search(r'"status": "([a-z_]+)"', row[1]).group(1) for row in rows}  # type: ignore[union-attr]
+    outcomes = {outcome.value for outcome in Outcome}
+    assert documented == outcomes
+    assert set(openapi()["components"]["schemas"]["Outcome"]["enum"]) == outcomes
+
+
+def test_openapi_answers_every_status_the_readme_lists() -> None:
+    rows = table(section(README, "## Responses"), "| status | body |")
+    statuses = {row[0] for row in rows} | {row[0] for row in readme_error_rows()}
+    responses = openapi()["paths"]["/webhooks/{source}"]["post"]["responses"]
+    assert set(responses) == statuses
+    assert responses["500"]["content"]["application/json"]["example"]["error"]["code"] == (
+        MaskingUnsetError.code
+    )
