@@ -202,3 +202,51 @@ def test_openapi_answers_every_status_the_readme_lists() -> None:
     assert responses["500"]["content"]["application/json"]["example"]["error"]["code"] == (
         MaskingUnsetError.code
     )
+
+
+# Metrics and dimensions: README <-> the metric names the code emits.
+
+EMITTERS = {"count", "count_by", "milliseconds"}
+
+
+def code_metrics() -> set[tuple[str, str]]:
+    """(metric, own dimension or "") of every ``count``/``count_by``/``milliseconds`` call, the
+    outcome counters of ``logic/expiry.py`` and Powertools' ``ColdStart``."""
+    from masking_unset.logic.expiry import _OUTCOME_METRICS
+
+    found = {(name, "") for name in _OUTCOME_METRICS.values()} | {("ColdStart", "function_name")}
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in EMITTERS
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+            ):
+                dimension = node.args[1] if node.func.id == "count_by" else None
+                name = str(node.args[0].value)
+                found.add(
+                    (name, str(dimension.value) if isinstance(dimension, ast.Constant) else "")
+                )
+    return found
+
+
+def readme_metrics() -> set[tuple[str, str]]:
+    text = section(README, "## Operations")
+    rows = table("\n".join(line.strip() for line in text.splitlines()), "| metric |")
+    return {
+        (name, NAME.findall(row[1])[0] if row[1] else "")
+        for row in rows
+        for name in NAME.findall(row[0])
+    }
+
+
+def test_readme_metrics_table_is_what_the_code_emits() -> None:
+    assert readme_metrics() == code_metrics()
+
+
+def test_operations_names_the_dead_letter_metric_dimension_the_code_uses() -> None:
+    text = (ROOT / "docs" / "operations.md").read_text()
+    named = re.findall(r"`DeadLettered` metric \(dimension\s+`([a-z_]+)`\)", text)
+    assert named == [dimension for name, dimension in code_metrics() if name == "DeadLettered"]
