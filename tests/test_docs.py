@@ -6,9 +6,14 @@ from __future__ import annotations
 import ast
 import json
 import re
+import shlex
+import subprocess
+import sys
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cfnlint.decode.decode import decode_str
 
 from masking_unset.config import Settings
@@ -250,3 +255,62 @@ def test_operations_names_the_dead_letter_metric_dimension_the_code_uses() -> No
     text = (ROOT / "docs" / "operations.md").read_text()
     named = re.findall(r"`DeadLettered` metric \(dimension\s+`([a-z_]+)`\)", text)
     assert named == [dimension for name, dimension in code_metrics() if name == "DeadLettered"]
+
+
+# CLI usage in documents <-> ``masking-unset --help``.
+
+CLI = Path(sys.executable).parent / "masking-unset"
+DOCUMENTS = [README, *sorted((ROOT / "docs").rglob("*.md"))]
+INLINE = re.compile(r"`(masking-unset [^`]+)`")
+COMMAND_LINE = re.compile(r"^\s*(?:\$ )?(masking-unset .+)$")
+
+
+@lru_cache
+def cli_help(*words: str) -> str:
+    """The ``--help`` text of ``masking-unset <words>``."""
+    done = subprocess.run(  # noqa: S603 (our own console script, fixed words from documents)
+        [str(CLI), *words, "--help"], capture_output=True, text=True, check=True, timeout=60
+    )
+    return done.stdout
+
+
+def subcommands(*words: str) -> set[str]:
+    """The commands a ``--help`` lists under COMMAND."""
+    text = cli_help(*words)
+    if "  COMMAND\n" not in text:
+        return set()
+    listing = text[text.index("  COMMAND\n") :].split("\n\n", 1)[0]
+    return set(re.findall(r"^    ([a-z][a-z-]*)", listing, re.M))
+
+
+def documented_commands() -> list[tuple[str, str]]:
+    """(document, command line) of every ``masking-unset ...`` the documents show as a command:
+    in an inline code span, or on a line of a fenced block."""
+    found = []
+    for path in DOCUMENTS:
+        fenced = False
+        for line in path.read_text().splitlines():
+            if line.lstrip().startswith("```"):
+                fenced = not fenced
+                continue
+            commands = [m.group(1)] if fenced and (m := COMMAND_LINE.match(line)) else []
+            commands += [] if fenced else INLINE.findall(line)
+            found += [(path.name, command.split("#", 1)[0].strip()) for command in commands]
+    return found
+
+
+def test_documents_show_commands() -> None:
+    assert len(documented_commands()) > 20
+
+
+@pytest.mark.parametrize(("document", "command"), documented_commands())
+def test_documented_cli_usage_is_in_its_help(document: str, command: str) -> None:
+    words = shlex.split(command.replace("...", "x").removesuffix("\\"))[1:]
+    path: list[str] = []
+    while words and subcommands(*path) and words[0] in subcommands(*path):
+        path.append(words.pop(0))
+    assert path or words[:1] in (["--help"], ["-h"]), f"{document}: {command!r}: no such command"
+    assert not (path and subcommands(*path)), f"{document}: {command!r}: not a command of {path}"
+    usage = cli_help(*path)
+    for option in (word.split("=", 1)[0] for word in words if word.startswith("--")):
+        assert re.search(rf"{re.escape(option)}\b", usage), f"{document}: {command!r}: {option}"
