@@ -34,9 +34,9 @@ def logs(capsys: pytest.CaptureFixture[str]) -> Iterator[io.StringIO]:
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logger.registered_formatter)
-    logger._logger.addHandler(handler)
+    logger.addHandler(handler)
     yield stream
-    logger._logger.removeHandler(handler)
+    logging.getLogger(logger.name).removeHandler(handler)  # Powertools has no removeHandler
     written = stream.getvalue() + "".join(capsys.readouterr())
     assert "Traceback" not in written
     assert "Logging error" not in written  # a record the logging module could not write

@@ -114,6 +114,7 @@ def test_the_document_is_valid_openapi_3_1() -> None:
         "422",
         "502",
         "503",
+        "500",
     }
     assert operation["responses"]["503"]["headers"]["Retry-After"]["required"] is True
     assert "source" not in document["components"]["schemas"]["CloseEvent"]["properties"]

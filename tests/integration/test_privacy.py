@@ -53,10 +53,10 @@ def captured_logs() -> Iterator[io.StringIO]:
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logger.registered_formatter)
-    logger._logger.addHandler(handler)  # the real formatter, not a copy
+    logger.addHandler(handler)  # the real formatter, not a copy
     logger.setLevel("DEBUG")
     yield stream
-    logger._logger.removeHandler(handler)
+    logging.getLogger(logger.name).removeHandler(handler)  # Powertools has no removeHandler
     logger.setLevel("INFO")
 
 

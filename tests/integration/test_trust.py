@@ -81,9 +81,9 @@ def captured_logs() -> Iterator[io.StringIO]:
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logger.registered_formatter)
-    logger._logger.addHandler(handler)
+    logger.addHandler(handler)
     yield stream
-    logger._logger.removeHandler(handler)
+    logging.getLogger(logger.name).removeHandler(handler)  # Powertools has no removeHandler
 
 
 @pytest.fixture

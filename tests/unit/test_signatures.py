@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import base64
+import binascii
+import hashlib
+import hmac
 import math
-from datetime import datetime, timedelta, timezone
+import time
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from standardwebhooks import Webhook
 
 from masking_unset.logic.signatures import (
     MAX_TIMESTAMP_DIGITS,
@@ -228,3 +233,48 @@ def test_any_header_text_verifies_or_is_refused(timestamp: str, header: str) -> 
     # Nothing an unsigned caller sends may raise anything but AuthenticationFailed.
     with pytest.raises(AuthenticationFailed):
         verify(timestamp=timestamp, header=header or None)
+
+
+# What the spec authors' library (standardwebhooks) does not do, which the project keeps.
+
+
+def raw_v1(secret: str, msg_id: str, timestamp: str, body: bytes) -> str:
+    """The spec's v1 signature computed independently of both the library and our code."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    digest = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def test_official_vector_is_what_the_library_signs() -> None:
+    when = datetime.fromtimestamp(TIMESTAMP, tz=UTC)
+    assert Webhook(SECRET).sign(MSG_ID, when, BODY.decode()) == SIGNATURE
+    assert standard_webhooks_sign(SECRET, MSG_ID, TIMESTAMP, BODY) == SIGNATURE
+
+
+def test_a_body_that_is_not_utf8_is_verified_over_its_raw_bytes() -> None:
+    body = b'{"note": "\xff\xfe"}'
+    with pytest.raises(UnicodeDecodeError):  # why the library cannot serve this body
+        Webhook(SECRET).verify(body, {}, json_parse=False)
+    verify(body=body, header=raw_v1(SECRET, MSG_ID, str(TIMESTAMP), body))
+    with pytest.raises(AuthenticationFailed):
+        verify(body=body + b" ", header=raw_v1(SECRET, MSG_ID, str(TIMESTAMP), body))
+
+
+def test_a_timestamp_with_leading_zeros_is_signed_as_sent() -> None:
+    timestamp = "00" + str(TIMESTAMP)
+    verify(timestamp=timestamp, header=raw_v1(SECRET, MSG_ID, timestamp, BODY))
+    assert standard_webhooks_sign(SECRET, MSG_ID, TIMESTAMP, BODY) != raw_v1(
+        SECRET, MSG_ID, timestamp, BODY
+    )
+
+
+@pytest.mark.parametrize("odd", ["v1", "v1,a,b", "v1,!!!not-base64", "v1,abc"])
+def test_malformed_signature_entries_are_skipped_not_raised(odd: str) -> None:
+    now = int(time.time())  # the library reads its own clock; ours is given this one
+    header = raw_v1(SECRET, MSG_ID, str(now), BODY)
+    headers = {"webhook-id": MSG_ID, "webhook-timestamp": str(now)}
+    with pytest.raises((ValueError, binascii.Error)):  # why the library's verify is not used
+        Webhook(SECRET).verify(BODY, headers | {"webhook-signature": f"{odd} {header}"})
+    verify(timestamp=str(now), now=now, header=f"{odd} {header}")
+    with pytest.raises(AuthenticationFailed):
+        verify(timestamp=str(now), now=now, header=odd)

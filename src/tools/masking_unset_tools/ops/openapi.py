@@ -19,6 +19,7 @@ from masking_unset.models.errors import (
     InFlight,
     InvalidEvent,
     InvalidNumber,
+    MaskingUnsetError,
     MethodNotAllowed,
     PayloadTooLarge,
     UnknownSource,
@@ -233,6 +234,12 @@ def _responses() -> dict[str, Any]:
                 **_text("answer"),
             },
         },
+        "500": _error_response(
+            "A fault of the function itself (a bug): the body never holds a trace, a secret or "
+            "a number. The sender may deliver again; the logs of the request id say what failed.",
+            MaskingUnsetError.code,
+            "the event could not be processed",
+        ),
     }
 
 
