@@ -67,7 +67,7 @@ clean:
 # hashes in .ci/<tool>-requirements.txt, compiled from the .in files by `make tools-pins`.
 TOOLS := .cache/tools
 
-.PHONY: checkov artifact build deploy requirements tools-pins
+.PHONY: checkov artifact build deploy local-invoke requirements tools-pins
 
 # CI also checks the template with checkov and the deployment package built by sam.
 ci: checkov artifact
@@ -94,6 +94,11 @@ build: $(TOOLS)/sam/.synced  ## sam build into .aws-sam/build, precompiled; then
 # through: `make deploy ARGS=--guided` the first time, then `make build deploy`.
 deploy: $(TOOLS)/sam/.synced  ## sam deploy the package `make build` made; ARGS=--guided the first time
 	SAM_CLI_TELEMETRY=0 $(TOOLS)/sam/bin/sam deploy $(ARGS)
+
+# sam local invoke with the same pinned SAM CLI, on the package `make build` made; needs Docker.
+# `make local-invoke FUNCTION=WebhookFunction EVENT=signed.json`; ARGS passes options through.
+local-invoke: $(TOOLS)/sam/.synced  ## sam local invoke FUNCTION on EVENT (Docker); after `make build`
+	SAM_CLI_TELEMETRY=0 $(TOOLS)/sam/bin/sam local invoke $(FUNCTION) $(if $(EVENT),--event $(EVENT)) $(ARGS)
 
 # What sam build installs into the package: the runtime dependencies of uv.lock, nothing from dev.
 # tests/test_artifact_requirements.py fails when this file and uv.lock disagree.

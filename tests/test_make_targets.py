@@ -39,6 +39,17 @@ def test_deploy_runs_the_pinned_sam_with_the_given_args() -> None:
     assert any(".cache/tools/sam/bin/sam deploy --guided" in line for line in lines)
 
 
+def test_local_invoke_runs_the_pinned_sam_on_the_given_function_and_event() -> None:
+    lines = _recipe("local-invoke", "FUNCTION=WebhookFunction", "EVENT=signed.json", "ARGS=--debug")
+    expected = ".cache/tools/sam/bin/sam local invoke WebhookFunction --event signed.json --debug"
+    assert any(line.endswith(expected) for line in lines)
+    assert not any("--event" in line for line in _recipe("local-invoke", "FUNCTION=QueueFunction"))
+
+
+def test_demo_runs_the_console_script_the_documents_offer_instead() -> None:
+    assert _recipe("demo")[-1] == ".venv/bin/masking-unset demo"
+
+
 def test_documents_name_the_make_targets() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     deploying = (ROOT / "docs" / "deploying.md").read_text(encoding="utf-8")
@@ -50,3 +61,5 @@ def test_documents_name_the_make_targets() -> None:
     # A bare `sam` is not on the PATH after `make build`.
     assert "\nsam deploy" not in readme
     assert "\nsam deploy" not in deploying
+    assert "\nsam local invoke" not in readme
+    assert "make local-invoke FUNCTION=WebhookFunction" in readme
