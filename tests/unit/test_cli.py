@@ -7,6 +7,7 @@ import base64
 import json
 import shlex
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,10 +20,11 @@ from masking_unset.logic.signatures import verify_standard_webhooks
 from masking_unset.models.errors import AuthenticationFailed
 from masking_unset.models.http import WebhookRequest
 from masking_unset.sources import SOURCES
-from masking_unset_tools.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
+from masking_unset_tools.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main, printer
 from masking_unset_tools.local.demo_secret import shell_command
 from masking_unset_tools.local.events import http_api_event
 from masking_unset_tools.local.stack import DEMO_SOURCE_SECRETS
+from masking_unset_tools.ops.console import function_logs, function_stdout
 from masking_unset_tools.ops.dlq import MoveTask, parked_message, wait_for_task
 from masking_unset_tools.ops.errors import OperationFailed, UsageError
 from masking_unset_tools.ops.invoke import guess_function
@@ -605,3 +607,15 @@ def test_the_shipped_manifest_is_valid() -> None:
     from masking_unset_tools.local.demo import load_manifest
 
     assert len(load_manifest(EVENTS)) == len(list(EVENTS.glob("*.json"))) - 1
+
+
+def test_serve_announces_on_its_console_while_a_handler_call_hides_stdout(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # serve's handler calls run on server threads and swap sys.stdout meanwhile; the lines
+    # the command prints at the same time must still reach the console.
+    out = printer(sys.stdout)
+    with function_logs(verbose=False), function_stdout():
+        out("local AWS endpoint (moto): http://127.0.0.1:1")
+        print("dropped, as the function's own output is")
+    assert capsys.readouterr().out == "local AWS endpoint (moto): http://127.0.0.1:1\n"

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from masking_unset_tools.ops.errors import (
     EXIT_FAILED,
@@ -48,6 +48,15 @@ def _out(line: str) -> None:
 
 def _err(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
+
+
+def printer(stream: TextIO) -> Callable[[str], None]:
+    """Print lines to ``stream`` itself, whatever ``sys.stdout`` is at the time of the call."""
+
+    def out(line: str) -> None:
+        print(line, file=stream, flush=True)
+
+    return out
 
 
 def _port(text: str) -> int:
@@ -157,6 +166,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ModuleNotFoundError as exc:  # h11 is a development dependency
         raise UsageError(f"serve needs {exc.name}: install the dev tools (make dev)") from None
 
+    # A handler call on a server thread swaps sys.stdout to drop the function's own output
+    # (function_stdout): announce on the stream this command started with, or a request that
+    # arrives right after the first line would swallow the rest.
+    out = printer(sys.stdout)
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -173,7 +186,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 args.host, args.port, live=args.live, public_url=args.public_url, out=_err
             ) as running,
         ):
-            announce(running, _out)
+            announce(running, out)
             stop.wait()
     finally:
         for sig, handler in previous.items():
