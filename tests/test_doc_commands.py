@@ -201,7 +201,7 @@ DRY_RUN_LINE = (
     'dry run: would send POST https://v4-api.deepcall.com/api/v2/Masking/unset {"<credentials>": '
     '"from DEEPCALL_SECRET_ID", "mask": "******1234", "expiry_duration": -1}'
 )
-SIGNED_TO_SIGNED = (
+RESIGN_TO_FRESH = (
     "masking-unset resign events/webhook-http-api.json --secret-file whsec.txt > fresh.json"
 )
 
@@ -334,9 +334,9 @@ COMMANDS: dict[str, Run | Recipe | NotRun] = {
     "masking-unset invoke events/webhook-http-api.json --no-resign": Run(
         exit=1, says=("answered HTTP 401",)
     ),
-    SIGNED_TO_SIGNED: Run(),
+    RESIGN_TO_FRESH: Run(),
     "masking-unset invoke fresh.json --live": Run(
-        env="stack", after=SIGNED_TO_SIGNED, says=("HTTP 200", '"status": "unset"'), unset_calls=1
+        env="stack", after=RESIGN_TO_FRESH, says=("HTTP 200", '"status": "unset"'), unset_calls=1
     ),
     # Port 0 for the documented 8080 and 9000, which another process may hold.
     "masking-unset serve": Run(
