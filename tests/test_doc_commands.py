@@ -100,7 +100,10 @@ def _inline(text: str) -> Iterator[str]:
         command = _normal(span)
         words = command.split(" ")
         first = words[0].rsplit("/", 1)[-1] if words[0].startswith(".venv/bin/") else words[0]
-        executable = (ROOT / command).is_file() and os.access(ROOT / command, os.X_OK)
+        # Tools make installs into .cache/ on demand exist on some machines and not others; they
+        # must not change what counts as a command.
+        tracked = not command.startswith(".cache/")
+        executable = tracked and (ROOT / command).is_file() and os.access(ROOT / command, os.X_OK)
         if (first in COMMAND_WORDS and len(words) > 1) or (len(words) == 1 and executable):
             yield command
 
@@ -271,6 +274,9 @@ COMMANDS: dict[str, Run | Recipe | NotRun] = {
     "make .cache/tools/sam/.synced": Recipe(
         "installs the SAM CLI from PyPI (network)",
         says="pip sync --quiet --python .cache/tools/sam/bin/python .ci/sam-requirements.txt",
+    ),
+    "make clean": Recipe(
+        "removes .venv/, which this test suite runs from", says="rm -rf .venv .cache"
     ),
     "uv add": NotRun("changes the dependencies: needs a package name and PyPI (network)"),
     "uv lock": NotRun("re-resolves uv.lock against PyPI (network)"),

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -63,3 +64,19 @@ def test_documents_name_the_make_targets() -> None:
     assert "\nsam deploy" not in deploying
     assert "\nsam local invoke" not in readme
     assert "make local-invoke FUNCTION=WebhookFunction" in readme
+
+
+def _phony_targets() -> set[str]:
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    targets: set[str] = set()
+    for line in makefile.splitlines():
+        if line.startswith(".PHONY:"):
+            targets.update(line.removeprefix(".PHONY:").split())
+    return targets
+
+
+def test_readme_make_table_lists_every_target_and_nothing_else() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    rows = [line for line in readme.splitlines() if line.startswith("| `make ")]
+    listed = {name for row in rows for name in re.findall(r"`make ([a-z-]+)", row.split("|")[1])}
+    assert listed == _phony_targets()
