@@ -84,10 +84,12 @@ checkov: $(TOOLS)/checkov/.synced  ## scan template.yaml; each skip states its r
 artifact: dev $(TOOLS)/sam/.synced  ## sam build, then run both handlers from the build, not from src/
 	$(BIN)/python .ci/artifact_check.py --sam $(TOOLS)/sam/bin/sam --work-dir .cache/artifact
 
-# The deployment package: sam build, then bytecode for every module. Lambda's /var/task is
+# The deployment package: sam build, the unused AWS service models removed from the dependencies
+# layer (.ci/prune_layer.py), then bytecode for every module. Lambda's /var/task is
 # read-only, so a package without .pyc files compiles everything it imports on each cold start.
 build: $(TOOLS)/sam/.synced  ## sam build into .aws-sam/build, precompiled; then `sam deploy`
 	SAM_CLI_TELEMETRY=0 PATH="$(abspath $(TOOLS)/sam/bin):$$PATH" sam build --parallel
+	$(PYTHON) .ci/prune_layer.py .aws-sam/build/DependenciesLayer/python
 	$(PYTHON) -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build
 
 # The same pinned SAM CLI as `make build`, which puts nothing on the PATH. ARGS passes options
@@ -97,8 +99,8 @@ deploy: $(TOOLS)/sam/.synced  ## sam deploy the package `make build` made; ARGS=
 
 # What sam build installs into the package: the runtime dependencies of uv.lock, nothing from dev.
 # tests/test_artifact_requirements.py fails when this file and uv.lock disagree.
-requirements: | $(UV)  ## regenerate src/function/requirements.txt from uv.lock
-	$(UV) export --quiet --frozen --no-dev --no-emit-project --output-file src/function/requirements.txt
+requirements: | $(UV)  ## regenerate src/layer/requirements.txt from uv.lock
+	$(UV) export --quiet --frozen --no-dev --no-emit-project --output-file src/layer/requirements.txt
 
 tools-pins: | $(UV)  ## re-resolve .ci/<tool>-requirements.txt after editing a .ci/*.in file
 	for tool in checkov sam; do \
