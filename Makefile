@@ -47,8 +47,13 @@ format: dev
 typecheck: dev
 	$(BIN)/mypy -p masking_unset -p masking_unset_tools
 
+# The template, and a copy per value of its SnapStart parameter with the condition decided.
+SNAPSTART_VARIANTS := .cache/snapstart
+
 cfn-lint: dev
 	$(BIN)/cfn-lint template.yaml
+	$(BIN)/python .ci/snapstart_variants.py $(SNAPSTART_VARIANTS)
+	$(BIN)/cfn-lint $(SNAPSTART_VARIANTS)/template-snapstart-*.json
 
 openapi: dev  ## fail if docs/openapi.json no longer matches the models
 	$(BIN)/masking-unset openapi --check
@@ -78,8 +83,11 @@ $(TOOLS)/%/.synced: .ci/%-requirements.txt | $(UV)
 	touch $@
 
 # --skip-download: no call to Prisma Cloud; the checks themselves ship with checkov.
-checkov: $(TOOLS)/checkov/.synced  ## scan template.yaml; each skip states its reason in the template
-	$(TOOLS)/checkov/bin/checkov --file template.yaml --compact --skip-download
+checkov: dev $(TOOLS)/checkov/.synced  ## scan template.yaml (SnapStart on and off); each skip states its reason in the template
+	$(BIN)/python .ci/snapstart_variants.py $(SNAPSTART_VARIANTS)
+	$(TOOLS)/checkov/bin/checkov --file template.yaml --compact --skip-download \
+		--file $(SNAPSTART_VARIANTS)/template-snapstart-enabled.json \
+		--file $(SNAPSTART_VARIANTS)/template-snapstart-disabled.json
 
 artifact: dev $(TOOLS)/sam/.synced  ## sam build, then run both handlers from the build, not from src/
 	$(BIN)/python .ci/artifact_check.py --sam $(TOOLS)/sam/bin/sam --work-dir .cache/artifact
