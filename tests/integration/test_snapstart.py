@@ -13,6 +13,7 @@ import types
 from collections.abc import Callable
 from typing import Any
 
+import phonenumbers
 import pytest
 
 from masking_unset.app import App, get_app
@@ -69,6 +70,16 @@ def test_without_the_runtime_module_nothing_is_registered(
 def test_before_snapshot_builds_everything_without_connecting(
     stack: LocalStack, deepcall: ScriptedDeepCall, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # phonenumbers loads a region's metadata on first use: record whether that happens here.
+    metadata = phonenumbers.PhoneMetadata
+    loader = next(load for load in metadata._region_available.values() if load is not None)
+    loaded: list[str] = []
+
+    def load(region: str) -> None:
+        loaded.append(region)
+        loader(region)
+
+    monkeypatch.setitem(metadata._region_available, "IN", load)
     # Nothing listens on port 9: a client that connected, or a secret read, would fail here.
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
 
@@ -78,6 +89,7 @@ def test_before_snapshot_builds_everything_without_connecting(
     assert {"expirer", "webhook_receiver", "batch", "deepcall", "secrets"} <= set(vars(app))
     assert set(app._clients) == {"secretsmanager", "dynamodb", "sqs"}
     assert deepcall.unset_calls == []
+    assert loaded == ["IN"]  # PHONE_DEFAULT_REGION's metadata, loaded before the snapshot
 
 
 def test_before_snapshot_leaves_a_configuration_error_to_the_invocation(

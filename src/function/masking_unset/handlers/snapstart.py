@@ -47,6 +47,12 @@ def before_snapshot() -> None:
         logger.warning("nothing built before the snapshot", extra={"reason": exc.message})
         return
     app.warm()
+    # What the first event would still load: the SQS record model (queue function) and the
+    # phone-number metadata of the default region, which phonenumbers loads on first use.
+    importlib.import_module("masking_unset.handlers.sqs")
+    import phonenumbers
+
+    phonenumbers.PhoneMetadata.metadata_for_region(app.settings.phone_default_region)
 
 
 def after_restore() -> None:
