@@ -453,9 +453,13 @@ def test_snapstart_applies_to_the_published_version_behind_the_alias(
     # SAM points the HTTP API route and the SQS event source at this alias.
     assert _function_setting(template, function, "AutoPublishAlias") == "live"
     # Turning SnapStart on must publish a new version: the version's id does not see parameters.
-    description = template["Resources"][function]["Properties"]["VersionDescription"]
+    properties = template["Resources"][function]["Properties"]
+    description = properties["VersionDescription"]
     assert description["Fn::If"][0] == "HasSnapStart"
     assert description["Fn::If"][1] != description["Fn::If"][2]
+    # ... nor does it see a new layer, unless every property and the layer's are hashed.
+    assert properties["AutoPublishAliasAllProperties"] is True
+    assert template["Resources"]["DependenciesLayer"]["Properties"]["PublishLambdaVersion"] is True
 
 
 @pytest.mark.parametrize("function", ["WebhookFunction", "QueueFunction"])
