@@ -15,6 +15,7 @@ from typing import Any
 
 import phonenumbers
 import pytest
+from phonenumbers.data import _load_region as load_region
 
 from masking_unset.app import App, get_app
 from masking_unset.handlers import snapstart
@@ -71,15 +72,13 @@ def test_before_snapshot_builds_everything_without_connecting(
     stack: LocalStack, deepcall: ScriptedDeepCall, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # phonenumbers loads a region's metadata on first use: record whether that happens here.
-    metadata = phonenumbers.PhoneMetadata
-    loader = next(load for load in metadata._region_available.values() if load is not None)
     loaded: list[str] = []
 
     def load(region: str) -> None:
         loaded.append(region)
-        loader(region)
+        load_region(region)
 
-    monkeypatch.setitem(metadata._region_available, "IN", load)
+    monkeypatch.setitem(phonenumbers.PhoneMetadata._region_available, "IN", load)
     # Nothing listens on port 9: a client that connected, or a secret read, would fail here.
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
 
