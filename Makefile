@@ -47,8 +47,13 @@ format: dev
 typecheck: dev
 	$(BIN)/mypy -p masking_unset -p masking_unset_tools
 
+# The template, and a copy per value of its SnapStart parameter with the condition decided.
+SNAPSTART_VARIANTS := .cache/snapstart
+
 cfn-lint: dev
 	$(BIN)/cfn-lint template.yaml
+	$(BIN)/python .ci/snapstart_variants.py $(SNAPSTART_VARIANTS)
+	$(BIN)/cfn-lint $(SNAPSTART_VARIANTS)/template-snapstart-*.json
 
 openapi: dev  ## fail if docs/openapi.json no longer matches the models
 	$(BIN)/masking-unset openapi --check
@@ -78,16 +83,21 @@ $(TOOLS)/%/.synced: .ci/%-requirements.txt | $(UV)
 	touch $@
 
 # --skip-download: no call to Prisma Cloud; the checks themselves ship with checkov.
-checkov: $(TOOLS)/checkov/.synced  ## scan template.yaml; each skip states its reason in the template
-	$(TOOLS)/checkov/bin/checkov --file template.yaml --compact --skip-download
+checkov: dev $(TOOLS)/checkov/.synced  ## scan template.yaml (SnapStart on and off); each skip states its reason in the template
+	$(BIN)/python .ci/snapstart_variants.py $(SNAPSTART_VARIANTS)
+	$(TOOLS)/checkov/bin/checkov --file template.yaml --compact --skip-download \
+		--file $(SNAPSTART_VARIANTS)/template-snapstart-enabled.json \
+		--file $(SNAPSTART_VARIANTS)/template-snapstart-disabled.json
 
 artifact: dev $(TOOLS)/sam/.synced  ## sam build, then run both handlers from the build, not from src/
 	$(BIN)/python .ci/artifact_check.py --sam $(TOOLS)/sam/bin/sam --work-dir .cache/artifact
 
-# The deployment package: sam build, then bytecode for every module. Lambda's /var/task is
+# The deployment package: sam build, the unused AWS service models removed from the dependencies
+# layer (.ci/prune_layer.py), then bytecode for every module. Lambda's /var/task is
 # read-only, so a package without .pyc files compiles everything it imports on each cold start.
 build: $(TOOLS)/sam/.synced  ## sam build into .aws-sam/build, precompiled; then `sam deploy`
 	SAM_CLI_TELEMETRY=0 PATH="$(abspath $(TOOLS)/sam/bin):$$PATH" sam build --parallel
+	$(PYTHON) .ci/prune_layer.py .aws-sam/build/DependenciesLayer/python
 	$(PYTHON) -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build
 
 # The same pinned SAM CLI as `make build`, which puts nothing on the PATH. ARGS passes options
@@ -102,8 +112,8 @@ local-invoke: $(TOOLS)/sam/.synced  ## sam local invoke FUNCTION on EVENT (Docke
 
 # What sam build installs into the package: the runtime dependencies of uv.lock, nothing from dev.
 # tests/test_artifact_requirements.py fails when this file and uv.lock disagree.
-requirements: | $(UV)  ## regenerate src/function/requirements.txt from uv.lock
-	$(UV) export --quiet --frozen --no-dev --no-emit-project --output-file src/function/requirements.txt
+requirements: | $(UV)  ## regenerate src/layer/requirements.txt from uv.lock
+	$(UV) export --quiet --frozen --no-dev --no-emit-project --output-file src/layer/requirements.txt
 
 tools-pins: | $(UV)  ## re-resolve .ci/<tool>-requirements.txt after editing a .ci/*.in file
 	for tool in checkov sam; do \

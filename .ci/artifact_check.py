@@ -2,19 +2,24 @@
 
 The handlers run from the built package in a separate ``python3.13 -I -S`` process (see
 artifact_invoke.py), never from src/ or the dev venv, so a dependency missing from
-src/function/requirements.txt fails CI rather than production. This script, run by the dev
+src/layer/requirements.txt fails CI rather than production. This script, run by the dev
 venv, only builds, serves the local stand-ins (moto and the DeepCall stand-in need dev
 dependencies) and checks the answers. Steps, each timed:
 
-1. sam build of template.yaml as deployed (arm64): every dependency must have a wheel for that
-   architecture, and every compiled extension in the package is checked to be built for it.
-   Each function's package must hold nothing of the developer tooling (the masking-unset
-   command, ops/, the local stand-ins) and no tests: see package_contents.py.
+1. sam build of template.yaml as deployed (arm64): each function's package holds our code only,
+   the dependencies are one shared layer (DependenciesLayer), pruned of the AWS service models
+   no function uses (prune_layer.py) as `make build` does. Every dependency must have a wheel
+   for that architecture, and every compiled extension in the layer is checked to be built for
+   it. Neither the packages nor the layer may hold the developer tooling (the masking-unset
+   command, ops/, the local stand-ins) or tests: see package_contents.py.
 2. sam build of a copy of the template whose Architectures is this machine's, since arm64
    extension modules (pydantic-core) cannot be imported on x86_64. template.yaml is not touched.
-3. every module of that package imported; then a freshly signed webhook (events/
-   webhook-http-api.json) and an SQS batch (events/sqs-batch.json) handed to their handlers
-   against the local stand-ins: HTTP 200, no record handed back, DeepCall reached each time.
+3. every module of that package imported, the layer's python/ folder on sys.path after it as
+   Lambda's /opt/python; then a freshly signed webhook (events/webhook-http-api.json) and an SQS
+   batch (events/sqs-batch.json) handed to their handlers against the local stand-ins: HTTP
+   200, no record handed back, DeepCall reached each time. Then the same again as with the
+   template's SnapStart parameter on (which changes no build: the architecture stays arm64),
+   after the handler module's SnapStart hooks ran (before snapshot, after restore).
 
 No Docker, no AWS account: sam build resolves wheels with the pinned pip of the sam tools
 environment, which is put first on PATH so that its python3.13 is the one sam finds.
@@ -38,6 +43,7 @@ from typing import Any
 
 from cfnlint.decode.decode import decode_str
 from package_contents import intruders  # this script's folder
+from prune_layer import prune
 
 from masking_unset_tools.local.signers import sign_event
 from masking_unset_tools.local.stack import LocalStack, local_stack
@@ -45,6 +51,7 @@ from masking_unset_tools.local.stack import LocalStack, local_stack
 ROOT = Path(__file__).resolve().parents[1]
 DRIVER = Path(__file__).resolve().with_name("artifact_invoke.py")
 FUNCTIONS = {"webhook": "WebhookFunction", "queue": "QueueFunction"}
+LAYER = "DependenciesLayer"
 # Lambda's names for the architectures, by what platform.machine() says.
 ARCHITECTURES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}
 # ELF e_machine values of the two Lambda architectures.
@@ -88,7 +95,14 @@ def sam_build(sam: Path, template: Path, build_dir: Path) -> None:
     command = [str(sam), "build", "--parallel", "--template-file", str(template)]
     command += ["--base-dir", str(ROOT), "--build-dir", str(build_dir)]
     subprocess.run(command, cwd=ROOT, env=env, check=True)  # noqa: S603 - our own arguments
+    saved = prune(layer_dir(build_dir))
+    say(f"pruned {saved / 2**20:.1f} MiB of unused AWS service models from the layer")
     precompile(build_dir)
+
+
+def layer_dir(build_dir: Path) -> Path:
+    """The layer's python/ folder, which Lambda puts on sys.path as /opt/python."""
+    return build_dir / LAYER / "python"
 
 
 def precompile(build_dir: Path) -> None:
@@ -120,6 +134,10 @@ def host_template(template: dict[str, Any], architecture: str, path: Path) -> No
         # The functions differ only by their checkov skips; without them sam sees one build
         # definition and builds the package once for both.
         resource.get("Metadata", {}).pop("checkov", None)
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::LayerVersion":
+            resource["Metadata"]["BuildArchitecture"] = architecture
+            resource["Properties"]["CompatibleArchitectures"] = [architecture]
     # JSON is valid template syntax and needs no YAML writer that knows the intrinsics.
     path.write_text(json.dumps(template, indent=1))
 
@@ -135,10 +153,12 @@ def extension_architectures(function_dir: Path) -> dict[str, str]:
 
 
 def run_driver(python: Path, function_dir: Path, env: dict[str, str], *call: Path | str) -> Any:
-    """Run artifact_invoke.py in a clean interpreter; its JSON report."""
+    """Run artifact_invoke.py in a clean interpreter, the function's package first on sys.path,
+    then the layer; its JSON report."""
+    paths = os.pathsep.join([str(function_dir), str(layer_dir(function_dir.parent))])
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch) / "report.json"
-        command = [str(python), "-I", "-S", str(DRIVER), str(function_dir), str(out)]
+        command = [str(python), "-I", "-S", str(DRIVER), paths, str(out)]
         command += [str(part) for part in call]
         # An empty working directory: nothing of the repository is at hand.
         result = subprocess.run(command, env=env, cwd=scratch, timeout=120, check=False)  # noqa: S603
@@ -151,9 +171,12 @@ def run_driver(python: Path, function_dir: Path, env: dict[str, str], *call: Pat
     return report
 
 
-def invoke_handlers(python: Path, build_dir: Path, stack: LocalStack, work: Path) -> list[str]:
+def invoke_handlers(
+    python: Path, build_dir: Path, stack: LocalStack, work: Path, *, snapstart: bool = False
+) -> list[str]:
     """A freshly signed webhook and an SQS batch, each through its handler from the package,
-    against the local stand-ins; what went wrong."""
+    against the local stand-ins (after the SnapStart hooks with ``snapstart``); what went
+    wrong."""
     # Only what the stand-ins need: no proxy, no PYTHON* variable, nothing of the dev machine.
     env = {**stack.env(), "POWERTOOLS_LOG_LEVEL": "ERROR"}
     problems = []
@@ -165,7 +188,8 @@ def invoke_handlers(python: Path, build_dir: Path, stack: LocalStack, work: Path
         event_file.write_text(json.dumps(event))
         before = len(stack.deepcall.unset_calls)
         function_dir = build_dir / FUNCTIONS[handler]
-        response = run_driver(python, function_dir, env, handler, event_file)["response"]
+        mode = ["snapstart"] if snapstart else []
+        response = run_driver(python, function_dir, env, handler, event_file, *mode)["response"]
         calls = len(stack.deepcall.unset_calls) - before
         say(f"{FUNCTIONS[handler]} on {name}: {json.dumps(response)}")
         say(f"  the DeepCall stand-in received {calls} unset request(s)")
@@ -198,12 +222,14 @@ def main() -> int:
 
     with step(f"sam build of template.yaml ({deployed}, as deployed)"):
         sam_build(args.sam, ROOT / "template.yaml", work / "deploy")
-        built = extension_architectures(work / "deploy" / "WebhookFunction")
+        built = extension_architectures(layer_dir(work / "deploy"))
         wrong = {path: arch for path, arch in built.items() if arch != deployed}
         if wrong:
             raise CheckFailed(f"extension modules not built for {deployed}: {wrong}")
         say(f"{len(built)} compiled extension module(s), all {deployed}")
-        missing = uncompiled(work / "deploy" / "WebhookFunction")
+        missing = uncompiled(work / "deploy" / "WebhookFunction") + uncompiled(
+            layer_dir(work / "deploy")
+        )
         if missing:
             raise CheckFailed(f"{len(missing)} file(s) without bytecode, e.g. {missing[:3]}")
         say("every Python file of the package has its bytecode")
@@ -211,7 +237,13 @@ def main() -> int:
             found = intruders(work / "deploy" / function)
             if found:
                 raise CheckFailed(f"{function}: tooling or tests in the package: {found}")
-        say("no developer tooling and no tests in the packages")
+            bundled = sorted(p.name for p in (work / "deploy" / function).glob("*.dist-info"))
+            if bundled:
+                raise CheckFailed(f"{function}: dependencies in the package: {bundled}")
+        found = intruders(layer_dir(work / "deploy"))
+        if found:
+            raise CheckFailed(f"{LAYER}: tooling or tests in the layer: {found}")
+        say("no developer tooling and no tests in the packages and the layer")
 
     build_dir = work / "deploy"
     if host != deployed:
@@ -227,6 +259,13 @@ def main() -> int:
     with step("both handlers from the package, against the local stand-ins"):
         with local_stack() as stack:
             problems = invoke_handlers(python, build_dir, stack, work / "events")
+        if problems:
+            raise CheckFailed("; ".join(problems))
+
+    # A fresh stack: the same events again would be answered by the idempotency records.
+    with step("both handlers from the package after the SnapStart hooks (SnapStart=Enabled)"):
+        with local_stack() as stack:
+            problems = invoke_handlers(python, build_dir, stack, work / "events", snapstart=True)
         if problems:
             raise CheckFailed("; ".join(problems))
 

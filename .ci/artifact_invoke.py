@@ -1,10 +1,15 @@
 """Runs code from the package that sam built, for .ci/artifact_check.py.
 
-Started as ``python3.13 -I -S artifact_invoke.py FUNCTION_DIR OUT [HANDLER EVENT]``. -I ignores the
-PYTHON* variables, the user site and this script's folder; -S leaves out site-packages. So apart
-from the standard library, only FUNCTION_DIR (what sam build made) can be imported, as on Lambda.
+Started as ``python3.13 -I -S artifact_invoke.py FUNCTION_DIR[:LAYER_DIR] OUT [HANDLER EVENT
+[snapstart]]``. -I ignores the PYTHON* variables, the user site and this script's folder; -S
+leaves out site-packages. So apart from the standard library, only FUNCTION_DIR and the layer's
+python/ folder (what sam build made) can be imported, in that order, as on Lambda (/var/task,
+then /opt/python).
 
 With HANDLER and EVENT it calls ``masking_unset.handlers.HANDLER.lambda_handler`` on the event.
+With ``snapstart`` too, a stand-in for the runtime's snapshot_restore_py is installed first, and
+the hooks the handler module registered run (before snapshot, then after restore) before the
+event is handed over, as in a container resumed from a snapshot.
 Without them it imports every module of the package instead, so that a dependency used only on a
 rare path is found missing here rather than in production. OUT receives a JSON report.
 """
@@ -13,17 +18,19 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import pkgutil
 import runpy
 import sys
 import sysconfig
+import types
 from pathlib import Path
 from typing import Any
 
 CONTEXT_MODULE = Path("masking_unset_tools", "local", "lambda_context.py")
 
 
-def foreign_modules(function_dir: Path) -> list[str]:
+def foreign_modules(roots: list[Path]) -> list[str]:
     """Loaded modules that come from neither the package nor the standard library: with -I -S
     there should be none, and any would mean the check is not testing the package."""
     paths = sysconfig.get_paths()
@@ -39,7 +46,8 @@ def foreign_modules(function_dir: Path) -> list[str]:
             continue
         in_stdlib = any(path.is_relative_to(p) for p in stdlib)
         in_site = any(path.is_relative_to(p) for p in site)
-        if not path.is_relative_to(function_dir) and (in_site or not in_stdlib):
+        ours = any(path.is_relative_to(root) for root in roots)
+        if not ours and (in_site or not in_stdlib):
             foreign.append(f"{name} from {path}")
     return sorted(foreign)
 
@@ -60,24 +68,34 @@ def lambda_context() -> Any:
     return runpy.run_path(str(path))["LocalLambdaContext"]()
 
 
-def invoke(handler: str, event_file: Path) -> Any:
+def invoke(handler: str, event_file: Path, snapstart: bool) -> Any:
     """What the handler answers for the event, with a Lambda-like context."""
+    hooks: dict[str, list[Any]] = {"before": [], "after": []}
+    if snapstart:
+        runtime = types.ModuleType("snapshot_restore_py")
+        runtime.register_before_snapshot = hooks["before"].append  # type: ignore[attr-defined]
+        runtime.register_after_restore = hooks["after"].append  # type: ignore[attr-defined]
+        sys.modules[runtime.__name__] = runtime
     module = importlib.import_module(f"masking_unset.handlers.{handler}")
+    if snapstart and not (hooks["before"] and hooks["after"]):
+        raise SystemExit("the handler module registered no SnapStart hooks")
+    for hook in hooks["before"] + hooks["after"]:
+        hook()
     event = json.loads(event_file.read_text())
     return module.lambda_handler(event, lambda_context())
 
 
 def main() -> None:
-    function_dir, out, *call = sys.argv[1:]
-    root = Path(function_dir).resolve()
-    sys.path.insert(0, str(root))
+    dirs, out, *call = sys.argv[1:]
+    roots = [Path(folder).resolve() for folder in dirs.split(os.pathsep)]
+    sys.path[0:0] = [str(root) for root in roots]
     report: dict[str, Any] = {}
     if call:
-        handler, event_file = call
-        report["response"] = invoke(handler, Path(event_file))
+        handler, event_file, *mode = call
+        report["response"] = invoke(handler, Path(event_file), mode == ["snapstart"])
     else:
         report["imported"] = import_everything()
-    report["foreign_modules"] = foreign_modules(root)
+    report["foreign_modules"] = foreign_modules(roots)
     Path(out).write_text(json.dumps(report))
 
 

@@ -36,7 +36,14 @@ from masking_unset_tools.local.deepcall_standin import UNSET_PATH, DeepCallStand
 from masking_unset_tools.local.stack import DEMO_SSID, DEMO_WEBHOOK_SECRET, LocalStack, provision
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("boto3", "botocore", "aws-lambda-powertools", "pydantic", "requests", "phonenumbers")
+PACKAGES = (
+    "boto3",
+    "botocore",
+    "aws-lambda-powertools",
+    "pydantic",
+    "requests",
+    "phonenumberslite",
+)
 MIB = 1024.0
 
 
@@ -396,11 +403,27 @@ def memory_rows(bench: Bench) -> list[Row]:
     return rows
 
 
+def package_rows(bench: Bench) -> list[Row]:
+    """e. Package size (benchmarks/package.py)."""
+    from benchmarks.package import package_rows as rows
+
+    return rows(bench)
+
+
+def snapshot_rows(bench: Bench) -> list[Row]:
+    """f. Cold start resumed from a snapshot, emulated (benchmarks/package.py)."""
+    from benchmarks.package import snapshot_rows as rows
+
+    return rows(bench)
+
+
 FIGURES: dict[str, Callable[[Bench], list[Row]]] = {
     "a": warm_rows,
     "b": batch_rows,
     "c": cold_rows,
     "d": memory_rows,
+    "e": package_rows,
+    "f": snapshot_rows,
 }
 
 
@@ -441,7 +464,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny counts: checks it works")
     parser.add_argument(
-        "--only", default="abcd", help="figures to run, e.g. 'ac' (default: all of abcd)"
+        "--only", default="abcdef", help="figures to run, e.g. 'ac' (default: all of abcdef)"
     )
     parser.add_argument(
         "--no-bytecode",

@@ -1,4 +1,4 @@
-"""src/function/requirements.txt is what ``sam build`` installs into the deployment package.
+"""src/layer/requirements.txt is what ``sam build`` installs into the dependencies layer.
 
 It must pin exactly the runtime dependencies of uv.lock, as ``make requirements`` writes them:
 otherwise the deployed functions run other versions than the tests did, or miss a module.
@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-REQUIREMENTS = ROOT / "src" / "function" / "requirements.txt"
+REQUIREMENTS = ROOT / "src" / "layer" / "requirements.txt"
 # The Makefile's `requirements` target, writing to stdout instead of the file.
 EXPORT = ("export", "--frozen", "--no-dev", "--no-emit-project")
-FIX = "src/function/requirements.txt is out of sync with uv.lock: run `make requirements`"
+FIX = "src/layer/requirements.txt is out of sync with uv.lock: run `make requirements`"
 
 
 def canonical(name: str) -> str:

@@ -266,7 +266,7 @@ COMMANDS: dict[str, Run | Recipe | NotRun] = {
     ),
     "make requirements": Recipe(
         "rewrites a tracked file; tests/test_artifact_requirements.py checks it matches uv.lock",
-        says="--output-file src/function/requirements.txt",
+        says="--output-file src/layer/requirements.txt",
     ),
     "make tools-pins": Recipe(
         "re-resolves the tools' pins against PyPI (network)", says="pip compile"

@@ -1,17 +1,20 @@
 """The deployment package holds the function and nothing of the developer tooling.
 
-``sam build`` copies each function's CodeUri folder and installs requirements.txt into it; the
-copy below is that package without the dependencies, which come from PyPI and cannot contain our
-tooling. ``make artifact`` runs the same check on what sam really builds.
+``sam build`` copies each function's CodeUri folder, which holds our package alone: the
+dependencies are installed from src/layer/requirements.txt into the shared layer, from PyPI, and
+cannot contain our tooling. The copy below is that package. ``make artifact`` runs the same check
+on what sam really builds, the layer included.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import shutil
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 from cfnlint.decode.decode import decode_str
@@ -34,11 +37,15 @@ def _load_checker() -> ModuleType:
 checker = _load_checker()
 
 
-def code_uris() -> list[str]:
+def _template() -> dict[str, Any]:
     template, problems = decode_str((ROOT / "template.yaml").read_text(encoding="utf-8"))
     assert not problems, problems
     assert template is not None
-    return sorted(checker.code_uris(template))
+    return dict(template)
+
+
+def code_uris() -> list[str]:
+    return sorted(checker.code_uris(_template()))
 
 
 def build_as_sam_would(code_uri: str, into: Path) -> Path:
@@ -64,8 +71,60 @@ def test_the_built_package_holds_no_tooling_and_no_tests(code_uri: str, tmp_path
 
     assert checker.intruders(package) == []
     assert (package / "masking_unset" / "handlers" / "webhook.py").is_file()
-    assert (package / "requirements.txt").is_file()
+    assert not (package / "requirements.txt").exists()  # dependencies go to the layer
     assert not (package / checker.TOOLING_PACKAGE).exists()
+
+
+def test_the_dependencies_layer_is_built_from_the_requirements_alone() -> None:
+    [layer] = [
+        resource
+        for resource in _template()["Resources"].values()
+        if resource["Type"] == "AWS::Serverless::LayerVersion"
+    ]
+    assert layer["Metadata"]["BuildMethod"] == "python3.13"
+    folder = ROOT / layer["Properties"]["ContentUri"]
+    assert sorted(path.name for path in folder.iterdir()) == ["requirements.txt"]
+
+
+def _pruner() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("prune_layer", ROOT / ".ci" / "prune_layer.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_layer_keeps_the_model_of_every_service_the_functions_call() -> None:
+    import botocore
+
+    known = {path.name for path in (Path(botocore.__file__).parent / "data").iterdir()}
+    app = (ROOT / "src" / "function" / "masking_unset" / "app.py").read_text(encoding="utf-8")
+    named = {
+        node.value
+        for node in ast.walk(ast.parse(app))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    }
+
+    assert named & known >= {"secretsmanager", "dynamodb", "sqs"}
+    assert named & known <= _pruner().SERVICES
+
+
+def test_pruning_keeps_the_services_used_and_drops_the_others(tmp_path: Path) -> None:
+    for models in ("botocore/data", "boto3/data"):
+        for service in ("sqs", "dynamodb", "s3", "ec2"):
+            (tmp_path / models / service).mkdir(parents=True)
+            (tmp_path / models / service / "service-2.json.gz").write_bytes(b"x" * 10)
+    (tmp_path / "botocore/data/endpoints.json").write_text("{}")
+
+    assert _pruner().prune(tmp_path) == 40
+
+    assert sorted(p.name for p in (tmp_path / "botocore/data").iterdir()) == [
+        "dynamodb",
+        "endpoints.json",
+        "sqs",
+    ]
+    assert sorted(p.name for p in (tmp_path / "boto3/data").iterdir()) == ["dynamodb", "sqs"]
 
 
 def test_the_tooling_module_names_are_known() -> None:

@@ -7,6 +7,7 @@ so it is read with cfn-lint's own loader; intrinsics then appear in their long f
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import subprocess
@@ -427,6 +428,76 @@ def test_cfn_lint_reports_nothing() -> None:
         text=True,
         check=False,
         cwd=TEMPLATE_PATH.parent,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == ""
+
+
+def test_snapstart_is_a_parameter_off_by_default(template: dict[str, Any]) -> None:
+    parameter = template["Parameters"]["SnapStart"]
+    assert parameter["Default"] == "Disabled"
+    assert sorted(parameter["AllowedValues"]) == ["Disabled", "Enabled"]
+    assert template["Conditions"]["HasSnapStart"] == {
+        "Fn::Equals": [{"Ref": "SnapStart"}, "Enabled"]
+    }
+
+
+@pytest.mark.parametrize("function", ["WebhookFunction", "QueueFunction"])
+def test_snapstart_applies_to_the_published_version_behind_the_alias(
+    template: dict[str, Any], function: str
+) -> None:
+    assert _function_setting(template, function, "SnapStart") == {
+        "Fn::If": ["HasSnapStart", {"ApplyOn": "PublishedVersions"}, {"Ref": "AWS::NoValue"}]
+    }
+    # SAM points the HTTP API route and the SQS event source at this alias.
+    assert _function_setting(template, function, "AutoPublishAlias") == "live"
+    # Turning SnapStart on must publish a new version: the version's id does not see parameters.
+    properties = template["Resources"][function]["Properties"]
+    description = properties["VersionDescription"]
+    assert description["Fn::If"][0] == "HasSnapStart"
+    assert description["Fn::If"][1] != description["Fn::If"][2]
+    # ... nor does it see a new layer, unless every property and the layer's are hashed.
+    assert properties["AutoPublishAliasAllProperties"] is True
+    assert template["Resources"]["DependenciesLayer"]["Properties"]["PublishLambdaVersion"] is True
+
+
+@pytest.mark.parametrize("function", ["WebhookFunction", "QueueFunction"])
+def test_both_functions_load_their_dependencies_from_one_layer(
+    template: dict[str, Any], function: str
+) -> None:
+    assert _function_setting(template, function, "Layers") == [{"Ref": "DependenciesLayer"}]
+    layer = template["Resources"]["DependenciesLayer"]
+    assert layer["Type"] == "AWS::Serverless::LayerVersion"
+    assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
+    assert layer["Properties"]["CompatibleArchitectures"] == _function_setting(
+        template, function, "Architectures"
+    )
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
+
+
+def _variants() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "snapstart_variants", TEMPLATE_PATH.parent / ".ci" / "snapstart_variants.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cfn_lint_reports_nothing_with_snapstart_on_and_off(tmp_path: Path) -> None:
+    enabled, disabled = _variants().write_all(tmp_path)
+    on, off = (json.loads(path.read_text())["Globals"]["Function"] for path in (enabled, disabled))
+    assert on["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    assert "SnapStart" not in off
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"
+    result = subprocess.run(  # noqa: S603 - fixed arguments, files this test wrote
+        [str(cfn_lint), str(enabled), str(disabled)],
+        capture_output=True,
+        text=True,
+        check=False,
         timeout=240,
     )
     assert result.returncode == 0, result.stdout + result.stderr

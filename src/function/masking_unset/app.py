@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -53,6 +54,13 @@ class App:
     # boto3 sessions are not thread-safe, and batch threads may build a deferred client.
     _client_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _clients: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+    # Every random state the services draw jitter from, re-seeded by after_restore().
+    _rngs: list[random.Random] = field(default_factory=list, init=False, repr=False)
+
+    def _rng(self) -> random.Random:
+        rng = random.Random()  # jitter only: not for anything secret
+        self._rngs.append(rng)
+        return rng
 
     @cached_property
     def boto3_session(self) -> boto3.session.Session:
@@ -163,6 +171,7 @@ class App:
             retry_after_cap=settings.retry_after_cap_seconds,
             attempt_budget=self.budget.deepcall_attempt,
             safety_margin=self.budget.hand_on,
+            rng=self._rng(),
         )
         # Built on first use: a dry run never reads a secret, so it needs no AWS at all.
         secrets = cast("SecretStore", _Deferred(lambda: self.secrets))
@@ -219,7 +228,31 @@ class App:
             ),
             budget=self.budget,
             max_receives=settings.queue_max_receives,
+            rng=self._rng(),
         )
+
+    # SnapStart (handlers/snapstart.py): what is built before the snapshot, what each copy redoes.
+
+    def warm(self) -> None:
+        """Build every client and service an invocation uses: no secret is read and no
+        connection opened (boto3 and requests connect on first request)."""
+        for service in ("secretsmanager", "dynamodb", "sqs"):
+            self._client(service)
+        _ = (self.expirer, self.webhook_receiver, self.batch, self.dead_letter_queue)
+
+    def after_restore(self) -> None:
+        """Forget what copies resumed from one snapshot must not share: the random state of the
+        jitter, pooled connections (sockets of the snapshotting host) and cached secrets."""
+        for rng in self._rngs:
+            rng.seed()  # from os.urandom, which differs in every copy
+        with self._client_lock:
+            for client in self._clients.values():
+                client.close()  # empties the pool; the client reconnects on its next call
+        built = self.__dict__  # the cached_property values built so far
+        if "deepcall" in built:
+            built["deepcall"].close()
+        if "secrets" in built:
+            built["secrets"].clear()
 
 
 @lru_cache(maxsize=1)

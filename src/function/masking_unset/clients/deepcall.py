@@ -131,6 +131,10 @@ class DeepCallClient:
             ) from None
         return self._interpret(response, credentials)
 
+    def close(self) -> None:
+        """Drop the pooled connections; the session stays usable and reconnects when next used."""
+        self._session.close()
+
     @staticmethod
     def _interpret(response: requests.Response, credentials: DeepCallCredentials) -> DeepCallReply:
         status = response.status_code

@@ -75,6 +75,10 @@ class SecretStore:
         remember_secrets(_texts(value))
         return value
 
+    def clear(self) -> None:
+        """Forget every cached secret: the next read goes to Secrets Manager."""
+        self._provider.clear_cache()  # type: ignore[no-untyped-call]
+
 
 def _texts(value: object, depth: int = 0) -> list[str]:
     """Every string in a decoded JSON secret (values, not keys), a few levels deep."""

@@ -7,7 +7,11 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from masking_unset.handlers import snapstart
 from masking_unset.observability import count, logger, metrics
+
+# Lambda's SnapStart runtime calls these hooks around the snapshot; elsewhere a no-op.
+snapstart.register()
 
 
 @metrics.log_metrics(capture_cold_start_metric=True)

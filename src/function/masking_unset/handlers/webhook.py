@@ -7,12 +7,16 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from masking_unset.config import DEFAULT_WEBHOOK_RETRY_AFTER_SECONDS
+from masking_unset.handlers import snapstart
 from masking_unset.handlers.apigw import to_event, to_request
 from masking_unset.handlers.responses import error_response, failure_response
 from masking_unset.models.budget import Deadline
 from masking_unset.models.errors import MaskingUnsetError
 from masking_unset.models.http import WebhookResponse
 from masking_unset.observability import count, count_by, logger, metrics
+
+# Lambda's SnapStart runtime calls these hooks around the snapshot; elsewhere a no-op.
+snapstart.register()
 
 
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
