@@ -78,7 +78,7 @@ class _Store(DynamoDBPersistenceLayer):
       reply was lost finds the record it wrote and succeeds; a concurrent duplicate still fails.
     - An in-progress record whose invocation has ended is not taken over (Powertools would): the
       attempt may have expired the masking, so the event ends as :class:`OutcomeUnknown`.
-    - A live record under one of :attr:`previous` ids (the event's key under a previous hash
+    - A live record under one of :attr:`previous` keys (the event's key under a previous hash
       key) counts as this key's own: a key rotation inside the window expires nothing twice.
 
     Completion and release writes are conditional on the token and tried up to three times
@@ -113,12 +113,12 @@ class _Store(DynamoDBPersistenceLayer):
 
     @property
     def previous(self) -> tuple[str, ...]:
-        """The record ids of this thread's current event under previous hash keys."""
+        """The keys of this thread's current event under previous hash keys."""
         return tuple(getattr(self._local, "previous", ()))
 
     @previous.setter
-    def previous(self, record_ids: tuple[str, ...]) -> None:
-        self._local.previous = record_ids
+    def previous(self, keys: tuple[str, ...]) -> None:
+        self._local.previous = keys
 
     def record_id(self, key: str) -> str:
         """The stored id of ``key`` (as Powertools hashes it)."""
@@ -170,13 +170,14 @@ class _Store(DynamoDBPersistenceLayer):
             raise IdempotencyItemAlreadyExistsError(old_data_record=old) from None
 
     def _check_previous(self) -> None:
-        """Raise as for an existing record when one under a previous id is still live.
+        """Raise as for an existing record when one under a previous key is still live.
 
         Read before the claim: a container still on the old key does not know the new one, so
         two deliveries racing across a rotation can both pass (docs/security.md, "Rotation").
         """
         now = time.time()
-        for record_id in self.previous:
+        # Hashed here, not before: Powertools sets the prefix and hash function on first use.
+        for record_id in (self.record_id(key) for key in self.previous):
             found = self.client.get_item(
                 TableName=self.table_name, Key=self._get_key(record_id), ConsistentRead=True
             ).get("Item")
@@ -403,7 +404,7 @@ class DynamoDBIdempotency:
             return dict(ran["result"])
 
         self.store.attempt = uuid.uuid4().hex
-        self.store.previous = tuple(self.store.record_id(k) for k in previous if k != key)
+        self.store.previous = tuple(k for k in previous if k != key)
         try:
             result: dict[str, Any] = self._guarded(key_data={"key": key}, action=run)
         except IdempotencyAlreadyInProgressError:
