@@ -177,7 +177,8 @@ def test_no_plain_hash_of_a_number_is_stored_logged_or_emitted(
     assert any("#target#" in item["id"]["S"] for item in states)
     assert any(":hash:" in item["event_key"]["S"] for item in states)
     assert (len(parked), len(queued)) == (2, 1)
-    assert "MaskingsExpired" in printed.out and logs.count("\n") > 10
+    assert "MaskingsExpired" in printed.out
+    assert logs.count("\n") > 10
     # ... and the keys are HMACs under the deployment's key.
     keys = HashKeys(base64.b64decode(DEMO_HASH_KEY))
     assert f"queue#target#{keys.digest('m1=9123456780', 'm2=9988776655')}" in state_ids(stack)
@@ -230,7 +231,8 @@ def test_after_a_rotation_a_retry_of_a_failed_event_is_let_through(
     assert queue(event) == []
     assert sum(deepcall.expired.values()) == 1
     state = stack.ticket_state("queue#ticket#R-2")
-    assert state is not None and state["applied"] == {"BOOL": True}
+    assert state is not None
+    assert state["applied"] == {"BOOL": True}
 
 
 def test_a_missing_hash_key_variable_stops_both_functions(
