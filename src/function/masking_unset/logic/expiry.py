@@ -172,11 +172,13 @@ class MaskingExpirer:
         )
         return parse_credentials(document)
 
-    @property
-    def stores_hashes(self) -> bool:
-        """Whether events leave hashes of their numbers in a table (idempotency, ticket state)."""
-        in_use = self.idempotency is not None and not self._settings.dry_run
-        return in_use or self._states is not None
+    def _keyed(self, event: CloseEvent) -> bool:
+        """Whether handling ``event`` writes or looks up records keyed by hashes (idempotency,
+        ticket state). A dry run writes nothing: only a reopen's proof reads the ticket state."""
+        if self._settings.dry_run:
+            reopen = event.action is Action.REOPEN and event.previously_closed is not True
+            return reopen and self._states is not None
+        return self.idempotency is not None or self._states is not None
 
     def hash_keys(self) -> HashKeys:
         """The keys of every stored hash, from the (cached) secret ``HASH_KEY_SECRET_ID`` names.
@@ -215,12 +217,12 @@ class MaskingExpirer:
         if payload_target is None and not (self._mapping and event.ticket_id):
             raise UnusableTarget("the event names no masking: give mask, or m1 and/or m2")
         keys: HashKeys | None = None
-        if self.stores_hashes:
+        if self._keyed(event):
             ensure_time(deadline, self._budget.aws_step, "reading the hash key")
             keys = self.hash_keys()
         # Newest first: written under the first, found under any (a rotated hash key).
         state_keys: tuple[str, ...] = ()
-        if self._states is not None:
+        if self._states is not None and keys is not None:
             state_keys = ticket_keys(event.source, event.ticket_id, payload_target, keys)
         event_keys = idempotency_keys(event, payload_target, keys) if keys is not None else ()
         key = event_keys[0] if event_keys else ""  # unused: nothing is recorded
@@ -358,8 +360,7 @@ class MaskingExpirer:
             if recorded is None:
                 continue
             same = (
-                recorded.occurred_at_ms == claim.occurred_at_ms
-                and recorded.event_key in event_keys
+                recorded.occurred_at_ms == claim.occurred_at_ms and recorded.event_key in event_keys
             )
             superseded = recorded.occurred_at_ms < claim.occurred_at_ms and (
                 recorded.applied or recorded.lease_until < now
