@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -292,3 +293,32 @@ def test_the_local_stack_holds_a_demo_key(stack: LocalStack) -> None:
     assert json.loads(secret["SecretString"]) == {"key": DEMO_HASH_KEY}
     assert len(base64.b64decode(DEMO_HASH_KEY, validate=True)) >= 32
     assert stack.env()["HASH_KEY_SECRET_ID"] == stack.hash_key_secret_id
+
+
+@pytest.mark.parametrize(
+    ("ends_in", "handed_back", "parked"),
+    [(600, ["m-0"], 0), (-600, [], 1)],
+    ids=["still-running", "ended-without-outcome"],
+)
+def test_an_attempt_in_progress_under_the_previous_key_is_not_run_again(
+    stack: LocalStack, deepcall: ScriptedDeepCall, ends_in: int, handed_back: list[str], parked: int
+) -> None:
+    # The record an attempt under the old key left behind: still running (the event comes back
+    # later), or its invocation over without an outcome (parked as outcome_unknown).
+    event = {"ticket_id": "R-3", "mask": NUMBERS[0]}
+    assert queue(event) == []
+    [record_id] = idempotency_ids(stack)
+    stack.aws.client("dynamodb").update_item(
+        TableName=stack.idempotency_table,
+        Key={"id": {"S": record_id}},
+        UpdateExpression="SET #s = :s, in_progress_expiration = :ends REMOVE #d",
+        ExpressionAttributeNames={"#s": "status", "#d": "data"},
+        ExpressionAttributeValues={
+            ":s": {"S": "INPROGRESS"},
+            ":ends": {"N": str(int((time.time() + ends_in) * 1000))},
+        },
+    )
+    rotate(stack, {"key": OTHER_KEY, "previous_keys": [DEMO_HASH_KEY]})
+    assert queue(event) == handed_back
+    assert len(deepcall.unset_calls) == 1
+    assert len(messages(stack, stack.dead_letter_queue_url)) == parked
