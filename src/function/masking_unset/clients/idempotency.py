@@ -173,7 +173,8 @@ class _Store(DynamoDBPersistenceLayer):
         """Raise as for an existing record when one under a previous key is still live.
 
         Read before the claim: a container still on the old key does not know the new one, so
-        two deliveries racing across a rotation can both pass (docs/security.md, "Rotation").
+        two deliveries racing across a rotation can both pass (docs/security.md, "Rotating the
+        hash key").
         """
         now = time.time()
         # Hashed here, not before: Powertools sets the prefix and hash function on first use.
