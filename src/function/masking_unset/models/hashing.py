@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,12 +19,13 @@ from masking_unset.models.errors import ConfigurationError
 
 HASH_KEY_VARIABLE = "HASH_KEY_SECRET_ID"
 MIN_KEY_BYTES = 32
-_SEPARATOR = "\x1f"  # unit separator: no field of an event holds it
 
 
 def keyed_digest(key: bytes, *parts: str) -> str:
-    """HMAC-SHA256 of ``parts`` (joined by a separator no part holds) under ``key``, hex."""
-    return hmac.new(key, _SEPARATOR.join(parts).encode(), hashlib.sha256).hexdigest()
+    """HMAC-SHA256 of ``parts`` under ``key``, hex. The parts are hashed as a JSON array: no
+    text a sender puts in one (a separator, a quote) can make two different lists hash alike."""
+    message = json.dumps(list(parts), separators=(",", ":"))  # ASCII: any str encodes
+    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
 
 
 class HashKeys:
