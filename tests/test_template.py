@@ -45,6 +45,11 @@ COMMON_ENVIRONMENT = {
     "TICKET_STATE_TABLE",
     "EXPIRY_GRACE_MINUTES",
     "REOPEN_EXTEND_MINUTES",
+    "HASH_KEY_SECRET_ID",
+}
+# The hash key: the parameter's secret when given, else the one the template creates.
+HASH_KEY = {
+    "Fn::If": ["CreateHashKeySecret", {"Ref": "HashKeySecret"}, {"Ref": "HashKeySecretArn"}]
 }
 
 # The HTTP API integration limit: the webhook function must answer before it.
@@ -216,8 +221,43 @@ def test_secret_policies_name_only_the_secret_parameters(resources: dict[str, An
     assert _secret_resources(resources["WebhookFunction"]) == [
         {"Ref": "DeepCallSecretArn"},
         {"Ref": "WebhookSecretsArn"},
+        HASH_KEY,
     ]
-    assert _secret_resources(resources["QueueFunction"]) == [{"Ref": "DeepCallSecretArn"}]
+    assert _secret_resources(resources["QueueFunction"]) == [
+        {"Ref": "DeepCallSecretArn"},
+        HASH_KEY,
+    ]
+
+
+def test_the_hash_key_is_generated_unless_a_secret_is_given(template: dict[str, Any]) -> None:
+    common = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert common["HASH_KEY_SECRET_ID"] == HASH_KEY
+    assert template["Conditions"]["CreateHashKeySecret"] == {
+        "Fn::Equals": [{"Ref": "HashKeySecretArn"}, ""]
+    }
+    assert template["Parameters"]["HashKeySecretArn"]["Default"] == ""
+    secret = template["Resources"]["HashKeySecret"]
+    assert secret["Condition"] == "CreateHashKeySecret"
+    generated = secret["Properties"]["GenerateSecretString"]
+    assert json.loads(generated["SecretStringTemplate"]) == {}
+    assert generated["GenerateStringKey"] == "key"
+    assert generated["ExcludePunctuation"] is True
+    assert generated["IncludeSpace"] is False
+    # 64 characters of [A-Za-z0-9], valid base64 without padding: 48 bytes, at least 32.
+    assert generated["PasswordLength"] % 4 == 0
+    assert generated["PasswordLength"] * 3 // 4 >= 32
+
+
+def test_a_generated_style_key_is_one_the_functions_accept() -> None:
+    import random
+    import string
+
+    from masking_unset.models.hashing import parse_hash_keys
+
+    alphabet = string.ascii_letters + string.digits
+    for seed in range(50):
+        value = "".join(random.Random(seed).choices(alphabet, k=64))
+        parse_hash_keys({"key": value})  # raises for one that is not base64 or too short
 
 
 @pytest.mark.parametrize("function", ["WebhookFunction", "QueueFunction"])
@@ -230,7 +270,9 @@ def test_no_policy_statement_uses_a_wildcard(resources: dict[str, Any], function
         assert not _contains_wildcard(statement["Action"]), statement
 
 
-@pytest.mark.parametrize("parameter", ["DeepCallSecretArn", "WebhookSecretsArn"])
+@pytest.mark.parametrize(
+    "parameter", ["DeepCallSecretArn", "WebhookSecretsArn", "HashKeySecretArn"]
+)
 def test_secret_arn_parameters_refuse_wildcards(template: dict[str, Any], parameter: str) -> None:
     pattern = re.compile(template["Parameters"][parameter]["AllowedPattern"])
     good = "arn:aws:secretsmanager:ap-south-1:123456789012:secret:masking-unset/deepcall-AbCdEf"

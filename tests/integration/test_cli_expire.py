@@ -167,6 +167,7 @@ def test_a_dry_run_needs_no_aws(
     monkeypatch.setenv("DEEPCALL_SECRET_ID", "masking-unset/deepcall")
     monkeypatch.setenv("IDEMPOTENCY_TABLE", "idempotency")
     monkeypatch.setenv("TICKET_STATE_TABLE", "ticket-state")
+    monkeypatch.setenv("HASH_KEY_SECRET_ID", "masking-unset/hash-key")  # required, never read
 
     code = main(["expire", "--mask", MASK, "--ticket-id", "T-1", "--dry-run"])
 

@@ -7,7 +7,8 @@ real clients against the local servers; these only stand in for them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import base64
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,10 +21,12 @@ from masking_unset.models.events import Outcome
 from masking_unset.models.tickets import TicketState
 
 SSID = "fake-ssid-value-for-tests"
+HASH_KEY = base64.b64encode(b"k" * 32).decode()  # the hash key of the fakes' deployment
 ENV = {
     "DEEPCALL_BASE_URL": "https://api.example.com",
     "DEEPCALL_SECRET_ID": "deepcall",
     "WEBHOOK_SECRETS_ID": "webhooks",
+    "HASH_KEY_SECRET_ID": "hash-key",
 }
 
 
@@ -33,10 +36,15 @@ def settings(**env: str) -> Settings:
 
 
 class FakeSecrets:
-    """Secrets by id; ``documents`` may be replaced between reads (a rotation)."""
+    """Secrets by id (with the hash key's unless ``documents`` names it); ``documents`` may be
+    replaced between reads (a rotation)."""
 
     def __init__(self, documents: Mapping[str, dict[str, Any]] | None = None) -> None:
-        self.documents = dict(documents or {"deepcall": {"ssid": SSID}})
+        # The hash key is there unless a test replaces it.
+        self.documents = {
+            "hash-key": {"key": HASH_KEY},
+            **(documents or {"deepcall": {"ssid": SSID}}),
+        }
         self.reads: list[tuple[str, bool]] = []
 
     def get_json(self, secret_id: str, *, variable: str, refresh: bool = False) -> dict[str, Any]:
@@ -89,13 +97,15 @@ class FakeTicketStates:
     def read(self, key: str) -> TicketState | None:
         return self.states.get(key)
 
-    def claim(self, key: str, state: TicketState, *, now: float) -> TicketState | None:
+    def claim(
+        self, key: str, state: TicketState, *, now: float, same_event: Sequence[str] = ()
+    ) -> TicketState | None:
         recorded = self.states.get(key)
         if (
             recorded is None
             or (
                 recorded.occurred_at_ms == state.occurred_at_ms
-                and recorded.event_key == state.event_key
+                and recorded.event_key in (state.event_key, *same_event)
             )
             or (
                 recorded.occurred_at_ms < state.occurred_at_ms
@@ -156,12 +166,19 @@ class FakeGuard:
         self.done: dict[str, dict[str, Any]] = {}
         self.busy = set(busy)
 
-    def once(self, key: str, action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        if key in self.busy:
+    def once(
+        self, key: str, action: Callable[[], dict[str, Any]], *, previous: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        if self.busy.intersection((key, *previous)):
             raise InFlight("this event is already being processed")
-        if key in self.done:
-            first = self.done[key]
-            return {**first, "status": Outcome.DUPLICATE.value, "first_status": first["status"]}
+        for seen in (key, *previous):
+            if seen in self.done:
+                first = self.done[seen]
+                return {
+                    **first,
+                    "status": Outcome.DUPLICATE.value,
+                    "first_status": first["status"],
+                }
         result = action()  # an exception records nothing: a later delivery tries again
         self.done[key] = result
         return result

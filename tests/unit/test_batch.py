@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import random
 
 from masking_unset.logic.batch import Backoff, BatchProcessor
 from masking_unset.models.budget import Deadline
 from masking_unset.models.errors import UpstreamRejected, UpstreamUnavailable
+from masking_unset.models.hashing import HashKeys
 from masking_unset.models.queue import ATTR_ERROR_CODE, ATTR_RECEIVE_COUNT, QueueRecord
-from tests.unit.fakes import FakeDeepCall, FakeQueue, expirer
+from tests.unit.fakes import HASH_KEY, FakeDeepCall, FakeQueue, expirer, settings
 
 
 def record(
@@ -93,6 +96,38 @@ def test_given_a_record_without_message_id_then_it_is_parked_and_never_processed
     assert failed == []
     assert deepcall.calls == []
     assert dlq.sent[0].attributes[ATTR_ERROR_CODE] == "malformed_record"
+
+
+def test_a_parked_record_without_message_id_is_deduplicated_by_a_keyed_hash_of_its_body() -> None:
+    # Its body holds numbers, and a FIFO queue shows the deduplication id: never a plain hash.
+    body = json.dumps(close(1))
+    keys = HashKeys(base64.b64decode(HASH_KEY))
+    ids = []
+    for _ in range(2):
+        dlq = FakeQueue(is_fifo=True)
+        processor(FakeDeepCall(), dlq, FakeQueue()).process([record("", body)], Deadline())
+        ids.append(dlq.sent[0].dedup_id)
+    assert ids[0] == ids[1] == keys.digest(body)
+    assert ids[0] != hashlib.sha256(body.encode()).hexdigest()
+
+
+def test_without_a_hash_key_a_parked_record_gets_a_random_deduplication_id() -> None:
+    config = settings().model_copy(update={"hash_key_secret_id": None})
+    body = json.dumps(close(1))
+    ids = []
+    for _ in range(2):
+        dlq = FakeQueue(is_fifo=True)
+        batch = BatchProcessor(
+            expirer(FakeDeepCall(), config=config),
+            dead_letters=dlq,
+            visibility=FakeQueue(),
+            max_concurrency=1,
+            backoff=Backoff(30, 900),
+        )
+        batch.process([record("", body)], Deadline())
+        ids.append(dlq.sent[0].dedup_id)
+    assert ids[0] != ids[1]
+    assert hashlib.sha256(body.encode()).hexdigest() not in ids
 
 
 def test_given_a_fifo_group_when_one_record_comes_back_then_the_rest_of_it_waits() -> None:

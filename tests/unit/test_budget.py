@@ -30,7 +30,7 @@ from masking_unset.models.budget import (
 from masking_unset.models.deepcall import DeepCallCredentials, DeepCallReply, UnsetTarget
 from masking_unset.models.errors import UpstreamUnavailable
 from masking_unset.models.http import WebhookResponse
-from masking_unset_tools.local.stack import DEMO_SOURCE_SECRETS, DEMO_SSID
+from masking_unset_tools.local.stack import DEMO_HASH_KEY, DEMO_SOURCE_SECRETS, DEMO_SSID
 from tests.integration.helpers import gateway_event
 
 ENV = {
@@ -38,6 +38,7 @@ ENV = {
     "DEEPCALL_SECRET_ID": "deepcall",
     "WEBHOOK_SECRETS_ID": "webhooks",
     "IDEMPOTENCY_TABLE": "idempotency",
+    "HASH_KEY_SECRET_ID": "hash-key",
 }
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 
@@ -115,6 +116,8 @@ class Secrets:
         self.clock.advance(self.seconds)
         if secret_id == "webhooks":
             return dict(DEMO_SOURCE_SECRETS)
+        if secret_id == "hash-key":
+            return {"key": DEMO_HASH_KEY}
         return {"ssid": DEMO_SSID}
 
 

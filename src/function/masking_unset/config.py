@@ -107,6 +107,8 @@ class Settings(BaseModel):
     expiry_grace_minutes: int = Field(default=0, alias="EXPIRY_GRACE_MINUTES", ge=0, le=43_200)
     reopen_extend_minutes: int = Field(default=0, alias="REOPEN_EXTEND_MINUTES", ge=0, le=43_200)
     ticket_state_table: OptionalText = Field(default=None, alias="TICKET_STATE_TABLE")
+    # The secret holding the key of every stored hash (models/hashing.py).
+    hash_key_secret_id: OptionalText = Field(default=None, alias="HASH_KEY_SECRET_ID")
     dry_run: bool = Field(default=False, alias="DRY_RUN")
     max_concurrency: int = Field(default=10, alias="MAX_CONCURRENCY", ge=1, le=100)
     deepcall_max_rps: float = Field(default=0.0, alias="DEEPCALL_MAX_RPS", ge=0)
@@ -157,6 +159,24 @@ class Settings(BaseModel):
                 "" if self.deepcall_allow_http else " (set DEEPCALL_ALLOW_HTTP=true for local use)"
             )
             raise ValueError(f"DEEPCALL_BASE_URL must be {hint}")
+        return self
+
+    @model_validator(mode="after")
+    def _hash_key_for_tables(self) -> Settings:
+        # These tables store hashes of numbers: never plain ones, so no table without the key.
+        tables = [
+            name
+            for name, value in (
+                ("IDEMPOTENCY_TABLE", self.idempotency_table),
+                ("TICKET_STATE_TABLE", self.ticket_state_table),
+            )
+            if value
+        ]
+        if tables and not self.hash_key_secret_id:
+            raise ValueError(
+                f"HASH_KEY_SECRET_ID must be set when {' and '.join(tables)} is: "
+                "the tables store only keyed hashes"
+            )
         return self
 
     @classmethod

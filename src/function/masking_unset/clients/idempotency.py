@@ -10,7 +10,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +78,8 @@ class _Store(DynamoDBPersistenceLayer):
       reply was lost finds the record it wrote and succeeds; a concurrent duplicate still fails.
     - An in-progress record whose invocation has ended is not taken over (Powertools would): the
       attempt may have expired the masking, so the event ends as :class:`OutcomeUnknown`.
+    - A live record under one of :attr:`previous` keys (the event's key under a previous hash
+      key) counts as this key's own: a key rotation inside the window expires nothing twice.
 
     Completion and release writes are conditional on the token and tried up to three times
     while the invocation's time allows.
@@ -109,6 +111,15 @@ class _Store(DynamoDBPersistenceLayer):
     def attempt(self, token: str) -> None:
         self._local.attempt = token
 
+    @property
+    def previous(self) -> tuple[str, ...]:
+        """The keys of this thread's current event under previous hash keys."""
+        return tuple(getattr(self._local, "previous", ()))
+
+    @previous.setter
+    def previous(self, keys: tuple[str, ...]) -> None:
+        self._local.previous = keys
+
     def record_id(self, key: str) -> str:
         """The stored id of ``key`` (as Powertools hashes it)."""
         hashed = self._get_hashed_idempotency_key(data={"key": key})
@@ -118,6 +129,7 @@ class _Store(DynamoDBPersistenceLayer):
     # Powertools' hooks -------------------------------------------------------------------------
 
     def _put_record(self, data_record: DataRecord) -> None:
+        self._check_previous()
         item: dict[str, Any] = {
             **self._get_key(data_record.idempotency_key),
             self.expiry_attr: {"N": str(data_record.expiry_timestamp)},
@@ -156,6 +168,30 @@ class _Store(DynamoDBPersistenceLayer):
                 if ends is not None and ends < int(now * 1000):
                     raise _Unfinished("an earlier attempt ended without an outcome") from None
             raise IdempotencyItemAlreadyExistsError(old_data_record=old) from None
+
+    def _check_previous(self) -> None:
+        """Raise as for an existing record when one under a previous key is still live.
+
+        Read before the claim: a container still on the old key does not know the new one, so
+        two deliveries racing across a rotation can both pass (docs/security.md, "Rotating the
+        hash key").
+        """
+        now = time.time()
+        # Hashed here, not before: Powertools sets the prefix and hash function on first use.
+        for record_id in (self.record_id(key) for key in self.previous):
+            found = self.client.get_item(
+                TableName=self.table_name, Key=self._get_key(record_id), ConsistentRead=True
+            ).get("Item")
+            if not found:
+                continue
+            old = self._item_to_data_record(found)
+            if old.expiry_timestamp is not None and old.expiry_timestamp < now:
+                continue  # past the window: as good as gone (the TTL deletes it late)
+            if old.status == STATUS_CONSTANTS["INPROGRESS"]:
+                ends = old.in_progress_expiry_timestamp
+                if ends is not None and ends < int(now * 1000):
+                    raise _Unfinished("an earlier attempt ended without an outcome")
+            raise IdempotencyItemAlreadyExistsError(old_data_record=old)
 
     def _existing(self, exc: ClientError, record_id: str) -> DataRecord:
         item: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
@@ -344,8 +380,11 @@ class DynamoDBIdempotency:
             count("IdempotencyWritesSettled", written)
             logger.info("owed idempotency writes settled", extra={"written": written})
 
-    def once(self, key: str, action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        """Run ``action`` unless ``key`` was seen within the window.
+    def once(
+        self, key: str, action: Callable[[], dict[str, Any]], *, previous: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        """Run ``action`` unless ``key``, or one of ``previous`` (the event's keys under previous
+        hash keys), was seen within the window.
 
         Once ``action`` has returned, its result stands, even if the table then refuses to record
         it; if ``action`` raised, its error is raised, even if the record could not be released.
@@ -366,6 +405,7 @@ class DynamoDBIdempotency:
             return dict(ran["result"])
 
         self.store.attempt = uuid.uuid4().hex
+        self.store.previous = tuple(k for k in previous if k != key)
         try:
             result: dict[str, Any] = self._guarded(key_data={"key": key}, action=run)
         except IdempotencyAlreadyInProgressError:
@@ -403,6 +443,7 @@ class DynamoDBIdempotency:
             ) from None
         finally:
             self.store.attempt = ""
+            self.store.previous = ()
         return result
 
     def _release_claim(self, key: str) -> None:

@@ -3,6 +3,7 @@ applied. The conditional write is what decides between concurrent events for one
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -18,11 +19,11 @@ if TYPE_CHECKING:
 # Kept past the longest grace period or extension (30 days), then removed by the TTL.
 STATE_TTL_SECONDS = 35 * 86_400
 _CONDITION_FAILED = "ConditionalCheckFailedException"
-# Nothing recorded; or a retry of the very same event; or a newer event once the recorded one
-# is settled or its lease has run out.
+# Nothing recorded; or a retry of the very same event (its key under any hash key); or a newer
+# event once the recorded one is settled or its lease has run out.
 _CLAIM_CONDITION = (
     "attribute_not_exists(id)"
-    " OR (occurred_at = :at AND event_key = :ek)"
+    " OR (occurred_at = :at AND event_key IN ({same}))"
     " OR (occurred_at < :at AND (applied = :yes OR lease_until < :now))"
 )
 
@@ -48,7 +49,9 @@ class TicketStateTable:
             ) from None
         return _state(item) if item else None
 
-    def claim(self, key: str, state: TicketState, *, now: float) -> TicketState | None:
+    def claim(
+        self, key: str, state: TicketState, *, now: float, same_event: Sequence[str] = ()
+    ) -> TicketState | None:
         """Write ``state`` unless the recorded one wins (see the port); None when written."""
         item: dict[str, AttributeValueTypeDef] = {
             "id": {"S": key},
@@ -59,14 +62,16 @@ class TicketStateTable:
             "lease_until": {"N": str(state.lease_until)},
             "expiration": {"N": str(int(now) + STATE_TTL_SECONDS)},
         }
+        same: dict[str, AttributeValueTypeDef] = {":ek": item["event_key"]}
+        same.update({f":ek{i}": {"S": k} for i, k in enumerate(same_event) if k != state.event_key})
         try:
             self._client.put_item(
                 TableName=self._table,
                 Item=item,
-                ConditionExpression=_CLAIM_CONDITION,
+                ConditionExpression=_CLAIM_CONDITION.format(same=", ".join(same)),
                 ExpressionAttributeValues={
                     ":at": item["occurred_at"],
-                    ":ek": item["event_key"],
+                    **same,
                     ":yes": {"BOOL": True},
                     ":now": {"N": str(now)},
                 },
@@ -76,7 +81,9 @@ class TicketStateTable:
                 raise self._error(exc) from None
             recorded = self.read(key)
             # Deleted (its TTL) in between: nothing stands in the way any more.
-            return recorded if recorded is not None else self.claim(key, state, now=now)
+            if recorded is None:
+                return self.claim(key, state, now=now, same_event=same_event)
+            return recorded
         except BotoCoreError as exc:
             raise UpstreamUnavailable(
                 f"ticket state table unreachable ({type(exc).__name__})"

@@ -3,8 +3,8 @@ back for a later attempt - concurrently across records, in order within a FIFO m
 
 from __future__ import annotations
 
-import hashlib
 import random
+import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -166,8 +166,10 @@ class BatchProcessor:
         return RecordFate.DONE
 
     def _park_unreportable(self, record: QueueRecord) -> None:
-        # Keyed by content: a FIFO dead-letter queue needs a deduplication id.
-        digest = hashlib.sha256(record.body.encode("utf-8", "backslashreplace")).hexdigest()
+        # Keyed by content: a FIFO dead-letter queue needs a deduplication id. The body may hold
+        # numbers: a keyed hash of it, or without a hash key a random id (never a plain hash).
+        body = record.body.encode("utf-8", "backslashreplace").decode("utf-8")
+        digest = self._service.content_digest(body) or uuid.uuid4().hex
         message = "the record has no messageId: it cannot be handed back, so it is parked"
         logger.warning("record without messageId", extra={"code": MALFORMED_RECORD})
         if not self._park(record, MALFORMED_RECORD, message, dedup_id=digest):

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from masking_unset.config import Settings
 from masking_unset.logic.failures import disposition
-from masking_unset.logic.idempotency import idempotency_key
+from masking_unset.logic.idempotency import idempotency_keys
 from masking_unset.logic.phone import for_deepcall, parse_number
 from masking_unset.logic.ports import (
     IdempotencyGuard,
@@ -42,8 +42,9 @@ from masking_unset.models.errors import (
     UpstreamError,
 )
 from masking_unset.models.events import Action, CloseEvent, Outcome, UnsetResult
+from masking_unset.models.hashing import HASH_KEY_VARIABLE, HashKeys, parse_hash_keys
 from masking_unset.models.redact import redact_number
-from masking_unset.models.tickets import TicketState, epoch_ms, ticket_key
+from masking_unset.models.tickets import TicketState, epoch_ms, ticket_keys
 from masking_unset.observability import count, count_by, logger, milliseconds, subsegment
 
 
@@ -171,6 +172,36 @@ class MaskingExpirer:
         )
         return parse_credentials(document)
 
+    def _keyed(self, event: CloseEvent) -> bool:
+        """Whether handling ``event`` writes or looks up records keyed by hashes (idempotency,
+        ticket state). A dry run writes nothing: only a reopen's proof reads the ticket state."""
+        if self._settings.dry_run:
+            reopen = event.action is Action.REOPEN and event.previously_closed is not True
+            return reopen and self._states is not None
+        return self.idempotency is not None or self._states is not None
+
+    def hash_keys(self) -> HashKeys:
+        """The keys of every stored hash, from the (cached) secret ``HASH_KEY_SECRET_ID`` names.
+        Raises :class:`ConfigurationError` naming the variable when it is unset or the secret
+        holds no usable key."""
+        secret_id = self._settings.hash_key_secret_id
+        if not secret_id:
+            raise ConfigurationError(
+                f"{HASH_KEY_VARIABLE} is not set: the idempotency and ticket state tables "
+                "store only keyed hashes"
+            )
+        return parse_hash_keys(self._secrets.get_json(secret_id, variable=HASH_KEY_VARIABLE))
+
+    def content_digest(self, text: str) -> str | None:
+        """A keyed hash of ``text`` (which may hold numbers) when a hash key is configured and
+        readable, else None: never a plain hash."""
+        if not self._settings.hash_key_secret_id:
+            return None
+        try:
+            return self.hash_keys().digest(text)
+        except MaskingUnsetError:
+            return None
+
     def expire(self, event: CloseEvent, deadline: Deadline | None = None) -> UnsetResult:
         """Act on a close (expire now, or after the grace period) or a proven reopen (extend),
         unless this event was already handled or a newer one was applied to the ticket.
@@ -185,12 +216,18 @@ class MaskingExpirer:
         payload_target = resolve_numbers(event, self._settings) if event.has_numbers else None
         if payload_target is None and not (self._mapping and event.ticket_id):
             raise UnusableTarget("the event names no masking: give mask, or m1 and/or m2")
-        state_key = None
-        if self._states is not None:
-            state_key = ticket_key(event.source, event.ticket_id, payload_target)
-        key = idempotency_key(event, payload_target)
+        keys: HashKeys | None = None
+        if self._keyed(event):
+            ensure_time(deadline, self._budget.aws_step, "reading the hash key")
+            keys = self.hash_keys()
+        # Newest first: written under the first, found under any (a rotated hash key).
+        state_keys: tuple[str, ...] = ()
+        if self._states is not None and keys is not None:
+            state_keys = ticket_keys(event.source, event.ticket_id, payload_target, keys)
+        event_keys = idempotency_keys(event, payload_target, keys) if keys is not None else ()
+        key = event_keys[0] if event_keys else ""  # unused: nothing is recorded
         if event.action is Action.REOPEN and not self._proven_closed(
-            event, key, state_key, deadline
+            event, event_keys, state_keys, deadline
         ):
             return self._ignored(
                 event,
@@ -199,7 +236,9 @@ class MaskingExpirer:
             )
 
         def action() -> dict[str, Any]:
-            return self._apply(event, payload_target, wanted, key, state_key, deadline).body()
+            return self._apply(
+                event, payload_target, wanted, event_keys, state_keys, deadline
+            ).body()
 
         if not self._settings.dry_run:
             # Nothing is written unless the event can be seen through, or handed on, in time.
@@ -207,7 +246,7 @@ class MaskingExpirer:
         if self._settings.dry_run or self.idempotency is None:
             body = action()
         else:
-            body = self.idempotency.once(key, action)
+            body = self.idempotency.once(key, action, previous=event_keys[1:])
         result = UnsetResult.model_validate(body)
         if result.status is Outcome.DUPLICATE:
             count("Duplicates")
@@ -221,7 +260,11 @@ class MaskingExpirer:
         return UnsetResult(status=Outcome.IGNORED, reason=reason, **ids)
 
     def _proven_closed(
-        self, event: CloseEvent, key: str, state_key: str | None, deadline: Deadline
+        self,
+        event: CloseEvent,
+        event_keys: tuple[str, ...],
+        state_keys: tuple[str, ...],
+        deadline: Deadline,
     ) -> bool:
         """Whether the ticket is shown to have been closed: by the payload, or by a close the
         ticket state table records as applied. Mere status churn must never extend a masking.
@@ -229,19 +272,22 @@ class MaskingExpirer:
         (after a failed call, or from the queue) is let through to the same outcome."""
         if event.previously_closed is True:
             return True
-        if self._states is None or state_key is None:
+        if self._states is None or not state_keys:
             return False
-        ensure_time(deadline, self._budget.aws_step, "reading the ticket state")
-        recorded = self._states.read(state_key)
-        return recorded is not None and (recorded.closed or recorded.event_key == key)
+        for state_key in state_keys:
+            ensure_time(deadline, self._budget.aws_step, "reading the ticket state")
+            recorded = self._states.read(state_key)
+            if recorded is not None:
+                return recorded.closed or recorded.event_key in event_keys
+        return False
 
     def _apply(
         self,
         event: CloseEvent,
         payload_target: UnsetTarget | None,
         wanted: Plan,
-        key: str,
-        state_key: str | None,
+        event_keys: tuple[str, ...],
+        state_keys: tuple[str, ...],
         deadline: Deadline,
     ) -> UnsetResult:
         """Claim the ticket's state (when kept, and the event can be ordered), then call.
@@ -253,21 +299,24 @@ class MaskingExpirer:
         """
         if (
             self._states is None
-            or state_key is None
+            or not state_keys
             or event.occurred_at is None
             or self._settings.dry_run
         ):
             # Without occurred_at an event cannot be ordered: applied unchecked, not recorded.
             return self._expire_now(event, payload_target, wanted, deadline)
-        ensure_time(deadline, self._budget.aws_step, "claiming the ticket state")
         now = time.time()
+        state_key, key = state_keys[0], event_keys[0]
         claim = TicketState(
             occurred_at_ms=epoch_ms(event.occurred_at),
             action=event.action,
             event_key=key,
             lease_until=now + CLAIM_LEASE_SECONDS,
         )
-        recorded = self._states.claim(state_key, claim, now=now)
+        recorded = self._earlier_state(state_keys[1:], claim, event_keys, now, deadline)
+        if recorded is None:
+            ensure_time(deadline, self._budget.aws_step, "claiming the ticket state")
+            recorded = self._states.claim(state_key, claim, now=now, same_event=event_keys[1:])
         if recorded is not None:
             if recorded.occurred_at_ms >= claim.occurred_at_ms:
                 count("StaleEvents")
@@ -293,6 +342,32 @@ class MaskingExpirer:
             except MaskingUnsetError as exc:
                 # The lease then runs out by itself; the outcome stands.
                 logger.warning("ticket state not settled", extra={"code": exc.code})
+
+    def _earlier_state(
+        self,
+        state_keys: tuple[str, ...],
+        claim: TicketState,
+        event_keys: tuple[str, ...],
+        now: float,
+        deadline: Deadline,
+    ) -> TicketState | None:
+        """A state recorded under a previous hash key that wins over ``claim`` by the table's
+        own rule (see :meth:`TicketStates.claim`), or None."""
+        assert self._states is not None
+        for state_key in state_keys:
+            ensure_time(deadline, self._budget.aws_step, "reading the ticket state")
+            recorded = self._states.read(state_key)
+            if recorded is None:
+                continue
+            same = (
+                recorded.occurred_at_ms == claim.occurred_at_ms and recorded.event_key in event_keys
+            )
+            superseded = recorded.occurred_at_ms < claim.occurred_at_ms and (
+                recorded.applied or recorded.lease_until < now
+            )
+            if not (same or superseded):
+                return recorded
+        return None
 
     def _expire_now(
         self,

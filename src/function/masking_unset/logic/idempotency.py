@@ -8,14 +8,22 @@ from __future__ import annotations
 
 from masking_unset.models.deepcall import UnsetTarget
 from masking_unset.models.events import Action, CloseEvent
-from masking_unset.models.tickets import digest
+from masking_unset.models.hashing import HashKeys
+from masking_unset.models.tickets import digests
 
 
-def idempotency_key(event: CloseEvent, target: UnsetTarget | None) -> str:
-    """The event id (body ``event_id`` or the sender's delivery id), else a hash of the ticket id,
-    the target and ``occurred_at``. Scoped by source so two senders' ids never collide."""
+def idempotency_keys(
+    event: CloseEvent, target: UnsetTarget | None, keys: HashKeys | None = None
+) -> tuple[str, ...]:
+    """The keys the event may have been recorded under, the one it is written under first.
+
+    The event id (body ``event_id`` or the sender's delivery id), else an HMAC-SHA256 under each
+    hash key (current, then previous) of the ticket id, the target and ``occurred_at``. Scoped by
+    source so two senders' ids never collide. Raises ``ConfigurationError`` when a hash is
+    needed and ``keys`` is None.
+    """
     if event.event_id:
-        return f"{event.source}:id:{event.event_id}"
+        return (f"{event.source}:id:{event.event_id}",)
     parts = [
         event.source,
         event.ticket_id or "",
@@ -24,5 +32,12 @@ def idempotency_key(event: CloseEvent, target: UnsetTarget | None) -> str:
     ]
     if event.action is not Action.CLOSE:
         parts.append(event.action.value)  # a close keeps the key it always had
-    # Hashed: the key is stored, and it must not hold phone numbers.
-    return f"{event.source}:hash:" + digest(*parts)
+    # Keyed: the key is stored, and nobody without the hash key may recover a number from it.
+    return tuple(f"{event.source}:hash:" + value for value in digests(keys, *parts))
+
+
+def idempotency_key(
+    event: CloseEvent, target: UnsetTarget | None, keys: HashKeys | None = None
+) -> str:
+    """The key the event is recorded under (:func:`idempotency_keys`' first)."""
+    return idempotency_keys(event, target, keys)[0]

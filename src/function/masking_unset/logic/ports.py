@@ -3,7 +3,7 @@ without importing them (structural typing), and the tests hand in small in-memor
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from masking_unset.models.deepcall import DeepCallCredentials, DeepCallReply, UnsetTarget
@@ -44,11 +44,13 @@ class TicketStates(Protocol):
         """The ticket's recorded state, or None."""
         ...
 
-    def claim(self, key: str, state: TicketState, *, now: float) -> TicketState | None:
+    def claim(
+        self, key: str, state: TicketState, *, now: float, same_event: Sequence[str] = ()
+    ) -> TicketState | None:
         """Record ``state`` unless the recorded one wins: None when written, else the recorded
         state. Written when nothing is recorded, when it is the same event (same occurred_at and
-        event key: a retry), or when ``state`` is newer and the recorded one is settled or its
-        lease has run out."""
+        event key, or one of ``same_event``: the event's keys under previous hash keys: a retry),
+        or when ``state`` is newer and the recorded one is settled or its lease has run out."""
         ...
 
     def settle(self, key: str, event_key: str, *, applied: bool) -> None:
@@ -82,8 +84,12 @@ class IdempotencyGuard(Protocol):
     """Runs an action at most once per key within the window (see
     :class:`masking_unset.clients.idempotency.DynamoDBIdempotency`)."""
 
-    def once(self, key: str, action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        """``action()``'s result; on a repeat, the stored result with ``"status": "duplicate"``."""
+    def once(
+        self, key: str, action: Callable[[], dict[str, Any]], *, previous: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        """``action()``'s result; on a repeat, the stored result with ``"status": "duplicate"``.
+        A record under one of the ``previous`` keys (the event's keys under previous hash keys)
+        is a repeat too."""
         ...
 
 

@@ -1,31 +1,49 @@
 """The ticket state record (docs/operations.md, "Ticket state") and the one place that hashes
-what the product stores about a ticket or an event: no number is ever stored in clear."""
+what the product stores about a ticket or an event: no number is ever stored in clear, nor as a
+hash anyone without the deployment's key could reverse."""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
 from masking_unset.models.deepcall import UnsetTarget
+from masking_unset.models.errors import ConfigurationError
 from masking_unset.models.events import Action
+from masking_unset.models.hashing import HASH_KEY_VARIABLE, HashKeys
 
 
-def digest(*parts: str) -> str:
-    """The stored stand-in for ``parts`` (which may hold phone numbers): their SHA-256, hex.
+def digests(keys: HashKeys | None, *parts: str) -> tuple[str, ...]:
+    """The stored stand-ins for ``parts`` (which may hold phone numbers): their HMAC-SHA256 under
+    each key, the current one first. Every stored hash goes through here.
 
-    Every stored hash goes through here, so switching them all to a keyed hash is one change.
+    Raises :class:`ConfigurationError` without ``keys``: never a plain hash instead.
     """
-    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+    if keys is None:
+        raise ConfigurationError(
+            f"{HASH_KEY_VARIABLE} is not set: nothing about a number is stored without a hash key"
+        )
+    return keys.digests(*parts)
 
 
-def ticket_key(source: str, ticket_id: str | None, target: UnsetTarget | None) -> str:
-    """The partition key of a ticket's state: ``<source>#ticket#<id>``, or without a ticket id
-    ``<source>#target#<hash of the numbers>``."""
+def ticket_keys(
+    source: str, ticket_id: str | None, target: UnsetTarget | None, keys: HashKeys | None = None
+) -> tuple[str, ...]:
+    """The partition keys a ticket's state may be under, newest first: ``<source>#ticket#<id>``,
+    or without a ticket id ``<source>#target#<keyed hash of the numbers>`` under each key."""
     if ticket_id:
-        return f"{source}#ticket#{ticket_id}"
+        return (f"{source}#ticket#{ticket_id}",)
     fields = sorted((target.fields() if target else {}).items())
-    return f"{source}#target#" + digest(*(f"{k}={v}" for k, v in fields))
+    return tuple(
+        f"{source}#target#" + value for value in digests(keys, *(f"{k}={v}" for k, v in fields))
+    )
+
+
+def ticket_key(
+    source: str, ticket_id: str | None, target: UnsetTarget | None, keys: HashKeys | None = None
+) -> str:
+    """The partition key a ticket's state is written under (:func:`ticket_keys`' first)."""
+    return ticket_keys(source, ticket_id, target, keys)[0]
 
 
 def epoch_ms(moment: datetime) -> int:

@@ -67,11 +67,13 @@ def zendesk_signature(secret: str, timestamp: str, body: bytes) -> str:
 
 
 def signed_delivery_id(request: WebhookRequest) -> str:
-    """The id of a trigger delivery whose body names none: a hash of exactly what the signature
-    covers, the timestamp text followed by the raw body. A replay of a signed request is the same
-    delivery whatever unsigned headers (``X-Zendesk-Webhook-Invocation-Id``) it carries."""
-    signed = (request.header(TIMESTAMP_HEADER) or "").encode("utf-8") + request.body
-    return "signed-" + hashlib.sha256(signed).hexdigest()[:40]
+    """The id of a trigger delivery whose body names none: a hash of its (verified) signature,
+    which covers exactly the timestamp text followed by the raw body. A replay of a signed request
+    is the same delivery whatever unsigned headers (``X-Zendesk-Webhook-Invocation-Id``) it
+    carries. Not a hash of the body itself: that holds numbers, and the id is logged and stored;
+    the signature is already keyed by the webhook secret."""
+    signature = (request.header(SIGNATURE_HEADER) or "").strip()
+    return "signed-" + hashlib.sha256(signature.encode("utf-8")).hexdigest()[:40]
 
 
 class ZendeskSource(WebhookSource):

@@ -3,6 +3,8 @@ stand-in. Used by the demo, the ``invoke`` command, the tests and the benchmarks
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import uuid
@@ -22,6 +24,8 @@ DEMO_SOURCE_SECRETS: dict[str, list[str]] = {
     name: [source.new_secret(f"demo-{name}")] for name, source in SOURCES.items()
 }
 DEMO_WEBHOOK_SECRET = DEMO_SOURCE_SECRETS["generic"][0]  # the canonical source's
+# The demo deployment's hash key (models/hashing.py): 32 bytes, the same on every run.
+DEMO_HASH_KEY = base64.b64encode(hashlib.sha256(b"masking-unset demo hash key").digest()).decode()
 DEMO_HUBSPOT_CLOSED_STAGES = "4"  # "Closed" in HubSpot's default ticket pipeline
 DEMO_SALESFORCE_ORG_ID = "00D000000000DEMOAA"
 
@@ -39,6 +43,7 @@ class LocalStack:
     idempotency_table: str
     masking_map_table: str
     ticket_state_table: str
+    hash_key_secret_id: str
     extra_env: dict[str, str] = field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
@@ -54,6 +59,7 @@ class LocalStack:
             "IDEMPOTENCY_TABLE": self.idempotency_table,
             "MASKING_MAP_TABLE": self.masking_map_table,
             "TICKET_STATE_TABLE": self.ticket_state_table,
+            "HASH_KEY_SECRET_ID": self.hash_key_secret_id,
             "HUBSPOT_CLOSED_STAGES": DEMO_HUBSPOT_CLOSED_STAGES,
             "SALESFORCE_ORG_IDS": DEMO_SALESFORCE_ORG_ID,
             "POWERTOOLS_SERVICE_NAME": "masking-unset",
@@ -97,8 +103,10 @@ def provision(
     credentials: Mapping[str, str] | None = None,
     source_secrets: Mapping[str, list[str]] | None = None,
     prefix: str | None = None,
+    hash_keys: Mapping[str, Any] | None = None,
 ) -> LocalStack:
-    """Create the secrets, queues and tables of one deployment on the local AWS endpoint."""
+    """Create the secrets, queues and tables of one deployment on the local AWS endpoint.
+    ``hash_keys`` is the hash-key secret's JSON (default: :data:`DEMO_HASH_KEY`)."""
     prefix = prefix or f"mu-{uuid.uuid4().hex[:8]}"
     secrets = aws.client("secretsmanager")
     deepcall_secret = secrets.create_secret(
@@ -107,6 +115,10 @@ def provision(
     webhook_secret = secrets.create_secret(
         Name=f"{prefix}/webhooks",
         SecretString=json.dumps(source_secrets or DEMO_SOURCE_SECRETS),
+    )["ARN"]
+    hash_key_secret = secrets.create_secret(
+        Name=f"{prefix}/hash-key",
+        SecretString=json.dumps(hash_keys or {"key": DEMO_HASH_KEY}),
     )["ARN"]
     sqs = aws.client("sqs")
     dlq_url = sqs.create_queue(QueueName=f"{prefix}-dlq")["QueueUrl"]
@@ -152,6 +164,7 @@ def provision(
         idempotency_table=idempotency_table,
         masking_map_table=map_table,
         ticket_state_table=state_table,
+        hash_key_secret_id=hash_key_secret,
     )
 
 
