@@ -20,11 +20,14 @@ import sys
 import time
 from typing import Any
 
-# The modules the function needs from its other required libraries: pydantic's BaseModel,
-# Powertools (its package imports Logger and Metrics) with its parameters utility (the secret
-# cache), and phonenumbers. Imported only: no model class, no logger, no parse.
+# The modules the function needs from its other required libraries: pydantic's BaseModel and
+# the validators and types its models are written with, Powertools (its package imports Logger
+# and Metrics) with its parameters utility (the secret cache), and phonenumbers. Imported only:
+# no model class, no logger, no parse.
 LIBRARIES = (
     "pydantic.main",
+    "pydantic.functional_validators",
+    "pydantic.types",
     "aws_lambda_powertools",
     "aws_lambda_powertools.utilities.parameters",
     "phonenumbers",
