@@ -21,11 +21,12 @@ import time
 from typing import Any
 
 # The modules the function needs from its other required libraries: pydantic's BaseModel and
-# the validators and types its models are written with, Powertools (its package imports Logger
-# and Metrics) with its parameters utility (the secret cache), and phonenumbers. Imported only:
-# no model class, no logger, no parse.
+# the fields, validators and types its models are written with, Powertools (its package imports
+# Logger and Metrics) with its parameters utility (the secret cache), and phonenumbers. Imported
+# only: no model class, no logger, no parse.
 LIBRARIES = (
     "pydantic.main",
+    "pydantic.fields",
     "pydantic.functional_validators",
     "pydantic.types",
     "aws_lambda_powertools",
