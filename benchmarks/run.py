@@ -36,6 +36,7 @@ from masking_unset_tools.local.deepcall_standin import UNSET_PATH, DeepCallStand
 from masking_unset_tools.local.stack import DEMO_SSID, DEMO_WEBHOOK_SECRET, LocalStack, provision
 
 ROOT = Path(__file__).resolve().parent.parent
+LIBRARY_NAMES = "pydantic+Powertools+phonenumbers"  # benchmarks.cold.LIBRARIES, in short
 PACKAGES = (
     "boto3",
     "botocore",
@@ -332,8 +333,10 @@ def batch_rows(bench: Bench) -> list[Row]:
 
 
 def cold_rows(bench: Bench) -> list[Row]:
-    """c. A fresh interpreter serving its first event vs one doing only the floor."""
-    variants = [("floor", "plain")] + [
+    """c. A fresh interpreter serving its first event vs one doing only the floor; and the
+    floor plus the imports of the other required libraries, so the part of the gap that is
+    theirs shows."""
+    variants = [("floor", "plain"), ("libraries", "plain")] + [
         (kind, setup) for kind in ("webhook", "queue") for setup in SETUPS
     ]
     for kind, setup in variants:
@@ -345,8 +348,19 @@ def cold_rows(bench: Bench) -> list[Row]:
         for variant in variants[shift:] + variants[:shift]:
             times[variant].append(bench.cold(*variant))
     floor = statistics.median(times[("floor", "plain")])
-    rows = []
-    for kind, setup in variants[1:]:
+    libraries = statistics.median(times[("libraries", "plain")])
+    rows = [
+        Row(
+            "c. libraries floor / floor",
+            "plain",
+            f"{ms(libraries)} floor + import {LIBRARY_NAMES}",
+            f"{ms(floor)} boto3+client+secret+post",
+            libraries / floor,
+            "<= 1.25",
+            libraries / floor <= 1.25,
+        )
+    ]
+    for kind, setup in variants[2:]:
         value = statistics.median(times[(kind, setup)])
         rows.append(
             Row(

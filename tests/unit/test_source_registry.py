@@ -129,3 +129,20 @@ def test_what_a_source_signs_again_it_authenticates(name: str) -> None:
     kept = {h: v for h, v in first.headers.items() if again.headers.get(h) == v}
     if name == "generic":
         assert kept == {"webhook-id": first.headers["webhook-id"]}
+
+
+def test_each_source_is_listed_by_its_name_and_get_source_hands_out_the_same_adapter() -> None:
+    import pkgutil
+
+    import masking_unset.sources as package
+    from masking_unset.sources import get_source
+
+    # Every source module of the package is registered (the registry names modules, not classes).
+    modules = {info.name for info in pkgutil.iter_modules(package.__path__)} - {"base"}
+    assert {type(source).__module__.rsplit(".", 1)[1] for source in SOURCES.values()} == modules
+    assert len(modules) >= 5
+    for name, source in SOURCES.items():
+        assert source.name == name
+        assert get_source(name) is source
+    assert get_source("nosuch") is None
+    assert get_source("SOURCES") is None

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from masking_unset.handlers import snapstart
 from masking_unset.observability import count, logger, metrics
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 # Lambda's SnapStart runtime calls these hooks around the snapshot; elsewhere a no-op.
 snapstart.register()

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from masking_unset.config import DEFAULT_WEBHOOK_RETRY_AFTER_SECONDS
 from masking_unset.handlers import snapstart
@@ -14,6 +12,9 @@ from masking_unset.models.budget import Deadline
 from masking_unset.models.errors import MaskingUnsetError
 from masking_unset.models.http import WebhookResponse
 from masking_unset.observability import count, count_by, logger, metrics
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 # Lambda's SnapStart runtime calls these hooks around the snapshot; elsewhere a no-op.
 snapstart.register()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from functools import cache
 
 from masking_unset.models.errors import (
     ConfigurationError,
@@ -58,12 +59,17 @@ ALREADY_DONE_PHRASES: tuple[str, ...] = (
     r"masking\s+(is\s+)?not\s+found",
     r"masking\s+(is\s+)?not\s+active",
 )
-_NOTHING_ACTIVE = re.compile("|".join(ALREADY_DONE_PHRASES), re.IGNORECASE)
+
+
+@cache
+def _nothing_active() -> re.Pattern[str]:
+    # Compiled on first use: only a failed call needs it, and compiling costs a cold start ~1 ms.
+    return re.compile("|".join(ALREADY_DONE_PHRASES), re.IGNORECASE)
 
 
 def says_nothing_active(message: str) -> bool:
     """Whether DeepCall's message is one of :data:`ALREADY_DONE_PHRASES`."""
-    return _NOTHING_ACTIVE.search(message) is not None
+    return _nothing_active().search(message) is not None
 
 
 def _is_2xx(status: int | None) -> bool:

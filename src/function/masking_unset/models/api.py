@@ -10,11 +10,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from masking_unset.models.events import UnsetResult
 
+# Every model here answers only a refused request or a multi-event delivery: pydantic builds
+# each validator on first use instead of at import, which a cold start's first event seldom needs.
+_ON_FIRST_USE = ConfigDict(frozen=True, defer_build=True)
+
 
 class ErrorDetail(BaseModel):
     """A stable machine code and a caller-safe message (never a number, a secret or a trace)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = _ON_FIRST_USE
 
     code: str = Field(
         description="Stable machine code, e.g. invalid_signature, invalid_number, "
@@ -27,7 +31,7 @@ class ErrorDetail(BaseModel):
 class ErrorBody(BaseModel):
     """``{"error": {"code", "message"}}``: why the request, or its only event, was refused."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = _ON_FIRST_USE
 
     error: ErrorDetail
 
@@ -35,7 +39,7 @@ class ErrorBody(BaseModel):
 class FailedItem(BaseModel):
     """One event of a multi-event delivery that could not be handled."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = _ON_FIRST_USE
 
     status: Literal["failed"] = "failed"
     error: ErrorDetail
@@ -48,7 +52,7 @@ class DeliveryResults(BaseModel):
     that succeeded come back as duplicates then.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = _ON_FIRST_USE
 
     status: Literal["processed", "retry"]
     results: list[UnsetResult | FailedItem]

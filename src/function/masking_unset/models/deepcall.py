@@ -37,7 +37,8 @@ class SsidCredentials(BaseModel):
 class TokenCredentials(BaseModel):
     """A DeepCall user id with its token (DeepCall forbids sending ``ssid`` with these)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Built on first use: most deployments authenticate with an ssid and never need it.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
     userId: SecretStr = Field(min_length=1)
     token: SecretStr = Field(min_length=1)
 

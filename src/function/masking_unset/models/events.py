@@ -110,7 +110,8 @@ def describe_fields(exc: ValidationError) -> str:
 class Ignored(BaseModel):
     """A delivery that is not a close (another status, another property): acknowledged, no call."""
 
-    model_config = ConfigDict(frozen=True)
+    # Built on first use: a close, the usual delivery, never needs it.
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     reason: str
     event_id: str | None = None
@@ -121,7 +122,7 @@ class UnreadableClose(BaseModel):
     """A close that could not be read (a garbage ``occurredAt``, an id that is a list): it fails
     with ``invalid_event``, never passes as ignored, so the sender and the metrics see it."""
 
-    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True, defer_build=True)
 
     error: InvalidEvent
     event_id: str | None = None
