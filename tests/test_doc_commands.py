@@ -307,6 +307,11 @@ COMMANDS: dict[str, Run | Recipe | NotRun] = {
     "aws secretsmanager put-secret-value --secret-id ARN --secret-string file://...": NotRun(
         AWS_ACCOUNT
     ),
+    "aws lambda delete-function --function-name NAME:VERSION": NotRun(AWS_ACCOUNT),
+    "python3.13 .ci/prune_layer.py .aws-sam/build/DependenciesLayer/python": NotRun(
+        "needs the layer of a `sam build` (network); `make build` runs it, and"
+        " tests/test_package_contents.py runs the pruning on a copy"
+    ),
     # docs/mapping.md
     'aws dynamodb put-item --table-name "$MASKING_MAP_TABLE" --item \'{ "pk": {"S": '
     '"hubspot#3141592"}, "mask": {"S": "+91 80 4000 3141"}, "expires_at": {"N": '
@@ -430,7 +435,16 @@ COMMANDS: dict[str, Run | Recipe | NotRun] = {
     ".venv/bin/python -m benchmarks.importtime [--first-event]": NotRun(
         "`[--first-event]` is optional: both forms are the inline entries below"
     ),
-    "python -m benchmarks.importtime": Run(in_repo=True, says=("webhook",)),
+    "python -m benchmarks.run --only ef": NotRun(
+        "builds the package with sam when none exists (network, minutes); the --quick run,"
+        " which has figure f, is tested"
+    ),
+    "python -m benchmarks.run --only e": NotRun(
+        "reads or makes a `sam build` (network, minutes); `make artifact` checks the package"
+    ),
+    ".venv/bin/python -m benchmarks.run --only c": NotRun(
+        "about 2.5 minutes of timed cold starts; the --quick run has the same rows and is tested"
+    ),
     "python -m benchmarks.importtime --first-event": Run(
         in_repo=True,
         run_as="python -m benchmarks.importtime --first-event --runs 1",  # one is enough here
