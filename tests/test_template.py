@@ -26,6 +26,7 @@ QUEUE_HANDLER = "masking_unset.handlers.queue.lambda_handler"
 COMMON_ENVIRONMENT = {
     "POWERTOOLS_SERVICE_NAME",
     "POWERTOOLS_METRICS_NAMESPACE",
+    "POWERTOOLS_TRACE_DISABLED",
     "LOG_LEVEL",
     "DEEPCALL_BASE_URL",
     "DEEPCALL_SECRET_ID",
@@ -122,7 +123,18 @@ def test_functions_run_python_313_on_arm64(template: dict[str, Any], function: s
     assert _function_setting(template, function, "Runtime") == "python3.13"
     assert _function_setting(template, function, "Architectures") == ["arm64"]
     assert _function_setting(template, function, "CodeUri") == "src/function/"
-    assert _function_setting(template, function, "Tracing") == "Active"
+    assert _function_setting(template, function, "Tracing") == {"Ref": "Tracing"}
+
+
+def test_tracing_is_a_parameter_and_off_means_powertools_never_loads_the_sdk(
+    template: dict[str, Any],
+) -> None:
+    parameter = template["Parameters"]["Tracing"]
+    assert parameter["Default"] == "Active"
+    assert set(parameter["AllowedValues"]) == {"Active", "PassThrough"}
+    assert template["Conditions"]["HasTracing"] == {"Fn::Equals": [{"Ref": "Tracing"}, "Active"]}
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["POWERTOOLS_TRACE_DISABLED"] == {"Fn::If": ["HasTracing", "false", "true"]}
 
 
 def test_environment_is_shared_and_complete(template: dict[str, Any]) -> None:
@@ -146,6 +158,7 @@ def test_every_variable_the_template_sets_is_one_the_code_reads(template: dict[s
     known = {field.alias for field in Settings.model_fields.values()} | {
         "POWERTOOLS_SERVICE_NAME",
         "POWERTOOLS_METRICS_NAMESPACE",
+        "POWERTOOLS_TRACE_DISABLED",
         "LOG_LEVEL",
     }
     names = set(template["Globals"]["Function"]["Environment"]["Variables"])

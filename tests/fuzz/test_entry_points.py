@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import logging
 import os
 import re
 import socket
@@ -35,7 +34,6 @@ from hypothesis import strategies as st
 from masking_unset.app import reset_app
 from masking_unset.handlers.queue import lambda_handler as queue_handler
 from masking_unset.handlers.webhook import lambda_handler as webhook_handler
-from masking_unset.observability import logger
 from masking_unset_tools.local.aws_endpoint import LocalAwsEndpoint
 from masking_unset_tools.local.deepcall_standin import DeepCallStandIn, Fault
 from masking_unset_tools.local.lambda_context import LocalLambdaContext
@@ -53,6 +51,7 @@ from tests.fuzz.strategies import (
     raw_junk,
 )
 from tests.integration.helpers import gateway_event
+from tests.support.logs import captured_logs as support_logs
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))
 FUZZ = settings(
@@ -140,12 +139,8 @@ def queue_deployment(fuzz_stack: LocalStack) -> Iterator[LocalStack]:
 @pytest.fixture
 def log_stream() -> Iterator[io.StringIO]:
     """Every log record of the service, formatted as Lambda would ship it."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(logger.registered_formatter)
-    logger.addHandler(handler)
-    yield stream
-    logging.getLogger(logger.name).removeHandler(handler)  # Powertools has no removeHandler
+    with support_logs() as stream:
+        yield stream
 
 
 @contextlib.contextmanager

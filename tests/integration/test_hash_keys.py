@@ -9,7 +9,6 @@ import base64
 import hashlib
 import io
 import json
-import logging
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -21,7 +20,6 @@ from masking_unset.clients.idempotency import DynamoDBIdempotency
 from masking_unset.handlers.queue import lambda_handler as queue_handler
 from masking_unset.handlers.webhook import lambda_handler as webhook_handler
 from masking_unset.models.hashing import HashKeys
-from masking_unset.observability import logger
 from masking_unset_tools.local.deepcall_standin import Fault
 from masking_unset_tools.local.lambda_context import LocalLambdaContext
 from masking_unset_tools.local.stack import DEMO_HASH_KEY, LocalStack
@@ -29,6 +27,7 @@ from tests.conftest import sqs_record
 from tests.integration.helpers import gateway_event, response_json
 from tests.support.aws import put_secret
 from tests.support.deepcall import ScriptedDeepCall
+from tests.support.logs import captured_logs as support_logs
 
 NUMBERS = ["9876543210", "9123456780", "9988776655", "8040001234"]
 T1, T2 = "2026-11-30T12:00:00+00:00", "2026-11-30T13:00:00+00:00"
@@ -80,14 +79,8 @@ def plain_hashes(events: list[dict[str, Any]]) -> set[str]:
 @pytest.fixture
 def captured_logs() -> Iterator[io.StringIO]:
     """Every log record of the service, formatted as Lambda ships it."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(logger.registered_formatter)
-    logger.addHandler(handler)
-    logger.setLevel("DEBUG")
-    yield stream
-    logging.getLogger(logger.name).removeHandler(handler)
-    logger.setLevel("INFO")
+    with support_logs("DEBUG") as stream:
+        yield stream
 
 
 @pytest.fixture

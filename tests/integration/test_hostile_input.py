@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,13 +16,13 @@ import pytest
 
 from masking_unset.handlers.queue import lambda_handler as queue_handler
 from masking_unset.handlers.webhook import lambda_handler as webhook_handler
-from masking_unset.observability import logger
 from masking_unset_tools.local.deepcall_standin import DeepCallStandIn, Fault
 from masking_unset_tools.local.lambda_context import LocalLambdaContext
 from masking_unset_tools.local.signers import sign_event
 from masking_unset_tools.local.stack import DEMO_SALESFORCE_ORG_ID, LocalStack
 from tests.conftest import sqs_record
 from tests.integration.helpers import gateway_event, response_json
+from tests.support.logs import captured_logs as support_logs
 
 CLOSE = {"event_id": "evt-h", "ticket_id": "T-7", "mask": "+91 80 4000 1234"}
 
@@ -31,12 +30,8 @@ CLOSE = {"event_id": "evt-h", "ticket_id": "T-7", "mask": "+91 80 4000 1234"}
 @pytest.fixture
 def logs(capsys: pytest.CaptureFixture[str]) -> Iterator[io.StringIO]:
     """Every log line the functions write; on exit, proof that none of them is a traceback."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(logger.registered_formatter)
-    logger.addHandler(handler)
-    yield stream
-    logging.getLogger(logger.name).removeHandler(handler)  # Powertools has no removeHandler
+    with support_logs() as stream:
+        yield stream
     written = stream.getvalue() + "".join(capsys.readouterr())
     assert "Traceback" not in written
     assert "Logging error" not in written  # a record the logging module could not write

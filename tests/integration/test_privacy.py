@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import logging
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -19,7 +18,6 @@ import pytest
 
 from masking_unset.handlers.queue import lambda_handler as queue_handler
 from masking_unset.handlers.webhook import lambda_handler as webhook_handler
-from masking_unset.observability import logger
 from masking_unset_tools.local.deepcall_standin import Fault
 from masking_unset_tools.local.lambda_context import LocalLambdaContext
 from masking_unset_tools.local.stack import LocalStack
@@ -27,6 +25,7 @@ from tests.conftest import sqs_record
 from tests.integration.helpers import gateway_event
 from tests.support.aws import put_secret
 from tests.support.deepcall import ScriptedDeepCall
+from tests.support.logs import captured_logs as support_logs
 
 NUMBERS = ["9876543210", "9123456780", "9988776655", "8040001234"]
 SSID = "SENTINEL-SSID-c0ffee"
@@ -50,14 +49,8 @@ PATTERNS = [number_pattern(n) for n in NUMBERS]
 @pytest.fixture
 def captured_logs() -> Iterator[io.StringIO]:
     """Every log record of the service, formatted exactly as Lambda would ship it."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(logger.registered_formatter)
-    logger.addHandler(handler)  # the real formatter, not a copy
-    logger.setLevel("DEBUG")
-    yield stream
-    logging.getLogger(logger.name).removeHandler(handler)  # Powertools has no removeHandler
-    logger.setLevel("INFO")
+    with support_logs("DEBUG") as stream:
+        yield stream
 
 
 def leaks(text: str) -> list[str]:

@@ -7,10 +7,14 @@ a copy's own, against the real moto server and DeepCall stand-in.
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
 import sys
+import textwrap
 import types
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import phonenumbers
@@ -165,3 +169,42 @@ def test_copies_of_one_snapshot_draw_their_own_jitter(stack: LocalStack, restore
         assert all(a != b for a, b in zip(first, second, strict=True))
     else:  # the hazard the hook exists for: identical jitter in every copy
         assert first == second
+
+
+WARM_TRACER = textwrap.dedent(
+    """
+    import sys
+    from masking_unset import observability
+    from masking_unset.handlers import snapstart
+
+    snapstart.before_snapshot()
+    print("aws_xray_sdk" in sys.modules, observability.tracer.cache_info().currsize)
+    """
+)
+
+
+@pytest.mark.parametrize(("disabled", "built"), [("false", "True 1"), ("true", "False 0")])
+def test_before_snapshot_builds_the_tracer_only_where_the_deployment_traces(
+    stack: LocalStack, tmp_path: Path, disabled: str, built: str
+) -> None:
+    # A child interpreter that believes it is in Lambda: the X-Ray SDK patches botocore globally.
+    env = {
+        **stack.env(),
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        "POWERTOOLS_TRACE_DISABLED": disabled,
+        "POWERTOOLS_LOG_LEVEL": "ERROR",
+        "LAMBDA_TASK_ROOT": str(tmp_path),
+        "AWS_LAMBDA_FUNCTION_NAME": "masking-unset-test",
+        "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+    }
+    run = subprocess.run(  # noqa: S603 - our own interpreter and script
+        [sys.executable, "-c", WARM_TRACER],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip().splitlines()[-1] == built

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +14,6 @@ import pytest
 from masking_unset.app import reset_app
 from masking_unset.handlers.queue import lambda_handler as queue_handler
 from masking_unset.handlers.webhook import lambda_handler as webhook_handler
-from masking_unset.observability import logger
 from masking_unset_tools.local.deepcall_standin import Fault
 from masking_unset_tools.local.lambda_context import LocalLambdaContext
 from masking_unset_tools.local.signers import sign_event
@@ -24,6 +22,7 @@ from tests.conftest import sqs_record
 from tests.integration.helpers import gateway_event, response_json
 from tests.support.aws import put_secret
 from tests.support.deepcall import ScriptedDeepCall
+from tests.support.logs import captured_logs as support_logs
 
 CLOSE = {"event_id": "evt-trust", "ticket_id": "T-9", "mask": "+91 80 4000 9999"}
 LAMBDA_RESPONSE_LIMIT = 6 * 1024 * 1024
@@ -78,12 +77,8 @@ def hubspot_change(ticket: int, event_id: int, **extra: Any) -> dict[str, Any]:
 @pytest.fixture
 def captured_logs() -> Iterator[io.StringIO]:
     """Every log record of the service, formatted as Lambda would ship it."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(logger.registered_formatter)
-    logger.addHandler(handler)
-    yield stream
-    logging.getLogger(logger.name).removeHandler(handler)  # Powertools has no removeHandler
+    with support_logs() as stream:
+        yield stream
 
 
 @pytest.fixture

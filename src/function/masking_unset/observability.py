@@ -68,6 +68,15 @@ def _tracing_off() -> bool:
     return not in_lambda or emulated
 
 
+def warm_tracer() -> bool:
+    """Build the tracer now if this environment traces (SnapStart's ``before_snapshot``), so no
+    invocation pays for the X-Ray SDK's import; True if it was built."""
+    if _tracing_off():
+        return False
+    tracer()
+    return True
+
+
 @contextmanager
 def subsegment(name: str, **annotations: str) -> Iterator[Any]:
     """A trace subsegment around a block; annotations must hold no personal data."""

@@ -16,7 +16,7 @@ import importlib
 import random
 
 from masking_unset.models.errors import MaskingUnsetError
-from masking_unset.observability import logger
+from masking_unset.observability import logger, warm_tracer
 
 RUNTIME_MODULE = "snapshot_restore_py"
 _registered: list[str] = []
@@ -53,6 +53,7 @@ def before_snapshot() -> None:
     import phonenumbers
 
     phonenumbers.PhoneMetadata.metadata_for_region(app.settings.phone_default_region)
+    warm_tracer()  # the X-Ray SDK, when this deployment traces
 
 
 def after_restore() -> None:
