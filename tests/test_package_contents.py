@@ -127,6 +127,28 @@ def test_pruning_keeps_the_services_used_and_drops_the_others(tmp_path: Path) ->
     assert sorted(p.name for p in (tmp_path / "boto3/data").iterdir()) == ["dynamodb", "sqs"]
 
 
+def test_pruning_drops_type_stubs_and_the_packages_own_tests(tmp_path: Path) -> None:
+    for models in ("botocore/data", "boto3/data"):
+        (tmp_path / models / "sqs").mkdir(parents=True)
+    files = {
+        "certifi/tests/test_certify.py": 3,  # a package's own test folder: dropped
+        "certifi/core.py": 5,
+        "wrapt-stubs/__init__.pyi": 7,  # a stubs-only package: dropped
+        "pydantic_core/__init__.pyi": 11,  # a stub beside its module: dropped
+        "pydantic_core/__init__.py": 13,
+        "requests/testing.py": 17,  # a module that only sounds like a test: kept
+        "attr/test/helpers.py": 19,  # "test" as well as "tests": dropped
+    }
+    for name, size in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x" * size)
+
+    assert _pruner().prune(tmp_path) == 3 + 7 + 11 + 19
+
+    left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert left == ["certifi/core.py", "pydantic_core/__init__.py", "requests/testing.py"]
+
+
 def test_the_tooling_module_names_are_known() -> None:
     names = checker.tooling_module_names()
     for module in ("cli.py", "deepcall_standin.py", "aws_endpoint.py", "stack.py", "serve.py"):
