@@ -13,7 +13,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from masking_unset.models.deepcall import NUMBER_FIELDS
 from masking_unset.models.errors import InvalidEvent
-from masking_unset.models.events import Action, Minutes
+from masking_unset.models.events import Action, CloseEvent, Ignored, Minutes, SourceItem
 from masking_unset.models.fields import ID_FIELDS, MAX_ID_LENGTH, compiled
 
 _MINUTES = TypeAdapter(Minutes)
@@ -228,3 +228,28 @@ def event_document(fields: Mapping[str, Any], change: Lifecycle | None = None) -
         if change.previously_closed is not None:
             document["previously_closed"] = change.previously_closed
     return document
+
+
+def ignored(reason: str, fields: Mapping[str, Any]) -> Ignored:
+    """An ignored event, labelled with the ids read so far."""
+    return Ignored(
+        reason=reason,
+        event_id=short_id(fields.get("event_id"), "event_id"),
+        ticket_id=short_id(fields.get("ticket_id"), "ticket_id"),
+    )
+
+
+def lifecycle_item(
+    fields: Mapping[str, Any], change: Lifecycle, *, source: str, not_closed: str
+) -> SourceItem:
+    """The event a status change means: the close or reopen of ``change``, or ignored with its
+    reason. A reopen only the ticket state table could prove that cannot be read is ignored
+    (:func:`unproven_reopen`); any other unreadable event raises :class:`InvalidEvent`."""
+    if change.action is None:
+        return ignored(change.reason or not_closed, fields)
+    try:
+        return CloseEvent.from_document(event_document(fields, change), source=source)
+    except InvalidEvent as exc:
+        if not unproven_reopen(change):
+            raise
+        return ignored(f"unreadable event: {exc.message}", fields)

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from masking_unset.config import Settings
 from masking_unset.logic.fields import (
-    event_document,
     lifecycle,
+    lifecycle_item,
     read_fields,
-    short_id,
-    unproven_reopen,
 )
 from masking_unset.logic.signatures import any_matches
-from masking_unset.models.errors import AuthenticationFailed, InvalidEvent, MalformedBody
-from masking_unset.models.events import CloseEvent, Ignored, SourceItem
+from masking_unset.models.errors import AuthenticationFailed, MalformedBody
+from masking_unset.models.events import SourceItem
 from masking_unset.models.http import WebhookRequest
 from masking_unset.models.json_input import load_json
 from masking_unset.sources.base import Credential, SignedParts, SourceDoc, WebhookSource
@@ -111,21 +108,7 @@ class FreshdeskSource(WebhookSource):
             raise MalformedBody("body must be a JSON object")
         fields = read_fields(document, FIELDS, settings.source_fields_freshdesk)
         statuses = (*CLOSED_STATUSES, *settings.freshdesk_closed_statuses)
-        change = lifecycle(fields, statuses, not_closed="ticket is not resolved or closed")
-        if change.action is None:
-            return [self._ignored(change.reason or "ticket is not resolved or closed", fields)]
+        not_closed = "ticket is not resolved or closed"
+        change = lifecycle(fields, statuses, not_closed=not_closed)
         # No delivery id: the pipeline keys duplicates on ticket, masking and occurred_at.
-        try:
-            return [CloseEvent.from_document(event_document(fields, change), source=self.name)]
-        except InvalidEvent as exc:
-            if not unproven_reopen(change):
-                raise
-            return [self._ignored(f"unreadable event: {exc.message}", fields)]
-
-    @staticmethod
-    def _ignored(reason: str, fields: Mapping[str, Any]) -> Ignored:
-        return Ignored(
-            reason=reason,
-            event_id=short_id(fields.get("event_id"), "event_id"),
-            ticket_id=short_id(fields.get("ticket_id"), "ticket_id"),
-        )
+        return [lifecycle_item(fields, change, source=self.name, not_closed=not_closed)]

@@ -6,17 +6,15 @@ proves. A trigger body can send it too (``previous_status``), or say ``action`` 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 from masking_unset.config import Settings
 from masking_unset.logic.fields import (
-    event_document,
+    ignored,
     lifecycle,
+    lifecycle_item,
     read_fields,
-    short_id,
-    unproven_reopen,
 )
 from masking_unset.logic.signatures import (
     any_matches,
@@ -24,8 +22,8 @@ from masking_unset.logic.signatures import (
     hmac_sha256_b64,
     parse_iso_time,
 )
-from masking_unset.models.errors import AuthenticationFailed, InvalidEvent, MalformedBody
-from masking_unset.models.events import CloseEvent, Ignored, SourceItem
+from masking_unset.models.errors import AuthenticationFailed, MalformedBody
+from masking_unset.models.events import SourceItem
 from masking_unset.models.http import WebhookRequest
 from masking_unset.models.json_input import load_json
 from masking_unset.sources.base import Credential, SignedParts, SourceDoc, WebhookSource
@@ -130,30 +128,11 @@ class ZendeskSource(WebhookSource):
         if not subscription and fields.get("event_id") is None:
             fields["event_id"] = signed_delivery_id(request)
         if subscription and kind != STATUS_CHANGED:
-            return [self._ignored("not a ticket status change", fields)]
+            return [ignored("not a ticket status change", fields)]
         statuses = (*CLOSED_STATUSES, *settings.zendesk_closed_statuses)
-        change = lifecycle(
-            fields,
-            statuses,
-            not_closed="ticket is not solved or closed",
-            status_required=subscription,
-        )
-        if change.action is None:
-            return [self._ignored(change.reason or "ticket is not solved or closed", fields)]
-        try:
-            return [CloseEvent.from_document(event_document(fields, change), source=self.name)]
-        except InvalidEvent as exc:
-            if not unproven_reopen(change):
-                raise
-            return [self._ignored(f"unreadable event: {exc.message}", fields)]
-
-    @staticmethod
-    def _ignored(reason: str, fields: Mapping[str, Any]) -> Ignored:
-        return Ignored(
-            reason=reason,
-            event_id=short_id(fields.get("event_id"), "event_id"),
-            ticket_id=short_id(fields.get("ticket_id"), "ticket_id"),
-        )
+        not_closed = "ticket is not solved or closed"
+        change = lifecycle(fields, statuses, not_closed=not_closed, status_required=subscription)
+        return [lifecycle_item(fields, change, source=self.name, not_closed=not_closed)]
 
 
 def _ticket_from_subject(subject: object) -> str | None:
