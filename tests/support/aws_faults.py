@@ -19,11 +19,10 @@ from collections import Counter, defaultdict, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from types import TracebackType
-from typing import Final, Self
+from typing import Final
 from urllib.parse import parse_qs, urlsplit
 
-from masking_unset_tools.local.http_server import Drop, HttpAnswer, HttpRequest, HttpServer
+from masking_unset_tools.local.http_server import Drop, HttpAnswer, HttpRequest, HttpServer, Served
 
 __all__ = ["AwsFault", "FaultKind", "FaultyAwsProxy", "operation_of"]
 
@@ -110,7 +109,7 @@ def _error_body(target: str, fault: AwsFault) -> tuple[str, bytes]:
     return code, json.dumps(body).encode()
 
 
-class FaultyAwsProxy:
+class FaultyAwsProxy(Served):
     """The proxy: forwards to ``upstream`` (the moto server's URL) unless a fault is due.
 
     Faults are taken, per operation, first from the scripted ones (:meth:`inject`, in order),
@@ -151,18 +150,6 @@ class FaultyAwsProxy:
         server, self._server = self._server, None
         if server is not None:
             server.stop()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def inject(self, operation: str, fault: AwsFault, times: int = 1) -> None:
         """The next ``times`` calls of ``operation`` fail with ``fault``."""

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 import socket
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Literal, Self, cast, overload
+from typing import TYPE_CHECKING, Any, Final, Literal, cast, overload
 
 import boto3
 import botocore.session
+
+from masking_unset_tools.local.http_server import Served
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -29,7 +30,7 @@ DUMMY_ACCESS_KEY_ID: Final = "testing"
 DUMMY_SECRET_ACCESS_KEY: Final = "testing"  # noqa: S105 - moto accepts any credentials
 
 
-class LocalAwsEndpoint:
+class LocalAwsEndpoint(Served):
     """Start and stop a moto server on ``host`` (loopback) and hand out clients aimed at it.
 
     ``port=0`` lets the OS pick a free port; the real one is read back from the server.
@@ -79,18 +80,6 @@ class LocalAwsEndpoint:
             wsgi_server.server_close()
         self._server = None
         self._url = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def session(self) -> boto3.session.Session:
         """A boto3 session in us-east-1 with dummy credentials whose clients target :attr:`url`."""

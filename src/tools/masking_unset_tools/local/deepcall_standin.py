@@ -22,11 +22,11 @@ from collections import Counter, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from types import FrameType, TracebackType
-from typing import Any, Final, Self
+from types import FrameType
+from typing import Any, Final
 from urllib.parse import urlsplit
 
-from masking_unset_tools.local.http_server import Drop, HttpAnswer, HttpRequest, HttpServer
+from masking_unset_tools.local.http_server import Drop, HttpAnswer, HttpRequest, HttpServer, Served
 
 __all__ = [
     "DEFAULT_ALREADY_DONE_REPLY",
@@ -189,7 +189,7 @@ def _merge_headers(target: dict[str, str], extra: Mapping[str, str]) -> None:
         target[name] = value
 
 
-class DeepCallStandIn:
+class DeepCallStandIn(Served):
     """An in-process DeepCall stand-in serving ``POST /api/v2/Masking/unset`` on loopback.
 
     ``credentials`` is ``{"ssid": ...}`` or ``{"userId": ..., "token": ...}``; None accepts any
@@ -249,18 +249,6 @@ class DeepCallStandIn:
         self._stopping.set()
         server.stop()
         self._server = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- inspection ------------------------------------------------------------------------
 

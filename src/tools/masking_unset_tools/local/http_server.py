@@ -22,7 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http import HTTPStatus
-from typing import Any, Final
+from types import TracebackType
+from typing import Any, Final, Self
 from urllib.parse import urlsplit
 
 import h11
@@ -40,6 +41,30 @@ _CODES: Final = {
     501: "not_implemented",
     505: "http_version_not_supported",
 }
+
+
+class Served:
+    """``with server:`` starts it and stops it on the way out, whatever happened inside."""
+
+    def start(self) -> None:
+        """Start serving in the background."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Stop serving and release the port."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
 
 
 @dataclass(frozen=True)
