@@ -7,9 +7,7 @@ a copy's own, against the real moto server and DeepCall stand-in.
 
 from __future__ import annotations
 
-import os
 import random
-import subprocess
 import sys
 import textwrap
 import types
@@ -29,6 +27,7 @@ from masking_unset_tools.local.stack import DEMO_SSID, LocalStack
 from tests.integration.helpers import gateway_event
 from tests.support.aws import put_secret
 from tests.support.deepcall import ScriptedDeepCall
+from tests.support.lambda_child import run_as_in_lambda
 
 
 @pytest.fixture
@@ -187,24 +186,7 @@ WARM_TRACER = textwrap.dedent(
 def test_before_snapshot_builds_the_tracer_only_where_the_deployment_traces(
     stack: LocalStack, tmp_path: Path, disabled: str, built: str
 ) -> None:
-    # A child interpreter that believes it is in Lambda: the X-Ray SDK patches botocore globally.
-    env = {
-        **stack.env(),
-        "PATH": os.environ.get("PATH", ""),
-        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
-        "POWERTOOLS_TRACE_DISABLED": disabled,
-        "POWERTOOLS_LOG_LEVEL": "ERROR",
-        "LAMBDA_TASK_ROOT": str(tmp_path),
-        "AWS_LAMBDA_FUNCTION_NAME": "masking-unset-test",
-        "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
-    }
-    run = subprocess.run(  # noqa: S603 - our own interpreter and script
-        [sys.executable, "-c", WARM_TRACER],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    # In a child: the X-Ray SDK, once loaded, patches botocore for the whole process.
+    run = run_as_in_lambda(WARM_TRACER, stack.env(), tmp_path, POWERTOOLS_TRACE_DISABLED=disabled)
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.strip().splitlines()[-1] == built

@@ -8,15 +8,13 @@ global state); a UDP socket on loopback plays the X-Ray daemon.
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 from masking_unset_tools.local.deepcall_standin import DeepCallStandIn, Fault
 from masking_unset_tools.local.stack import DEMO_SSID, DEMO_WEBHOOK_SECRET, LocalStack
+from tests.support.lambda_child import run_as_in_lambda
 
 DRIVER = textwrap.dedent(
     """
@@ -45,27 +43,14 @@ def test_deepcall_calls_are_traced_without_personal_data(
     daemon.bind(("127.0.0.1", 0))
     daemon.settimeout(2)  # bounds the read after the child has exited
     deepcall.enqueue(Fault.error(1009, "Something went wrong for 9876543210"))
-    env = {
-        **stack.env(),
-        "PATH": os.environ.get("PATH", ""),
-        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
-        "POWERTOOLS_TRACE_DISABLED": "false",
-        "POWERTOOLS_LOG_LEVEL": "ERROR",
-        "LAMBDA_TASK_ROOT": str(tmp_path),
-        "AWS_LAMBDA_FUNCTION_NAME": "masking-unset-test",
-        "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;"
+    run = run_as_in_lambda(
+        DRIVER,
+        stack.env(),
+        tmp_path,
+        _X_AMZN_TRACE_ID="Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;"
         "Sampled=1",
-        "AWS_XRAY_DAEMON_ADDRESS": f"127.0.0.1:{daemon.getsockname()[1]}",
-        "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
-        "DEEPCALL_RETRY_BASE_SECONDS": "0",
-    }
-    run = subprocess.run(  # noqa: S603 - our own interpreter and script
-        [sys.executable, "-c", DRIVER],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+        AWS_XRAY_DAEMON_ADDRESS=f"127.0.0.1:{daemon.getsockname()[1]}",
+        DEEPCALL_RETRY_BASE_SECONDS="0",
     )
     assert run.returncode == 0, run.stderr[-2000:]
     outcome = json.loads(run.stdout.strip().splitlines()[-1])
