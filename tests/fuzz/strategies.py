@@ -286,3 +286,96 @@ def deepcall_byte_streams(draw: st.DrawFn) -> Fault:
         chunked=draw(st.booleans()),
         drip=drip,
     )
+
+
+# -- An operator's settings and stored secrets (issue 19) ------------------------------------
+
+# DEEPCALL_BASE_URL as operators write it, and as they mistype it: a query or fragment that
+# would move the unset path, a user part, ports and hosts no request can reach.
+_URL_SCHEMES = ["https://", "http://", "HTTPS://", "ftp://", "", "https:/", "https:///"]
+_URL_USERS = ["", "", "operator:pa55word@", "@", "user@"]
+_URL_HOSTS = [
+    "api.example.com",
+    "127.0.0.1",
+    "[::1]",
+    "[::1",
+    "[fe80::1%25eth0]",
+    "[::1]x",
+    "a b",
+    "",
+    "999.1.1.1",
+    "-bad-.example",
+    "h\\evil.example",
+    "bücher.example",
+]
+_URL_PORTS = ["", "", ":8443", ":0", ":99999", ":1:2", ":", ":+80", ":٣"]
+_URL_TAILS = [
+    "",
+    "/",
+    "/v1",
+    "/v1/",
+    "#x",
+    "/#",
+    "?v=2",
+    "/?",
+    "/a;p",
+    "/a/../b",
+    "//x",
+    "/%zz",
+    "/%41",
+    "/a b",
+    "\t",
+]
+
+
+@st.composite
+def base_urls(draw: st.DrawFn) -> str:
+    """A ``DEEPCALL_BASE_URL``: composed from parts above, or any text at all."""
+    if draw(st.integers(0, 9)) == 0:
+        return draw(nasty_text)
+    return (
+        "".join(draw(st.sampled_from(parts)) for parts in (_URL_SCHEMES, _URL_USERS, _URL_HOSTS))
+        + draw(st.sampled_from(_URL_PORTS))
+        + draw(st.sampled_from(_URL_TAILS))
+    )
+
+
+# A secret's content, never to be shown: as a value, as a key (written key-for-value), nested.
+SECRET_SENTINEL = "s3cr3t-5e771n9-91x"
+_SECRET_DOCUMENTS: list[Any] = [
+    {"ssid": SECRET_SENTINEL},
+    {SECRET_SENTINEL: "ssid"},
+    {"userId": SECRET_SENTINEL, "token": SECRET_SENTINEL},
+    {SECRET_SENTINEL: "userId", "token": SECRET_SENTINEL},
+    {"ssid": {SECRET_SENTINEL: SECRET_SENTINEL}},
+    {"ssid": [SECRET_SENTINEL]},
+    {"ssid": ""},
+    [SECRET_SENTINEL],
+    SECRET_SENTINEL,
+    None,
+]
+
+
+@st.composite
+def secret_contents(draw: st.DrawFn) -> tuple[str, str | bytes]:
+    """What Secrets Manager may hold: ``("string", text)`` or ``("binary", bytes)``: JSON of
+    any shape (key-for-value too), UTF-8 or not, or junk."""
+    document = draw(st.sampled_from(_SECRET_DOCUMENTS))
+    text = json.dumps(document)
+    kind = draw(st.sampled_from(["string", "binary"]))
+    if kind == "string":
+        return kind, draw(st.sampled_from([text, text[:-1], "{" * 10_000, "not json " + text]))
+    return kind, draw(
+        st.one_of(
+            st.sampled_from(
+                [
+                    text.encode(),
+                    text.encode("utf-16"),
+                    b"\xff\xfe\x00" + SECRET_SENTINEL.encode(),
+                    b"\xef\xbb\xbf" + text.encode(),
+                    deep(60_000),  # under Secrets Manager's 64 KiB
+                ]
+            ),
+            st.binary(min_size=1, max_size=64),
+        )
+    )

@@ -74,10 +74,11 @@ class App:
         with self._client_lock:
             client = self._clients.get(service_name)
             if client is None:
-                from masking_unset.clients.aws import aws_client_config
+                from masking_unset.clients.aws import aws_client, aws_client_config
 
+                # No region or no credentials: a ConfigurationError with a hint, on every path.
                 config = aws_client_config(self.settings.max_concurrency)
-                client = self.boto3_session.client(service_name, config=config)  # type: ignore[call-overload]
+                client = aws_client(self.boto3_session, service_name, config)
                 self._clients[service_name] = client
             return client
 

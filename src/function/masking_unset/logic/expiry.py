@@ -49,7 +49,11 @@ from masking_unset.observability import count, count_by, logger, milliseconds, s
 
 
 def parse_credentials(document: dict[str, Any]) -> DeepCallCredentials:
-    """DeepCall credentials from the secret's JSON: ``{"ssid"}`` or ``{"userId", "token"}``."""
+    """DeepCall credentials from the secret's JSON: ``{"ssid"}`` or ``{"userId", "token"}``.
+
+    The error says which keys were expected, never which were found: a secret written
+    key-for-value (``{"<the ssid>": "ssid"}``) has the credential as its key.
+    """
     keys = set(document)
     try:
         if keys == {"ssid"}:
@@ -61,9 +65,8 @@ def parse_credentials(document: dict[str, Any]) -> DeepCallCredentials:
             "the secret named by DEEPCALL_SECRET_ID has empty or non-text values"
         ) from None
     raise ConfigurationError(
-        "the secret named by DEEPCALL_SECRET_ID must hold exactly "
-        '{"ssid": "..."} or {"userId": "...", "token": "..."}; '
-        f"it has the keys {sorted(keys)}"
+        "the secret named by DEEPCALL_SECRET_ID must hold exactly the keys "
+        '"ssid", or "userId" and "token" ({"ssid": "..."} or {"userId": "...", "token": "..."})'
     )
 
 

@@ -31,6 +31,9 @@ _SDK_MAX_BACKOFF = 20.0
 ANSWER_SLACK_SECONDS = 0.5
 # The longest a DeepCall request waits for a DEEPCALL_MAX_RPS slot.
 RATE_LIMIT_MAX_WAIT_SECONDS = 1.0
+# The webhook function's timeout (template.yaml): settings whose DeepCall attempt, and handing the
+# event on after it, do not fit are refused (config.py).
+WEBHOOK_TIMEOUT_SECONDS = 25.0
 
 
 def aws_call_seconds(
