@@ -263,3 +263,38 @@ def test_given_a_table_proven_reopen_failed_then_its_retry_is_still_proven() -> 
         run.expire(later)
     assert run.expire(later).status is Outcome.EXTENDED
     assert deepcall.durations == [-1, 60, 60]
+
+
+def test_given_an_older_close_in_flight_when_a_table_proven_reopen_comes_then_it_waits() -> None:
+    # Read apart from the claim, the close in flight proved nothing and the reopen was ignored;
+    # the close then applied, and the older event had the last word.
+    lease = datetime.now(UTC).timestamp() + 600
+    busy = TicketState(epoch_ms(T0), Action.CLOSE, "c", applied=False, lease_until=lease)
+    deepcall, states = FakeDeepCall(), FakeTicketStates({KEY: busy})
+    run = expirer(deepcall, config=settings(REOPEN_EXTEND_MINUTES="60"), states=states)
+    later = reopen(event_id="r", occurred_at=T0 + timedelta(minutes=1))
+    with pytest.raises(InFlight):
+        run.expire(later)
+    assert deepcall.calls == []
+    states.settle(KEY, "c", applied=True)  # the close is confirmed: the retry is proven
+    assert run.expire(later).status is Outcome.EXTENDED
+    assert states.states[KEY].action is Action.REOPEN
+
+
+def test_given_an_older_reopen_applied_then_a_later_reopen_is_not_proven() -> None:
+    states = FakeTicketStates({KEY: TicketState(epoch_ms(T0), Action.REOPEN, "r", applied=True)})
+    deepcall = FakeDeepCall()
+    config = settings(REOPEN_EXTEND_MINUTES="60")
+    later = reopen(occurred_at=T0 + timedelta(minutes=1))
+    assert expirer(deepcall, config=config, states=states).expire(later).status is Outcome.IGNORED
+    assert (deepcall.calls, states.states[KEY].event_key) == ([], "r")
+
+
+def test_given_an_unproven_reopen_then_nothing_is_recorded_for_its_next_delivery() -> None:
+    deepcall, states, guard = FakeDeepCall(), FakeTicketStates(), FakeGuard()
+    run = expirer(deepcall, config=settings(REOPEN_EXTEND_MINUTES="60"), states=states, guard=guard)
+    later = reopen(event_id="r", occurred_at=T0 + timedelta(minutes=1))
+    assert run.expire(later).status is Outcome.IGNORED
+    assert run.expire(event(event_id="c")).status is Outcome.UNSET
+    # Delivered again, the same reopen is proven now: not a duplicate of its ignored answer.
+    assert run.expire(later).status is Outcome.EXTENDED
