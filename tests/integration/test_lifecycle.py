@@ -172,6 +172,66 @@ def test_a_close_older_than_a_recorded_reopen_is_stale_on_the_queue(
     assert state["action"]["S"] == "reopen"
 
 
+FAR_AHEAD = [datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC), "400 days"]
+
+
+def far_ahead(when: datetime | str) -> datetime:
+    return datetime.now(UTC) + timedelta(days=400) if isinstance(when, str) else when
+
+
+@pytest.mark.parametrize("when", FAR_AHEAD, ids=["year-9999", "400-days"])
+def test_a_close_dated_far_ahead_is_refused_on_the_webhook_and_locks_nothing(
+    stack: LocalStack, deepcall: DeepCallStandIn, monkeypatch: pytest.MonkeyPatch, when: Any
+) -> None:
+    settings(monkeypatch)
+    status, body = post(close("c-future", far_ahead(when)))
+    assert (status, body["error"]["code"]) == (422, "future_occurred_at")
+    assert "OCCURRED_AT_MAX_SKEW_SECONDS" in body["error"]["message"]
+    assert deepcall.unset_calls == []
+    assert stack.ticket_state(STATE_KEY) is None
+    # A real close afterwards is expired, not stale.
+    status, body = post(close("c-real", T0))
+    assert (status, body["status"]) == (200, "unset")
+    assert durations(deepcall) == [-1]
+
+
+@pytest.mark.parametrize("when", FAR_AHEAD, ids=["year-9999", "400-days"])
+def test_a_close_dated_far_ahead_is_parked_from_the_queue_and_locks_nothing(
+    stack: LocalStack, deepcall: DeepCallStandIn, monkeypatch: pytest.MonkeyPatch, when: Any
+) -> None:
+    settings(monkeypatch)
+    future = sqs_record({**close("c-future", far_ahead(when)), "source": "generic"}, "m-1")
+    answer = queue.lambda_handler({"Records": [future]}, LocalLambdaContext())  # type: ignore[arg-type]
+    assert answer == {"batchItemFailures": []}
+    sqs = stack.aws.client("sqs")
+    [parked] = sqs.receive_message(
+        QueueUrl=stack.dead_letter_queue_url, MessageAttributeNames=["All"]
+    )["Messages"]
+    attributes = {k: v["StringValue"] for k, v in parked["MessageAttributes"].items()}
+    assert (attributes["SourceMessageId"], attributes["ErrorCode"]) == ("m-1", "future_occurred_at")
+    assert deepcall.unset_calls == []
+    assert stack.ticket_state(STATE_KEY) is None
+    real = sqs_record({**close("c-real", T0), "source": "generic"}, "m-2")
+    answer = queue.lambda_handler({"Records": [real]}, LocalLambdaContext())  # type: ignore[arg-type]
+    assert answer == {"batchItemFailures": []}
+    assert durations(deepcall) == [-1]
+    state = stack.ticket_state(STATE_KEY)
+    assert state is not None
+    assert int(state["occurred_at"]["N"]) == epoch_ms(T0)
+
+
+def test_a_clock_a_little_ahead_is_within_the_skew_and_the_skew_is_a_setting(
+    stack: LocalStack, deepcall: DeepCallStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings(monkeypatch)
+    ahead = datetime.now(UTC) + timedelta(seconds=120)  # within the default 300 s
+    assert post(close("c-1", ahead))[1]["status"] == "unset"
+    settings(monkeypatch, OCCURRED_AT_MAX_SKEW_SECONDS="30")
+    status, body = post(close("c-2", datetime.now(UTC) + timedelta(seconds=120)))
+    assert (status, body["error"]["code"]) == (422, "future_occurred_at")
+    assert "30 s" in body["error"]["message"]
+
+
 # Two handler calls at once share the module's Metrics object (Lambda never does that in one
 # container): whichever flushes second may find nothing left and warns.
 @pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")

@@ -34,6 +34,7 @@ from masking_unset.models.deepcall import (
 )
 from masking_unset.models.errors import (
     ConfigurationError,
+    FutureEvent,
     InFlight,
     MaskingUnsetError,
     SameNumbers,
@@ -221,6 +222,7 @@ class MaskingExpirer:
         then, so a later delivery of the same event tries again.
         """
         deadline = deadline or Deadline()
+        self._refuse_future(event)
         wanted = plan(event, self._settings)
         if wanted is None:
             return self._ignored(event, "reopen ignored: REOPEN_EXTEND_MINUTES is 0")
@@ -267,6 +269,19 @@ class MaskingExpirer:
             count("Duplicates")
             logger.info("duplicate event: nothing called", extra=self._ids(event))
         return result
+
+    def _refuse_future(self, event: CloseEvent) -> None:
+        """Raise :class:`FutureEvent` when ``occurred_at`` lies further ahead of now than
+        ``OCCURRED_AT_MAX_SKEW_SECONDS``: recorded, such an event would stay the ticket's newest
+        and make every real one after it stale. Nothing is read or written before."""
+        if event.occurred_at is None:
+            return
+        skew = self._settings.occurred_at_max_skew_seconds
+        if event.occurred_at.timestamp() - time.time() > skew:
+            raise FutureEvent(
+                f"occurred_at lies more than {skew} s (OCCURRED_AT_MAX_SKEW_SECONDS) ahead of "
+                "now: check the sender's clock"
+            )
 
     def _ignored(self, event: CloseEvent, reason: str) -> UnsetResult:
         count("ReopensIgnored")
