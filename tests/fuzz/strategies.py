@@ -4,6 +4,7 @@ a broken producer may send to each entry point."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -107,16 +108,38 @@ raw_junk = st.one_of(
 )
 
 
+def _ahead_of_now(delta: timedelta) -> str:
+    return (datetime.now(UTC) + delta).isoformat()
+
+
+# A sender's clock: far ahead (a typo, a broken clock, a hostile sender: past the allowed skew,
+# it must be refused and lock nothing), a little ahead, or any value at all.
+occurred_ats = st.one_of(
+    json_values,
+    st.timedeltas(min_value=timedelta(minutes=6), max_value=timedelta(days=2_000_000)).map(
+        _ahead_of_now
+    ),
+    st.timedeltas(min_value=timedelta(0), max_value=timedelta(minutes=4)).map(_ahead_of_now),
+    st.sampled_from(["9999-12-31T23:59:59Z", "9999-12-31T23:59:59-14:00", "9999-12-31"]),
+)
+
+
+TIME_FIELDS = {"occurred_at", "LastModifiedDate"}
 NUMBER_FIELDS = {"mask", "m1", "m2", "ticket_cf_mask", "ticket_cf_m1", "Mask__c", "M1__c", "M2__c"}
 
 
 def field_dicts(names: list[str]) -> st.SearchStrategy[dict[str, Any]]:
     """Objects whose keys are the fields a parser looks for, with hostile values; the number
-    fields also get sentinel numbers in every form people write them."""
+    fields also get sentinel numbers in every form people write them, the time fields times
+    far ahead of the clock."""
     return st.fixed_dictionaries(
         {},
         optional={
-            name: st.one_of(numbers, json_values) if name in NUMBER_FIELDS else json_values
+            name: st.one_of(numbers, json_values)
+            if name in NUMBER_FIELDS
+            else occurred_ats
+            if name in TIME_FIELDS
+            else json_values
             for name in names
         },
     )
@@ -144,7 +167,7 @@ zendesk_bodies = st.one_of(
                 ["zen:event-type:ticket.status_changed", "zen:event-type:other", "x"]
             ),
             "id": json_values,
-            "time": st.one_of(nasty_text, st.just("2026-11-26T10:00:00Z")),
+            "time": st.one_of(nasty_text, st.just("2026-11-26T10:00:00Z"), occurred_ats),
             "subject": st.one_of(nasty_text, st.just("zen:ticket:5158")),
             "detail": st.one_of(json_values, field_dicts(["id", "status", "external_id"])),
             "event": st.one_of(
@@ -160,7 +183,16 @@ zendesk_bodies = st.one_of(
     ),
 )
 freshdesk_bodies = field_dicts(
-    ["ticket_id", "ticket_status", "ticket_cf_mask", "mask", "m1", "m2", "ticket_cf_m1"]
+    [
+        "ticket_id",
+        "ticket_status",
+        "ticket_cf_mask",
+        "mask",
+        "m1",
+        "m2",
+        "ticket_cf_m1",
+        "occurred_at",
+    ]
 ).map(lambda d: {"freshdesk_webhook": {"ticket_status": "Resolved", **d}})
 hubspot_items = st.one_of(
     json_values,
@@ -172,7 +204,13 @@ hubspot_items = st.one_of(
             "propertyName": st.sampled_from(["hs_pipeline_stage", "subject"]),
             "propertyValue": st.one_of(st.just("4"), json_values),
             "objectId": st.one_of(st.integers(min_value=1, max_value=10**12), json_values),
-            "occurredAt": st.one_of(st.integers(min_value=0, max_value=2**64), json_values),
+            "occurredAt": st.one_of(
+                st.integers(min_value=0, max_value=2**64),
+                st.timedeltas(min_value=timedelta(minutes=6), max_value=timedelta(days=3650)).map(
+                    lambda delta: int((datetime.now(UTC) + delta).timestamp() * 1000)
+                ),
+                json_values,
+            ),
             "eventId": json_values,
             "portalId": json_values,
         },
@@ -196,7 +234,9 @@ def salesforce_bodies(draw: st.DrawFn) -> bytes:
             b'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x "xxxxxxxx">'
             b'<!ENTITY y "&x;&x;&x;&x;">]><a>&y;</a>'
         )
-    fields = draw(field_dicts(["Id", "Status", "IsClosed", "Mask__c", "M1__c", "M2__c"]))
+    fields = draw(
+        field_dicts(["Id", "Status", "IsClosed", "Mask__c", "M1__c", "M2__c", "LastModifiedDate"])
+    )
     sobject = "".join(
         f"<sf:{name}>{escape(_as_xml_text(value))}</sf:{name}>" for name, value in fields.items()
     )

@@ -122,6 +122,11 @@ class Settings(BaseModel):
     expiry_grace_minutes: int = Field(default=0, alias="EXPIRY_GRACE_MINUTES", ge=0, le=43_200)
     reopen_extend_minutes: int = Field(default=0, alias="REOPEN_EXTEND_MINUTES", ge=0, le=43_200)
     ticket_state_table: OptionalText = Field(default=None, alias="TICKET_STATE_TABLE")
+    # How far ahead of this function's clock an event's occurred_at may be (a sender's clock
+    # skew); further ahead it is refused, never recorded as the ticket's newest event.
+    occurred_at_max_skew_seconds: int = Field(
+        default=300, alias="OCCURRED_AT_MAX_SKEW_SECONDS", ge=0, le=86_400
+    )
     # The secret holding the key of every stored hash (models/hashing.py).
     hash_key_secret_id: OptionalText = Field(default=None, alias="HASH_KEY_SECRET_ID")
     dry_run: bool = Field(default=False, alias="DRY_RUN")
