@@ -26,6 +26,13 @@ def aws() -> Iterator[SqsLimitedEndpoint]:
         yield endpoint
 
 
+@pytest.fixture(autouse=True)
+def _sqs_limits_in_local_stacks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tooling's own local stacks (``demo``, ``invoke`` and ``serve`` without a deployment,
+    run in the test's process) start their moto server behind the SQS-limits double too."""
+    monkeypatch.setattr("masking_unset_tools.local.stack.LocalAwsEndpoint", SqsLimitedEndpoint)
+
+
 @pytest.fixture
 def deepcall() -> Iterator[ScriptedDeepCall]:
     """A fresh DeepCall stand-in that accepts the demo ssid, scriptable by the tests."""

@@ -19,7 +19,7 @@ from masking_unset.handlers.queue import lambda_handler as queue_handler
 from masking_unset.handlers.webhook import lambda_handler as webhook_handler
 from masking_unset_tools.local.deepcall_standin import Fault
 from masking_unset_tools.local.lambda_context import LocalLambdaContext
-from masking_unset_tools.local.stack import LocalStack
+from masking_unset_tools.local.stack import LocalStack, local_stack
 from tests.conftest import sqs_record
 from tests.integration.helpers import gateway_event, response_json
 from tests.support.deepcall import ScriptedDeepCall
@@ -101,6 +101,8 @@ def test_every_send_of_the_functions_passes_through_the_sqs_limits_double(
 ) -> None:
     assert stack.env()["AWS_ENDPOINT_URL"] == aws.url != aws.moto_url
     assert refusal("SendMessage", {"QueueUrl": "q", "MessageBody": "\x00"}) is not None
+    with local_stack() as local:  # the tooling's own (demo, invoke, serve), in this process
+        assert isinstance(local.aws, SqsLimitedEndpoint)
 
 
 # -- item 10: FIFO ids ---------------------------------------------------------------------------

@@ -132,3 +132,20 @@ def test_attributes_are_cut_to_fit_the_message_first_ones_kept_longest(
     if spare >= 100:
         assert fitted["ErrorCode"] == "upstream_rejected"
     assert list(fitted) == [name for name in attributes if name in fitted]
+
+
+def test_dlq_list_shows_no_escape_sequence_or_bidi_override_of_a_parked_message() -> None:
+    # Anyone who may send to the dead-letter queue may write there: the listing scrubs again.
+    from masking_unset_tools.ops.dlq import parked_message
+
+    message = {
+        "MessageId": "m-1",
+        "Body": '\x1b[2J{"event_id": "evt"}',
+        "MessageAttributes": {
+            "ErrorCode": {"DataType": "String", "StringValue": "upstream_rejected"},
+            "ErrorMessage": {"DataType": "String", "StringValue": "\x1b]0;title\x07why \u202e"},
+        },
+    }
+    shown = parked_message(message)
+    assert shown.body == '{"event_id": "evt"}'
+    assert shown.reason == "why "
