@@ -17,6 +17,19 @@ from tests.support.deepcall import ScriptedDeepCall
 from tests.support.sqs_limits import SqsLimitedEndpoint
 
 
+@pytest.fixture(autouse=True)
+def no_remembered_secrets() -> Iterator[None]:
+    """The secrets a container has read are scrubbed from its texts for its life; every test is
+    a new container, so none scrubs another test's secrets."""
+    from masking_unset.models import redact
+
+    with redact._known_lock:
+        redact._known_secrets.clear()
+    yield
+    with redact._known_lock:
+        redact._known_secrets.clear()
+
+
 @pytest.fixture(scope="session")
 def aws() -> Iterator[SqsLimitedEndpoint]:
     """One moto server for the session; each test provisions its own uniquely named resources.
