@@ -44,6 +44,7 @@ COMMON_ENVIRONMENT = {
     "DRY_RUN",
     "DEEPCALL_ALREADY_DONE_CODES",
     "TICKET_STATE_TABLE",
+    "FLEET_STATE_TABLE",
     "EXPIRY_GRACE_MINUTES",
     "REOPEN_EXTEND_MINUTES",
     "HASH_KEY_SECRET_ID",
@@ -374,6 +375,7 @@ def test_api_is_throttled(resources: dict[str, Any]) -> None:
         ("IdempotencyTable", "id", "expiration"),
         ("MaskingMapTable", "pk", "expires_at"),
         ("TicketStateTable", "id", "expiration"),
+        ("FleetStateTable", "id", "expiration"),
     ],
 )
 def test_tables(resources: dict[str, Any], table: str, key: str, ttl: str) -> None:
@@ -417,6 +419,7 @@ def test_outputs(template: dict[str, Any]) -> None:
         "IdempotencyTableName",
         "MaskingMapTableName",
         "TicketStateTableName",
+        "FleetStateTableName",
         "WebhookFunctionName",
         "QueueFunctionName",
     }

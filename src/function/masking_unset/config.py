@@ -107,6 +107,9 @@ class Settings(BaseModel):
     expiry_grace_minutes: int = Field(default=0, alias="EXPIRY_GRACE_MINUTES", ge=0, le=43_200)
     reopen_extend_minutes: int = Field(default=0, alias="REOPEN_EXTEND_MINUTES", ge=0, le=43_200)
     ticket_state_table: OptionalText = Field(default=None, alias="TICKET_STATE_TABLE")
+    # The circuit breaker's state and the deployment's DeepCall request rate, shared by every
+    # container of both functions (docs/fleet.md). Unset: each container decides alone.
+    fleet_state_table: OptionalText = Field(default=None, alias="FLEET_STATE_TABLE")
     # The secret holding the key of every stored hash (models/hashing.py).
     hash_key_secret_id: OptionalText = Field(default=None, alias="HASH_KEY_SECRET_ID")
     dry_run: bool = Field(default=False, alias="DRY_RUN")
