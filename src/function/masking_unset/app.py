@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_sqs import SQSClient
 
+    from masking_unset.clients.breaker import DeepCallBreaker
     from masking_unset.clients.deepcall import DeepCallClient
     from masking_unset.clients.idempotency import DynamoDBIdempotency
     from masking_unset.clients.masking_map import MaskingMapTable
@@ -124,6 +125,25 @@ class App:
         )
 
     @cached_property
+    def breaker(self) -> DeepCallBreaker | None:
+        """DeepCall behind the account's circuit breaker, shared by the fleet through
+        ``FLEET_STATE_TABLE``; None without the table (or in a dry run, which sends nothing)."""
+        settings = self.settings
+        if not settings.fleet_state_table or settings.dry_run:
+            return None
+        from masking_unset.clients.breaker import DeepCallBreaker, FleetCircuitStore
+        from masking_unset.logic.failures import is_outage
+
+        return DeepCallBreaker(
+            self.deepcall,
+            FleetCircuitStore(settings.fleet_state_table, self._client("dynamodb")),
+            is_outage=is_outage,
+            failure_threshold=settings.breaker_failure_threshold,
+            open_seconds=settings.breaker_open_seconds,
+            cache_seconds=settings.breaker_cache_seconds,
+        )
+
+    @cached_property
     def masking_map(self) -> MaskingMapTable | None:
         """The ticket -> masking table, when ``MASKING_MAP_TABLE`` is set."""
         if not self.settings.masking_map_table:
@@ -178,7 +198,7 @@ class App:
         return MaskingExpirer(
             settings,
             secrets,
-            self.deepcall,
+            self.breaker or self.deepcall,
             mapping=self.masking_map,
             idempotency=self.idempotency,
             retry=retry,
@@ -215,7 +235,7 @@ class App:
     @cached_property
     def batch(self) -> BatchProcessor:
         """The SQS batch flow."""
-        from masking_unset.logic.batch import Backoff, BatchProcessor
+        from masking_unset.logic.batch import Backoff, BatchProcessor, Deferral
 
         settings = self.settings
         return BatchProcessor(
@@ -229,6 +249,10 @@ class App:
             budget=self.budget,
             max_receives=settings.queue_max_receives,
             rng=self._rng(),
+            requeue=self.queue,
+            deferral=Deferral(
+                settings.queue_defer_max_seconds, settings.queue_defer_max_age_seconds
+            ),
         )
 
     # SnapStart (handlers/snapstart.py): what is built before the snapshot, what each copy redoes.

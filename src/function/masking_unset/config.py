@@ -110,6 +110,22 @@ class Settings(BaseModel):
     # The circuit breaker's state and the deployment's DeepCall request rate, shared by every
     # container of both functions (docs/fleet.md). Unset: each container decides alone.
     fleet_state_table: OptionalText = Field(default=None, alias="FLEET_STATE_TABLE")
+    # The circuit breaker (docs/fleet.md): consecutive DeepCall failures seen by one container
+    # that open it for the whole deployment, how long it stays open before one probe, and how
+    # long a container trusts the state it last read.
+    breaker_failure_threshold: int = Field(
+        default=3, alias="BREAKER_FAILURE_THRESHOLD", ge=1, le=1000
+    )
+    breaker_open_seconds: int = Field(default=30, alias="BREAKER_OPEN_SECONDS", ge=1, le=3600)
+    breaker_cache_seconds: int = Field(default=2, alias="BREAKER_CACHE_SECONDS", ge=0, le=60)
+    # A record DeepCall could not take (an outage, the rate limit) is sent again as a new
+    # message, at most this many seconds later (SQS allows 900)...
+    queue_defer_max_seconds: int = Field(default=90, alias="QUEUE_DEFER_MAX_SECONDS", ge=1, le=900)
+    # ...until DeepCall has been unavailable to it this long (the queue's retention): then it is
+    # parked with that reason.
+    queue_defer_max_age_seconds: int = Field(
+        default=345_600, alias="QUEUE_DEFER_MAX_AGE_SECONDS", ge=60, le=1_209_600
+    )
     # The secret holding the key of every stored hash (models/hashing.py).
     hash_key_secret_id: OptionalText = Field(default=None, alias="HASH_KEY_SECRET_ID")
     dry_run: bool = Field(default=False, alias="DRY_RUN")

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef
 
 MAX_VISIBILITY_SECONDS = 12 * 60 * 60  # SQS's own limit
+MAX_DELAY_SECONDS = 900  # SQS's own limit for a message's delay
 
 
 class QueueClient:
@@ -35,9 +36,14 @@ class QueueClient:
         attributes: Mapping[str, str] | None = None,
         group_id: str | None = None,
         dedup_id: str | None = None,
+        delay_seconds: int = 0,
     ) -> str:
-        """Send one message; returns its message id. Raises :class:`UpstreamUnavailable`."""
+        """Send one message, hidden for ``delay_seconds`` (not on a FIFO queue, where SQS only
+        knows the queue's own delay); returns its message id. Raises
+        :class:`UpstreamUnavailable`."""
         kwargs: dict[str, object] = {"QueueUrl": self.url, "MessageBody": body}
+        if delay_seconds > 0 and not self.is_fifo:
+            kwargs["DelaySeconds"] = min(delay_seconds, MAX_DELAY_SECONDS)
         if attributes:
             values: dict[str, MessageAttributeValueTypeDef] = {
                 name: {"DataType": "String", "StringValue": value or "-"}
