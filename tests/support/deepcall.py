@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from masking_unset_tools.local.deepcall_standin import (
@@ -27,6 +28,7 @@ class ScriptedDeepCall(DeepCallStandIn):
         self._fault_rate = 0.0
         self._rate_faults: tuple[Fault, ...] = ()
         self._rng: random.Random | None = None
+        self._outage: Fault | None = None
 
     def set_credentials(self, credentials: Mapping[str, str] | None) -> None:
         """Rotate the accepted credentials; the old ones now answer code 1014."""
@@ -47,6 +49,17 @@ class ScriptedDeepCall(DeepCallStandIn):
             # Not for security: a seeded generator so soak runs are reproducible.
             self._rng = random.Random(seed)
 
+    def set_outage(self, fault: Fault | None) -> None:
+        """Answer every unset request with ``fault`` (not consumed) until called with None."""
+        with self._lock:
+            self._outage = fault
+
+    def wait_until(self, predicate: Callable[[Counter[str]], bool], timeout: float) -> bool:
+        """Block until ``predicate(expired)`` holds for the expired counter, checked after each
+        answer (with the stand-in's lock held: it must not call back in); False on timeout."""
+        with self._changed:
+            return self._changed.wait_for(lambda: predicate(self._expired), timeout)
+
     def wait_for_unset_calls(self, count: int, timeout: float) -> bool:
         """Block until at least ``count`` unset requests were received; False on timeout."""
         with self._changed:
@@ -63,7 +76,16 @@ class ScriptedDeepCall(DeepCallStandIn):
         with self._changed:
             self._changed.notify_all()
 
+    def _unset(self, raw: bytes) -> Any:
+        reply = super()._unset(raw)
+        with self._changed:
+            self._changed.notify_all()
+        return reply
+
     def _next_fault(self) -> Fault | None:
+        with self._lock:
+            if self._outage is not None:
+                return self._outage
         fault = super()._next_fault()
         with self._lock:
             if fault is None and self._rng is not None and self._rng.random() < self._fault_rate:
