@@ -9,6 +9,9 @@ from xml.sax.saxutils import escape
 
 from hypothesis import strategies as st
 
+from masking_unset.models.json_input import MAX_BYTES
+from masking_unset_tools.local.deepcall_standin import Fault
+
 # Sentinel numbers: none of their digit runs may ever leave the functions whole.
 NUMBERS = ("9876543210", "9123456780", "8040001234")
 FULLWIDTH = {ord("0") + i: 0xFF10 + i for i in range(10)}  # fullwidth digits
@@ -252,3 +255,34 @@ header_names = st.sampled_from(
     ]
 )
 hostile_headers = st.dictionaries(header_names, nasty_text, max_size=4)
+
+
+# -- DeepCall's answer as a byte stream ------------------------------------------------------
+
+# None of these confirms anything: an error to retry, a proxy's page, a body cut off mid-JSON.
+_UNCONFIRMING_BODIES = [
+    b'{"status":"error","code":1009,"message":"Something went wrong"}',
+    b"<html><body><h1>502 Bad Gateway</h1></body></html>",
+    b'{"status": "succ',
+    b"",
+]
+
+
+@st.composite
+def deepcall_byte_streams(draw: st.DrawFn) -> Fault:
+    """An answer that confirms nothing, as bytes on the wire: its framing (a length, or
+    chunked), its encoding (gzip: a bomb when large), its size (up to past the 1 MiB the JSON
+    loader reads, counted decompressed) and its pace (a byte at a time, a few ms apart)."""
+    body = draw(st.sampled_from(_UNCONFIRMING_BODIES))
+    size = draw(st.sampled_from([0, 4096, MAX_BYTES, MAX_BYTES + 1, 4 * MAX_BYTES]))
+    # A drip stays within the attempt here (the regression tests cover one that does not).
+    drip = draw(st.sampled_from([0.0, 0.001, 0.005])) if size == 0 else 0.0
+    return Fault(
+        status=draw(st.sampled_from([200, 502])),
+        body=body,
+        headers={"Content-Type": "application/json"},
+        size=size,
+        gzip=draw(st.booleans()),
+        chunked=draw(st.booleans()),
+        drip=drip,
+    )

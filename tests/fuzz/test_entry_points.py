@@ -44,6 +44,7 @@ from tests.conftest import sqs_record
 from tests.fuzz.strategies import (
     BODIES,
     NUMBERS,
+    deepcall_byte_streams,
     generic_bodies,
     hostile_headers,
     json_values,
@@ -89,6 +90,11 @@ DEEPCALL_ANSWERS: list[tuple[str, Fault | None]] = [
         Fault(status=429, body=b"{}", headers={"Retry-After": "9" * 400}),
     ),
 ]
+# ... and any of them, or an unconfirming answer as a byte stream (size, framing, gzip, pace).
+deepcall_answers = st.one_of(
+    st.sampled_from(DEEPCALL_ANSWERS),
+    deepcall_byte_streams().map(lambda fault: (REFUSES, fault)),
+)
 
 
 @pytest.fixture(scope="module")
@@ -280,7 +286,7 @@ not_api_events = st.one_of(
 
 
 @FUZZ
-@given(request=webhook_requests(), answer=st.sampled_from(DEEPCALL_ANSWERS))
+@given(request=webhook_requests(), answer=deepcall_answers)
 def test_webhook_invariants(
     webhook_deployment: LocalStack,
     log_stream: io.StringIO,
@@ -405,7 +411,7 @@ def drain_dead_letters(stack: LocalStack) -> dict[str, dict[str, str]]:
 
 
 @FUZZ
-@given(batch=sqs_events(), answer=st.sampled_from(DEEPCALL_ANSWERS))
+@given(batch=sqs_events(), answer=deepcall_answers)
 def test_queue_invariants(
     queue_deployment: LocalStack,
     log_stream: io.StringIO,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tracemalloc
 from email.utils import formatdate
 
 import pytest
@@ -17,6 +18,7 @@ from masking_unset.clients.deepcall import (
 )
 from masking_unset.models.deepcall import SsidCredentials, UnsetTarget
 from masking_unset.models.errors import UpstreamRejected, UpstreamUnavailable
+from masking_unset.models.json_input import MAX_BYTES
 from masking_unset_tools.local.deepcall_standin import DeepCallStandIn, Fault
 
 _JSON = "application/json"
@@ -184,3 +186,104 @@ def test_an_answer_the_json_loader_refuses_is_a_bad_response(
     with pytest.raises(UpstreamUnavailable) as caught:
         client(standin).unset(CREDS, TARGET)
     assert caught.value.code == "upstream_bad_response"
+
+
+# --- DeepCall's answer as bytes: its pace and its size (issue 19, items 6 and 7) ----------------
+
+_ANSWER = b'{"status":"success","message":"Your masking unset"}'  # the stand-in's success, 51 bytes
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["with-length", "chunked"])
+def test_an_answer_dripped_a_byte_at_a_time_ends_at_the_attempt_deadline(
+    standin: DeepCallStandIn, chunked: bool
+) -> None:
+    # Each byte comes well within the read timeout (2 s); the whole answer would take 10 s.
+    standin.enqueue(Fault.slow_drip(0.2, chunked=chunked))
+    deepcall = DeepCallClient(
+        standin.base_url, session=build_session(1), connect_timeout=0.5, read_timeout=2.0
+    )
+    with pytest.raises(UpstreamUnavailable) as caught:
+        deepcall.unset(CREDS, TARGET, time_limit=1.0)
+    assert caught.value.code == "upstream_timeout"
+    # Abandoned long before the server could finish (about 5 bytes in 1 s; bounded loosely).
+    assert standin.streamed_bytes < len(_ANSWER) // 2
+    # The abandoned connection was discarded, not pooled half-read: the next call is answered.
+    assert deepcall.unset(CREDS, UnsetTarget(mask="8040001235")).succeeded
+
+
+def test_without_a_time_limit_a_drip_ends_within_connect_plus_read_timeout(
+    standin: DeepCallStandIn,
+) -> None:
+    standin.enqueue(Fault.slow_drip(0.2))
+    deepcall = DeepCallClient(
+        standin.base_url, session=build_session(1), connect_timeout=0.3, read_timeout=0.7
+    )
+    with pytest.raises(UpstreamUnavailable) as caught:
+        deepcall.unset(CREDS, TARGET)
+    assert caught.value.code == "upstream_timeout"
+    assert standin.streamed_bytes < len(_ANSWER) // 2
+
+
+def test_no_time_left_sends_nothing(standin: DeepCallStandIn) -> None:
+    with pytest.raises(UpstreamUnavailable) as caught:
+        client(standin).unset(CREDS, TARGET, time_limit=0.0)
+    assert caught.value.code == "upstream_timeout"
+    assert standin.unset_calls == []
+
+
+_HUGE = 64 * 1024 * 1024  # read whole, it would take 64 MiB at least (and twice that, joined)
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [Fault.huge(_HUGE), Fault.huge(_HUGE, chunked=True), Fault.huge(_HUGE, gzip=True)],
+    ids=["with-length", "chunked", "gzip-bomb"],
+)
+def test_a_huge_answer_is_refused_after_at_most_the_json_limit(
+    standin: DeepCallStandIn, fault: Fault
+) -> None:
+    # Valid JSON, success and all: the padding is trailing whitespace.
+    standin.enqueue(fault)
+    deepcall = client(standin)
+    tracemalloc.start()
+    try:
+        with pytest.raises(UpstreamUnavailable) as caught:
+            deepcall.unset(CREDS, TARGET)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 1024 * 1024  # a few pieces of 64 KiB and the 1 MiB kept, not 64 MiB
+    assert caught.value.code == "upstream_bad_response"
+    assert caught.value.http_status == 200
+    assert "over 1024 KiB" in str(caught.value)
+    if not fault.gzip:  # what the sockets' buffers hold at most, nowhere near the whole
+        assert standin.streamed_bytes < _HUGE // 4
+    assert deepcall.unset(CREDS, UnsetTarget(mask="8040001235")).succeeded
+
+
+def test_a_length_over_the_limit_is_refused_before_the_body_is_read(
+    standin: DeepCallStandIn,
+) -> None:
+    standin.enqueue(Fault.huge(MAX_BYTES + 1, gzip=False))
+    deepcall = client(standin)
+    tracemalloc.start()
+    try:
+        with pytest.raises(UpstreamUnavailable) as caught:
+            deepcall.unset(CREDS, TARGET)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 512 * 1024  # not even the first 1 MiB was kept
+    assert caught.value.code == "upstream_bad_response"
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [Fault.huge(MAX_BYTES), Fault.huge(MAX_BYTES, chunked=True), Fault.huge(MAX_BYTES, gzip=True)],
+    ids=["with-length", "chunked", "gzip"],
+)
+def test_an_answer_of_exactly_the_limit_is_still_read(
+    standin: DeepCallStandIn, fault: Fault
+) -> None:
+    standin.enqueue(fault)
+    assert client(standin).unset(CREDS, TARGET).succeeded

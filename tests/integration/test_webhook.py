@@ -330,6 +330,22 @@ def test_missing_configuration_answers_without_a_stack_trace(
 
 
 @pytest.mark.usefixtures("fast_retries")
+def test_an_answer_dripped_past_every_attempts_deadline_is_queued_as_a_timeout(
+    stack: LocalStack, deepcall: ScriptedDeepCall, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A byte every 0.2 s never trips a 0.5 s read timeout; each attempt's deadline (0.8 s) does.
+    monkeypatch.setenv("DEEPCALL_CONNECT_TIMEOUT_SECONDS", "0.3")
+    monkeypatch.setenv("DEEPCALL_TIMEOUT_SECONDS", "0.5")
+    deepcall.enqueue(*[Fault.slow_drip(0.2)] * 3)
+    queued = invoke(gateway_event(CLOSE))
+    assert queued["statusCode"] == 202
+    assert response_json(queued)["reason"] == "DeepCall did not answer in time"
+    assert len(deepcall.unset_calls) == 3
+    # About 4 bytes an attempt; the whole answer (51 bytes) never got out.
+    assert deepcall.streamed_bytes < 51
+
+
+@pytest.mark.usefixtures("fast_retries")
 def test_read_timeouts_are_retried_then_queued(
     stack: LocalStack, deepcall: ScriptedDeepCall, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -60,12 +60,19 @@ class FakeDeepCall:
         self.answers = list(answers)
         self.calls: list[tuple[DeepCallCredentials, UnsetTarget]] = []
         self.durations: list[int] = []  # the expiry_duration of each call
+        self.time_limits: list[float | None] = []  # the time_limit of each call
 
     def unset(
-        self, credentials: DeepCallCredentials, target: UnsetTarget, expiry_duration: int = -1
+        self,
+        credentials: DeepCallCredentials,
+        target: UnsetTarget,
+        expiry_duration: int = -1,
+        *,
+        time_limit: float | None = None,
     ) -> DeepCallReply:
         self.calls.append((credentials, target))
         self.durations.append(expiry_duration)
+        self.time_limits.append(time_limit)
         answer = self.answers.pop(0) if self.answers else DeepCallReply(status="success")
         if isinstance(answer, Exception):
             raise answer

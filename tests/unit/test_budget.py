@@ -127,7 +127,12 @@ class DeepCall:
         self.calls = 0
 
     def unset(
-        self, credentials: DeepCallCredentials, target: UnsetTarget, expiry_duration: int = -1
+        self,
+        credentials: DeepCallCredentials,
+        target: UnsetTarget,
+        expiry_duration: int = -1,
+        *,
+        time_limit: float | None = None,
     ) -> DeepCallReply:
         self.calls += 1
         self.clock.advance(self.seconds)

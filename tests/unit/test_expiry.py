@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from masking_unset.models.budget import Deadline, TimeBudget
 from masking_unset.models.deepcall import DeepCallReply
 from masking_unset.models.errors import (
     ConfigurationError,
@@ -85,6 +86,14 @@ def test_given_a_passing_outage_when_expired_then_it_is_retried_within_the_invoc
     deepcall = FakeDeepCall(UpstreamUnavailable("down"), UpstreamUnavailable("down"))
     assert expirer(deepcall).expire(EVENT).status is Outcome.UNSET
     assert len(deepcall.calls) == 3
+
+
+def test_given_the_invocations_deadline_then_each_attempt_leaves_the_time_to_hand_on() -> None:
+    # The client's own deadline (however slowly DeepCall answers) comes from the invocation's.
+    deepcall = FakeDeepCall(UpstreamUnavailable("down", code="upstream_timeout"))
+    assert expirer(deepcall).expire(EVENT, Deadline(lambda: 30_000)).status is Outcome.UNSET
+    limit = 30.0 - TimeBudget().hand_on
+    assert deepcall.time_limits == [pytest.approx(limit), pytest.approx(limit)]
 
 
 def test_given_a_lasting_outage_then_it_fails_and_nothing_is_recorded() -> None:

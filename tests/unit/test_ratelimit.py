@@ -3,6 +3,7 @@ its wiring into the DeepCall client, the container and the SQS batch."""
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import threading
@@ -157,7 +158,8 @@ class FakeSession:
         response = requests.Response()
         response.status_code = 200
         response.headers = CaseInsensitiveDict({"Content-Type": "application/json"})
-        response._content = b'{"status": "success", "message": "Your masking unset"}'
+        # Read as a stream, as the client asks for (stream=True).
+        response.raw = io.BytesIO(b'{"status": "success", "message": "Your masking unset"}')
         return response
 
 

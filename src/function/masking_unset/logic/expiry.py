@@ -430,7 +430,7 @@ class MaskingExpirer:
 
     def _call(self, target: UnsetTarget, duration: int, deadline: Deadline) -> DeepCallReply:
         try:
-            return self._measured_unset(self.credentials(), target, duration)
+            return self._measured_unset(self.credentials(), target, duration, deadline)
         except UpstreamError as exc:
             if not disposition(exc).refresh:
                 raise
@@ -439,7 +439,7 @@ class MaskingExpirer:
                 raise  # no time to re-read and call again: handed on, retried later
             logger.warning("deepcall refused the credential; re-reading the secret")
         try:
-            return self._measured_unset(self.credentials(refresh=True), target, duration)
+            return self._measured_unset(self.credentials(refresh=True), target, duration, deadline)
         except UpstreamError as exc:
             if disposition(exc).refresh:
                 raise ConfigurationError(
@@ -449,12 +449,18 @@ class MaskingExpirer:
             raise
 
     def _measured_unset(
-        self, credentials: DeepCallCredentials, target: UnsetTarget, duration: int
+        self,
+        credentials: DeepCallCredentials,
+        target: UnsetTarget,
+        duration: int,
+        deadline: Deadline,
     ) -> DeepCallReply:
         started = time.perf_counter()
+        # However slowly DeepCall answers, the attempt leaves the time to hand the event on.
+        time_limit = deadline.remaining() - self._budget.hand_on
         with subsegment("## deepcall.unset", fields=",".join(target.fields())) as segment:
             try:
-                reply = self._deepcall.unset(credentials, target, duration)
+                reply = self._deepcall.unset(credentials, target, duration, time_limit=time_limit)
             except UpstreamError as exc:
                 code = str(exc.deepcall_code) if exc.deepcall_code is not None else exc.code
                 count_by("UpstreamErrors", "code", code)

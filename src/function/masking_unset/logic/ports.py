@@ -22,8 +22,15 @@ class UnsetCaller(Protocol):
     """Calls DeepCall (see :class:`masking_unset.clients.deepcall.DeepCallClient`)."""
 
     def unset(
-        self, credentials: DeepCallCredentials, target: UnsetTarget, expiry_duration: int = ...
-    ) -> DeepCallReply: ...
+        self,
+        credentials: DeepCallCredentials,
+        target: UnsetTarget,
+        expiry_duration: int = ...,
+        *,
+        time_limit: float | None = ...,
+    ) -> DeepCallReply:
+        """DeepCall's success reply; the attempt takes at most ``time_limit`` seconds."""
+        ...
 
 
 class MaskingMap(Protocol):

@@ -2,7 +2,8 @@
 
 Used by the test suite, the benchmarks and the local demo. It binds to loopback by default and
 records every unset request; faults (error bodies, 5xx, 429, HTML proxy pages, delays, connection
-resets, truncated bodies) are scripted in-process with :meth:`DeepCallStandIn.enqueue`. It runs on
+resets, truncated bodies, answers dripped a byte at a time, huge or gzip-bombed answers) are
+scripted in-process with :meth:`DeepCallStandIn.enqueue`. It runs on
 the tooling's HTTP server (:mod:`masking_unset_tools.local.http_server`), as ``serve`` does.
 
 Run it on its own with::
@@ -13,13 +14,15 @@ Run it on its own with::
 from __future__ import annotations
 
 import argparse
+import functools
+import gzip
 import hashlib
 import json
 import signal
 import sys
 import threading
 from collections import Counter, deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from types import FrameType
@@ -42,6 +45,8 @@ SERVER_NAME: Final = "DeepCallStandIn/1.0"
 _AUTH_FIELDS: Final = ("ssid", "userId", "token")
 _TARGET_FIELDS: Final = ("mask", "m1", "m2")
 _JSON: Final = "application/json"
+_PAD: Final = b" " * (64 * 1024)  # one buffer, sent again and again: a huge answer costs no memory
+_GZIP_PAD_BYTES: Final = 1024 * 1024
 
 DEFAULT_ALREADY_DONE_REPLY: Final[Mapping[str, Any]] = {
     "status": "error",
@@ -84,6 +89,11 @@ class Fault:
     normal body is sent with this ``status`` and the extra ``headers``. ``delay`` is waited before
     anything else. ``reset`` drops the connection with a TCP RST without processing the request.
     ``truncate`` sends the full Content-Length but only half of the body, then closes.
+
+    The body can also be produced as it is sent: ``size`` pads it with spaces (after the JSON,
+    so it stays valid JSON) to that many bytes, ``gzip`` compresses it (``Content-Encoding:
+    gzip``; ``size`` counts the decompressed bytes), ``chunked`` sends it without a length, and
+    ``drip`` sends it one byte at a time, that many seconds apart.
     """
 
     status: int = 200
@@ -92,6 +102,15 @@ class Fault:
     delay: float = 0.0
     reset: bool = False
     truncate: bool = False
+    size: int = 0
+    gzip: bool = False
+    chunked: bool = False
+    drip: float = 0.0
+
+    @property
+    def streamed(self) -> bool:
+        """Whether the body is produced as it is sent."""
+        return bool(self.size or self.gzip or self.chunked or self.drip)
 
     @classmethod
     def error(cls, code: int, message: str, status: int = 200) -> Fault:
@@ -132,6 +151,19 @@ class Fault:
         """Wait ``delay`` seconds (longer than the client's timeout), then answer normally."""
         return cls(delay=delay)
 
+    @classmethod
+    def slow_drip(cls, interval: float, *, chunked: bool = False) -> Fault:
+        """Process the request, then send the normal answer one byte every ``interval`` seconds:
+        no single read waits long, the whole answer does."""
+        return cls(drip=interval, chunked=chunked)
+
+    @classmethod
+    def huge(cls, size: int, *, chunked: bool = False, gzip: bool = False) -> Fault:
+        """Process the request, then send the normal answer padded with spaces to ``size``
+        bytes: with its length, ``chunked``, or as a ``gzip`` bomb (a small download that
+        decompresses to ``size`` bytes)."""
+        return cls(size=size, chunked=chunked, gzip=gzip)
+
 
 def _reason(status: int) -> str:
     try:
@@ -146,6 +178,34 @@ class _Reply:
     body: bytes
     headers: dict[str, str] = field(default_factory=lambda: {"Content-Type": _JSON})
     truncate: bool = False
+    stream: Iterator[bytes] | None = None
+    length: int | None = None
+
+
+@functools.cache
+def _gzip_pad() -> bytes:
+    # gzip members may follow one another; each of these decompresses to 1 MiB of spaces.
+    return gzip.compress(b" " * _GZIP_PAD_BYTES, mtime=0)
+
+
+def _padded(body: bytes, size: int) -> Iterator[bytes]:
+    """``body``, then spaces up to ``size`` bytes, in pieces that share one buffer."""
+    yield body
+    left = size - len(body)
+    while left > 0:
+        piece = _PAD if left >= len(_PAD) else _PAD[:left]
+        yield piece
+        left -= len(piece)
+
+
+def _gzipped(body: bytes, size: int) -> list[bytes]:
+    """gzip members that decompress to ``body`` and then spaces up to ``size`` bytes."""
+    members = [gzip.compress(body, mtime=0)]
+    left = size - len(body)
+    members += [_gzip_pad()] * max(left // _GZIP_PAD_BYTES, 0)
+    if left > 0 and left % _GZIP_PAD_BYTES:
+        members.append(gzip.compress(b" " * (left % _GZIP_PAD_BYTES), mtime=0))
+    return members
 
 
 def _json_reply(status: int, obj: Any) -> _Reply:
@@ -219,6 +279,7 @@ class DeepCallStandIn(Served):
         self._requests: list[RecordedRequest] = []
         self._faults: deque[Fault] = deque()
         self._expired: Counter[str] = Counter()
+        self._streamed_bytes = 0
         self._stopping = threading.Event()
         self._server: HttpServer | None = None
 
@@ -271,12 +332,19 @@ class DeepCallStandIn(Served):
         with self._lock:
             return Counter(self._expired)
 
+    @property
+    def streamed_bytes(self) -> int:
+        """How many bytes of streamed bodies (see :class:`Fault`) were written to a client."""
+        with self._lock:
+            return self._streamed_bytes
+
     def clear(self) -> None:
-        """Forget recorded requests, the expired counter and queued faults."""
+        """Forget recorded requests, the expired counter, the streamed bytes and queued faults."""
         with self._lock:
             self._requests.clear()
             self._expired.clear()
             self._faults.clear()
+            self._streamed_bytes = 0
 
     # -- scripting -------------------------------------------------------------------------
 
@@ -294,7 +362,14 @@ class DeepCallStandIn(Served):
         if reply.status < 400:
             headers.setdefault("ETag", 'W/"' + hashlib.sha256(reply.body).hexdigest()[:16] + '"')
         headers.setdefault("Access-Control-Allow-Origin", "*")
-        return HttpAnswer(reply.status, list(headers.items()), reply.body, reply.truncate)
+        return HttpAnswer(
+            reply.status,
+            list(headers.items()),
+            reply.body,
+            reply.truncate,
+            stream=reply.stream,
+            length=reply.length,
+        )
 
     def _answer(self, request: HttpRequest) -> _Reply:
         """Unset requests are DeepCall's; unknown paths answer 404, other methods 405."""
@@ -336,7 +411,35 @@ class DeepCallStandIn(Served):
             reply.status = fault.status
             reply.truncate = fault.truncate
             _merge_headers(reply.headers, fault.headers)
+            if fault.streamed:
+                self._stream(reply, fault)
         return reply
+
+    def _stream(self, reply: _Reply, fault: Fault) -> None:
+        """Turn ``reply``'s body into one produced as it is sent, as ``fault`` says."""
+        pieces: Iterator[bytes] | list[bytes]
+        if fault.gzip:
+            pieces = _gzipped(reply.body, fault.size)
+            length = sum(map(len, pieces))
+            _merge_headers(reply.headers, {"Content-Encoding": "gzip"})
+        else:
+            pieces = _padded(reply.body, fault.size)
+            length = max(fault.size, len(reply.body))
+        reply.stream = self._counted(iter(pieces), fault.drip)
+        reply.length = None if fault.chunked else length
+
+    def _counted(self, pieces: Iterator[bytes], drip: float) -> Iterator[bytes]:
+        """``pieces`` (one byte at a time, ``drip`` seconds apart, when dripped), counting each
+        once the server asks for the next one: by then it was written."""
+        for piece in pieces:
+            parts = [piece[i : i + 1] for i in range(len(piece))] if drip else [piece]
+            for part in parts:
+                # Waiting on the stop event (not sleeping) lets stop() cut a drip short.
+                if drip and self._stopping.wait(drip):
+                    raise Drop()
+                yield part
+                with self._lock:
+                    self._streamed_bytes += len(part)
 
     def _record(self, request: RecordedRequest) -> None:
         with self._lock:

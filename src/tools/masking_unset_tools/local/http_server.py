@@ -6,7 +6,8 @@ h11 does the framing (request line, headers, Content-Length, chunked bodies, kee
 connection has its own thread; each complete request goes to an *app*, a function from
 :class:`HttpRequest` to :class:`HttpAnswer`. An app may also misbehave on purpose, as the
 stand-in's faults do: drop the connection unanswered (:class:`Drop`, optionally with a TCP reset)
-or announce a body and send only half of it (``HttpAnswer.truncate``).
+or announce a body and send only half of it (``HttpAnswer.truncate``). A body may also be
+produced while it is written (``HttpAnswer.stream``): slowly, or larger than memory.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import socketserver
 import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http import HTTPStatus
@@ -81,12 +82,18 @@ class HttpRequest:
 @dataclass
 class HttpAnswer:
     """What to write back: status, headers (repeats allowed) and the body bytes. ``truncate``
-    announces the whole body, sends half of it and closes the connection."""
+    announces the whole body, sends half of it and closes the connection.
+
+    ``stream``, when set, is the body instead of ``body``: each piece is written as soon as it
+    is produced (the producer may wait between pieces, or raise :class:`Drop`), announced as
+    ``length`` bytes when that is given, else sent chunked."""
 
     status: int
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
     truncate: bool = False
+    stream: Iterable[bytes] | None = None
+    length: int | None = None
 
 
 class Drop(Exception):
@@ -359,8 +366,13 @@ class _Connection(socketserver.BaseRequestHandler):
         ]
         if answer.body and not any(name.lower() == "content-type" for name, _ in headers):
             headers.append(("Content-Type", "application/json"))
+        if answer.stream is None:
+            headers.append(("Content-Length", str(len(answer.body))))
+        elif answer.length is not None:
+            headers.append(("Content-Length", str(answer.length)))
+        else:
+            headers.append(("Transfer-Encoding", "chunked"))
         headers += [
-            ("Content-Length", str(len(answer.body))),
             ("Date", formatdate(usegmt=True)),
             ("Server", self.server.server_name),
         ]
@@ -368,6 +380,7 @@ class _Connection(socketserver.BaseRequestHandler):
             headers.append(("Connection", "close"))
         reason = HTTPStatus(answer.status).phrase if answer.status in _STATUSES else ""
         body = answer.body[: len(answer.body) // 2] if answer.truncate else answer.body
+        with_body = request is None or request.method != b"HEAD"
         try:
             data = self.http.send(
                 h11.Response(
@@ -376,7 +389,9 @@ class _Connection(socketserver.BaseRequestHandler):
                     reason=reason,
                 )
             )
-            if request is None or request.method != b"HEAD":
+            if answer.stream is not None:
+                return self._send_stream(data or b"", answer.stream if with_body else ())
+            if with_body:
                 data = (data or b"") + (self.http.send(h11.Data(data=body)) or b"")
             if not answer.truncate:  # a truncated body never ends: the connection does
                 data = (data or b"") + (self.http.send(h11.EndOfMessage()) or b"")
@@ -385,6 +400,20 @@ class _Connection(socketserver.BaseRequestHandler):
             self.server.log(f"the answer could not be written ({exc})")
             return False
         self.request.sendall(data or b"")
+        return self._reusable()
+
+    def _send_stream(self, head: bytes, pieces: Iterable[bytes]) -> bool:
+        """Write the head, then each piece as it is produced. A stream that does not match its
+        announced length is a broken answer: the connection closes."""
+        self.request.sendall(head)
+        try:
+            for piece in pieces:
+                if piece:
+                    self.request.sendall(self.http.send(h11.Data(data=piece)) or b"")
+            self.request.sendall(self.http.send(h11.EndOfMessage()) or b"")
+        except h11.LocalProtocolError:
+            self.server.log("a streamed answer did not match its length")
+            return False
         return self._reusable()
 
     def _reusable(self) -> bool:
