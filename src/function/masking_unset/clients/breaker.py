@@ -36,7 +36,12 @@ if TYPE_CHECKING:
 
 class _Caller(Protocol):
     def unset(
-        self, credentials: DeepCallCredentials, target: UnsetTarget, expiry_duration: int = ...
+        self,
+        credentials: DeepCallCredentials,
+        target: UnsetTarget,
+        expiry_duration: int = ...,
+        *,
+        time_limit: float | None = ...,
     ) -> DeepCallReply: ...
 
 
@@ -149,10 +154,14 @@ class DeepCallBreaker:
         credentials: DeepCallCredentials,
         target: UnsetTarget,
         expiry_duration: int = EXPIRE_NOW_MINUTES,
+        *,
+        time_limit: float | None = None,
     ) -> DeepCallReply:
         """:meth:`DeepCallClient.unset`, unless the circuit is open (:class:`CircuitOpen`)."""
         try:
-            reply: DeepCallReply | _Answered = self._protected(credentials, target, expiry_duration)
+            reply: DeepCallReply | _Answered = self._protected(
+                credentials, target, expiry_duration, time_limit
+            )
         except _Outage as outage:
             raise outage.cause from None
         finally:
@@ -162,10 +171,14 @@ class DeepCallBreaker:
         return reply
 
     def _call(
-        self, credentials: DeepCallCredentials, target: UnsetTarget, expiry_duration: int
+        self,
+        credentials: DeepCallCredentials,
+        target: UnsetTarget,
+        expiry_duration: int,
+        time_limit: float | None,
     ) -> DeepCallReply | _Answered:
         try:
-            return self._caller.unset(credentials, target, expiry_duration)
+            return self._caller.unset(credentials, target, expiry_duration, time_limit=time_limit)
         except UpstreamError as exc:
             if exc.code in NOT_SENT_CODES:
                 raise  # nothing was sent: neither a failure nor a success of DeepCall's
