@@ -25,6 +25,8 @@ from masking_unset.models.redact import scrub
 _MAX_MESSAGE = 200
 MAX_RETRY_AFTER_SECONDS = 3600.0  # a longer wait asked for is waited no longer than this
 _MAX_HTTP_DATE = 64  # "Sun, 06 Nov 1994 08:49:37 GMT" is 29
+# How long a 429 without a usable Retry-After pauses the pacer.
+DEFAULT_PAUSE_SECONDS = 1.0
 
 
 class RequestPacer(Protocol):
@@ -36,6 +38,10 @@ class RequestPacer(Protocol):
 
     def wait_time(self) -> float:
         """Seconds until a slot would be free."""
+        ...
+
+    def pause(self, seconds: float) -> None:
+        """No slot for ``seconds`` (DeepCall asked to slow down); shared pacers pause the fleet."""
         ...
 
 
@@ -129,7 +135,17 @@ class DeepCallClient:
             raise UpstreamUnavailable(
                 f"could not reach DeepCall ({type(exc).__name__})", code="upstream_unreachable"
             ) from None
+        self._slow_down_if_asked(response)
         return self._interpret(response, credentials)
+
+    def _slow_down_if_asked(self, response: requests.Response) -> None:
+        """A 429 (or a 503 with ``Retry-After``) pauses the pacer for the time asked (1 s when
+        not said), so every container sharing it waits, not just this request."""
+        if self._pacer is None or response.status_code not in (429, 503):
+            return
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        if response.status_code == 429 or retry_after is not None:
+            self._pacer.pause(DEFAULT_PAUSE_SECONDS if retry_after is None else retry_after)
 
     def close(self) -> None:
         """Drop the pooled connections; the session stays usable and reconnects when next used."""
