@@ -1,10 +1,11 @@
 """The DeepCall stand-in with what only the tests script: credential rotation, a seeded fault
-rate and waiting for requests to arrive."""
+rate, waiting for requests to arrive and when each arrived."""
 
 from __future__ import annotations
 
 import random
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -29,6 +30,7 @@ class ScriptedDeepCall(DeepCallStandIn):
         self._rate_faults: tuple[Fault, ...] = ()
         self._rng: random.Random | None = None
         self._outage: Fault | None = None
+        self._received_at: list[float] = []
 
     def set_credentials(self, credentials: Mapping[str, str] | None) -> None:
         """Rotate the accepted credentials; the old ones now answer code 1014."""
@@ -65,15 +67,25 @@ class ScriptedDeepCall(DeepCallStandIn):
         with self._changed:
             return self._changed.wait_for(lambda: len(self._requests) >= count, timeout)
 
+    @property
+    def received_at(self) -> list[float]:
+        """When each recorded request arrived (``time.time()``, the clock the fleet's request
+        slots are cut from), earliest first."""
+        with self._lock:
+            return sorted(self._received_at)
+
     def clear(self) -> None:
-        """Also forget the fault rate."""
+        """Also forget the fault rate and the arrival times."""
         super().clear()
         with self._lock:
             self._fault_rate, self._rate_faults, self._rng = 0.0, (), None
+            self._received_at.clear()
 
     def _record(self, request: RecordedRequest) -> None:
+        arrived = time.time()
         super()._record(request)
         with self._changed:
+            self._received_at.append(arrived)
             self._changed.notify_all()
 
     def _unset(self, raw: bytes) -> Any:

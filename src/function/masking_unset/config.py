@@ -130,7 +130,12 @@ class Settings(BaseModel):
     hash_key_secret_id: OptionalText = Field(default=None, alias="HASH_KEY_SECRET_ID")
     dry_run: bool = Field(default=False, alias="DRY_RUN")
     max_concurrency: int = Field(default=10, alias="MAX_CONCURRENCY", ge=1, le=100)
+    # DeepCall requests per second: for the whole deployment (every container of both functions,
+    # through FLEET_STATE_TABLE; per container without it), and optionally per container too.
     deepcall_max_rps: float = Field(default=0.0, alias="DEEPCALL_MAX_RPS", ge=0)
+    deepcall_max_rps_per_container: float = Field(
+        default=0.0, alias="DEEPCALL_MAX_RPS_PER_CONTAINER", ge=0
+    )
     hubspot_closed_stages: CsvList = Field(default=(), alias="HUBSPOT_CLOSED_STAGES")
     public_base_url: OptionalText = Field(default=None, alias="PUBLIC_BASE_URL")
     salesforce_org_ids: CsvList = Field(default=(), alias="SALESFORCE_ORG_IDS")
