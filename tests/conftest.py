@@ -16,6 +16,20 @@ from tests.support.aws_faults import FaultyAwsProxy
 from tests.support.deepcall import ScriptedDeepCall
 
 
+@pytest.fixture(autouse=True)
+def fresh_circuit_counters() -> Iterator[None]:
+    """Powertools counts each circuit's consecutive failures per process, as a container does
+    across its invocations; every test is a new deployment, so none inherits another's count."""
+    from aws_lambda_powertools.utilities.circuit_breaker import base
+
+    counters = (base._LOCAL_FAILURES, base._LOCAL_SUCCESSES, base._LAST_OBSERVED_STATE)
+    for counter in counters:
+        counter.clear()
+    yield
+    for counter in counters:
+        counter.clear()
+
+
 @pytest.fixture(scope="session")
 def aws() -> Iterator[LocalAwsEndpoint]:
     """One moto server for the session; each test provisions its own uniquely named resources."""

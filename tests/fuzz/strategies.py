@@ -4,6 +4,7 @@ a broken producer may send to each entry point."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -107,16 +108,38 @@ raw_junk = st.one_of(
 )
 
 
+def _ahead_of_now(delta: timedelta) -> str:
+    return (datetime.now(UTC) + delta).isoformat()
+
+
+# A sender's clock: far ahead (a typo, a broken clock, a hostile sender: past the allowed skew,
+# it must be refused and lock nothing), a little ahead, or any value at all.
+occurred_ats = st.one_of(
+    json_values,
+    st.timedeltas(min_value=timedelta(minutes=6), max_value=timedelta(days=2_000_000)).map(
+        _ahead_of_now
+    ),
+    st.timedeltas(min_value=timedelta(0), max_value=timedelta(minutes=4)).map(_ahead_of_now),
+    st.sampled_from(["9999-12-31T23:59:59Z", "9999-12-31T23:59:59-14:00", "9999-12-31"]),
+)
+
+
+TIME_FIELDS = {"occurred_at", "LastModifiedDate"}
 NUMBER_FIELDS = {"mask", "m1", "m2", "ticket_cf_mask", "ticket_cf_m1", "Mask__c", "M1__c", "M2__c"}
 
 
 def field_dicts(names: list[str]) -> st.SearchStrategy[dict[str, Any]]:
     """Objects whose keys are the fields a parser looks for, with hostile values; the number
-    fields also get sentinel numbers in every form people write them."""
+    fields also get sentinel numbers in every form people write them, the time fields times
+    far ahead of the clock."""
     return st.fixed_dictionaries(
         {},
         optional={
-            name: st.one_of(numbers, json_values) if name in NUMBER_FIELDS else json_values
+            name: st.one_of(numbers, json_values)
+            if name in NUMBER_FIELDS
+            else occurred_ats
+            if name in TIME_FIELDS
+            else json_values
             for name in names
         },
     )
@@ -144,7 +167,7 @@ zendesk_bodies = st.one_of(
                 ["zen:event-type:ticket.status_changed", "zen:event-type:other", "x"]
             ),
             "id": json_values,
-            "time": st.one_of(nasty_text, st.just("2026-11-26T10:00:00Z")),
+            "time": st.one_of(nasty_text, st.just("2026-11-26T10:00:00Z"), occurred_ats),
             "subject": st.one_of(nasty_text, st.just("zen:ticket:5158")),
             "detail": st.one_of(json_values, field_dicts(["id", "status", "external_id"])),
             "event": st.one_of(
@@ -160,7 +183,16 @@ zendesk_bodies = st.one_of(
     ),
 )
 freshdesk_bodies = field_dicts(
-    ["ticket_id", "ticket_status", "ticket_cf_mask", "mask", "m1", "m2", "ticket_cf_m1"]
+    [
+        "ticket_id",
+        "ticket_status",
+        "ticket_cf_mask",
+        "mask",
+        "m1",
+        "m2",
+        "ticket_cf_m1",
+        "occurred_at",
+    ]
 ).map(lambda d: {"freshdesk_webhook": {"ticket_status": "Resolved", **d}})
 hubspot_items = st.one_of(
     json_values,
@@ -172,7 +204,13 @@ hubspot_items = st.one_of(
             "propertyName": st.sampled_from(["hs_pipeline_stage", "subject"]),
             "propertyValue": st.one_of(st.just("4"), json_values),
             "objectId": st.one_of(st.integers(min_value=1, max_value=10**12), json_values),
-            "occurredAt": st.one_of(st.integers(min_value=0, max_value=2**64), json_values),
+            "occurredAt": st.one_of(
+                st.integers(min_value=0, max_value=2**64),
+                st.timedeltas(min_value=timedelta(minutes=6), max_value=timedelta(days=3650)).map(
+                    lambda delta: int((datetime.now(UTC) + delta).timestamp() * 1000)
+                ),
+                json_values,
+            ),
             "eventId": json_values,
             "portalId": json_values,
         },
@@ -196,7 +234,9 @@ def salesforce_bodies(draw: st.DrawFn) -> bytes:
             b'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x "xxxxxxxx">'
             b'<!ENTITY y "&x;&x;&x;&x;">]><a>&y;</a>'
         )
-    fields = draw(field_dicts(["Id", "Status", "IsClosed", "Mask__c", "M1__c", "M2__c"]))
+    fields = draw(
+        field_dicts(["Id", "Status", "IsClosed", "Mask__c", "M1__c", "M2__c", "LastModifiedDate"])
+    )
     sobject = "".join(
         f"<sf:{name}>{escape(_as_xml_text(value))}</sf:{name}>" for name, value in fields.items()
     )
@@ -285,4 +325,97 @@ def deepcall_byte_streams(draw: st.DrawFn) -> Fault:
         gzip=draw(st.booleans()),
         chunked=draw(st.booleans()),
         drip=drip,
+    )
+
+
+# -- An operator's settings and stored secrets (issue 19) ------------------------------------
+
+# DEEPCALL_BASE_URL as operators write it, and as they mistype it: a query or fragment that
+# would move the unset path, a user part, ports and hosts no request can reach.
+_URL_SCHEMES = ["https://", "http://", "HTTPS://", "ftp://", "", "https:/", "https:///"]
+_URL_USERS = ["", "", "operator:pa55word@", "@", "user@"]
+_URL_HOSTS = [
+    "api.example.com",
+    "127.0.0.1",
+    "[::1]",
+    "[::1",
+    "[fe80::1%25eth0]",
+    "[::1]x",
+    "a b",
+    "",
+    "999.1.1.1",
+    "-bad-.example",
+    "h\\evil.example",
+    "bücher.example",
+]
+_URL_PORTS = ["", "", ":8443", ":0", ":99999", ":1:2", ":", ":+80", ":٣"]
+_URL_TAILS = [
+    "",
+    "/",
+    "/v1",
+    "/v1/",
+    "#x",
+    "/#",
+    "?v=2",
+    "/?",
+    "/a;p",
+    "/a/../b",
+    "//x",
+    "/%zz",
+    "/%41",
+    "/a b",
+    "\t",
+]
+
+
+@st.composite
+def base_urls(draw: st.DrawFn) -> str:
+    """A ``DEEPCALL_BASE_URL``: composed from parts above, or any text at all."""
+    if draw(st.integers(0, 9)) == 0:
+        return draw(nasty_text)
+    return (
+        "".join(draw(st.sampled_from(parts)) for parts in (_URL_SCHEMES, _URL_USERS, _URL_HOSTS))
+        + draw(st.sampled_from(_URL_PORTS))
+        + draw(st.sampled_from(_URL_TAILS))
+    )
+
+
+# A secret's content, never to be shown: as a value, as a key (written key-for-value), nested.
+SECRET_SENTINEL = "s3cr3t-5e771n9-91x"
+_SECRET_DOCUMENTS: list[Any] = [
+    {"ssid": SECRET_SENTINEL},
+    {SECRET_SENTINEL: "ssid"},
+    {"userId": SECRET_SENTINEL, "token": SECRET_SENTINEL},
+    {SECRET_SENTINEL: "userId", "token": SECRET_SENTINEL},
+    {"ssid": {SECRET_SENTINEL: SECRET_SENTINEL}},
+    {"ssid": [SECRET_SENTINEL]},
+    {"ssid": ""},
+    [SECRET_SENTINEL],
+    SECRET_SENTINEL,
+    None,
+]
+
+
+@st.composite
+def secret_contents(draw: st.DrawFn) -> tuple[str, str | bytes]:
+    """What Secrets Manager may hold: ``("string", text)`` or ``("binary", bytes)``: JSON of
+    any shape (key-for-value too), UTF-8 or not, or junk."""
+    document = draw(st.sampled_from(_SECRET_DOCUMENTS))
+    text = json.dumps(document)
+    kind = draw(st.sampled_from(["string", "binary"]))
+    if kind == "string":
+        return kind, draw(st.sampled_from([text, text[:-1], "{" * 10_000, "not json " + text]))
+    return kind, draw(
+        st.one_of(
+            st.sampled_from(
+                [
+                    text.encode(),
+                    text.encode("utf-16"),
+                    b"\xff\xfe\x00" + SECRET_SENTINEL.encode(),
+                    b"\xef\xbb\xbf" + text.encode(),
+                    deep(60_000),  # under Secrets Manager's 64 KiB
+                ]
+            ),
+            st.binary(min_size=1, max_size=64),
+        )
     )

@@ -26,14 +26,18 @@ import unicodedata
 import uuid
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from masking_unset.app import reset_app
+from masking_unset.config import Settings
 from masking_unset.handlers.queue import lambda_handler as queue_handler
 from masking_unset.handlers.webhook import lambda_handler as webhook_handler
+from masking_unset.models.deepcall import UNSET_PATH, unset_url
+from masking_unset.models.errors import ConfigurationError
 from masking_unset_tools.local.aws_endpoint import LocalAwsEndpoint
 from masking_unset_tools.local.deepcall_standin import DeepCallStandIn, Fault
 from masking_unset_tools.local.lambda_context import LocalLambdaContext
@@ -44,12 +48,15 @@ from tests.conftest import sqs_record
 from tests.fuzz.strategies import (
     BODIES,
     NUMBERS,
+    SECRET_SENTINEL,
+    base_urls,
     deepcall_byte_streams,
     generic_bodies,
     hostile_headers,
     json_values,
     nasty_text,
     raw_junk,
+    secret_contents,
 )
 from tests.integration.helpers import gateway_event
 from tests.support.logs import captured_logs as support_logs
@@ -552,3 +559,90 @@ def test_serve_answers_any_bytes_with_http(
     version, status, *_ = status_line.split(b" ", 2)
     assert version == b"HTTP/1.1"
     assert int(status) < 500 or int(status) in {501, 502, 503}
+
+
+# -- An operator's settings and stored secrets (issue 19) ------------------------------------
+
+CLOSE = {"ticket_id": "T-cfg", "mask": "+91 80 4000 1234"}
+
+
+def configuration_refused(response: dict[str, Any], variable: str) -> None:
+    assert response["statusCode"] == 503, response
+    error = json.loads(response["body"])["error"]
+    assert error["code"] == "configuration_error"
+    assert variable in error["message"]
+
+
+@FUZZ
+@given(url=base_urls())
+def test_a_base_url_reaches_only_the_unset_path_or_is_refused_naming_its_variable(
+    fuzz_stack: LocalStack, log_stream: io.StringIO, url: str
+) -> None:
+    with deployed(fuzz_stack, DEEPCALL_BASE_URL=url):
+        refused = ""
+        try:
+            settings = Settings.from_env()
+        except ConfigurationError as exc:
+            refused = exc.message
+        if refused:
+            assert refused.startswith("invalid configuration: DEEPCALL_BASE_URL: ")
+            assert "pa55word" not in refused
+            event = gateway_event({**CLOSE, "event_id": f"e-{uuid.uuid4()}"})
+            with observed(log_stream) as seen:
+                response = webhook_handler(event, LocalLambdaContext())  # type: ignore[arg-type]
+            configuration_refused(response, "DEEPCALL_BASE_URL")
+            assert_no_traceback(seen)
+            return
+    # Accepted: scheme, host, port and a path prefix only, the unset path last.
+    target = urlsplit(unset_url(settings.deepcall_base_url))
+    assert target.scheme in {"https", "http"}
+    assert (target.query, target.fragment, target.username, target.password) == ("", "", None, None)
+    assert target.hostname
+    assert 0 < (target.port or 443) <= 65535
+    assert target.path.endswith(UNSET_PATH)
+    assert "pa55word" not in settings.deepcall_base_url
+
+
+SECRET_VARIABLES = ("DEEPCALL_SECRET_ID", "WEBHOOK_SECRETS_ID", "HASH_KEY_SECRET_ID")
+
+
+@FUZZ
+@given(content=secret_contents(), variable=st.sampled_from(SECRET_VARIABLES))
+def test_a_stored_secret_of_any_shape_is_never_shown_nor_a_500(
+    webhook_deployment: LocalStack,
+    log_stream: io.StringIO,
+    content: tuple[str, str | bytes],
+    variable: str,
+) -> None:
+    stack = webhook_deployment
+    secret_id = {
+        "DEEPCALL_SECRET_ID": stack.deepcall_secret_id,
+        "WEBHOOK_SECRETS_ID": stack.webhook_secrets_id,
+        "HASH_KEY_SECRET_ID": stack.hash_key_secret_id,
+    }[variable]
+    client = stack.aws.client("secretsmanager")
+    original = client.get_secret_value(SecretId=secret_id)["SecretString"]
+    kind, value = content
+    stored: dict[str, Any] = (
+        {"SecretString": value} if kind == "string" else {"SecretBinary": value}
+    )
+    client.put_secret_value(SecretId=secret_id, **stored)
+    stack.deepcall.clear()
+    try:
+        reset_app()  # no cached secret
+        event = gateway_event({**CLOSE, "event_id": f"e-{uuid.uuid4()}"})
+        with observed(log_stream) as seen:
+            response = webhook_handler(event, LocalLambdaContext())  # type: ignore[arg-type]
+    finally:
+        client.put_secret_value(SecretId=secret_id, SecretString=original)
+        reset_app()
+
+    status = response["statusCode"]
+    assert status in {202, 401, 404, 503}, response  # no secret here can ever succeed
+    assert_no_traceback(seen)
+    for where, text in (("the answer", response["body"]), *seen.items()):
+        assert SECRET_SENTINEL not in text, f"a secret leaked into {where}"
+    if status == 503:
+        assert json.loads(response["body"])["error"]["code"] == "configuration_error"
+    if status in {202, 503} and not stack.deepcall.unset_calls:
+        assert variable in response["body"]  # unusable before any call: says which secret

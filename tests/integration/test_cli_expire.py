@@ -193,7 +193,9 @@ def test_no_region_is_a_configuration_error(
 
     err = capsys.readouterr().err
     assert code == EXIT_USAGE
-    assert err.startswith("error: AWS configuration: ")
+    assert err.startswith("error: ")
+    assert "AWS configuration: " in err
+    assert "AWS_REGION" in err  # the hint: what to set
     assert deepcall.unset_calls == []
 
 

@@ -1,5 +1,6 @@
 """The DeepCall stand-in with what only the tests script: credential rotation, a seeded fault
-rate, waiting for requests to arrive and when each arrived."""
+rate, holding a request back until released, waiting for requests to arrive and when each
+arrived."""
 
 from __future__ import annotations
 
@@ -14,10 +15,34 @@ from masking_unset_tools.local.deepcall_standin import (
     DeepCallStandIn,
     Fault,
     RecordedRequest,
+    _parse_json,
+    _Reply,
     _validate_credentials,
 )
+from masking_unset_tools.local.http_server import HttpRequest
 
-__all__ = ["Fault", "ScriptedDeepCall"]
+__all__ = ["Fault", "Held", "ScriptedDeepCall"]
+
+# A held request waits at most this long for its release: a test that fails never hangs.
+HOLD_LIMIT_SECONDS = 60.0
+
+
+class Held:
+    """An unset request the stand-in holds back, unanswered and unprocessed, until released:
+    ``arrived`` is set when it comes, ``release()`` lets it through."""
+
+    def __init__(self, matches: Callable[[Any], bool]) -> None:
+        self.matches = matches
+        self.arrived = threading.Event()
+        self._released = threading.Event()
+
+    def release(self) -> None:
+        """Let the held request through (also before it came: it is then not held)."""
+        self._released.set()
+
+    def wait_for_release(self) -> None:
+        """Block the request's thread until :meth:`release`, at most ``HOLD_LIMIT_SECONDS``."""
+        self._released.wait(HOLD_LIMIT_SECONDS)
 
 
 class ScriptedDeepCall(DeepCallStandIn):
@@ -31,6 +56,36 @@ class ScriptedDeepCall(DeepCallStandIn):
         self._rng: random.Random | None = None
         self._outage: Fault | None = None
         self._received_at: list[float] = []
+        self._holds: list[Held] = []
+        self._every_hold: list[Held] = []
+
+    def hold(self, matches: Callable[[Any], bool]) -> Held:
+        """Hold the next unset request whose JSON body ``matches`` before it is recorded or
+        processed, as a slow DeepCall would, until the test releases it."""
+        held = Held(matches)
+        with self._lock:
+            self._holds.append(held)
+            self._every_hold.append(held)
+        return held
+
+    def stop(self) -> None:
+        """Also let every held request through: none outlives the stand-in."""
+        with self._lock:
+            holds = list(self._every_hold)
+        for held in holds:
+            held.release()
+        super().stop()
+
+    def _handle_unset(self, request: HttpRequest) -> _Reply:
+        body = _parse_json(request.body)
+        with self._lock:
+            held = next((h for h in self._holds if h.matches(body)), None)
+            if held is not None:
+                self._holds.remove(held)
+        if held is not None:
+            held.arrived.set()
+            held.wait_for_release()
+        return super()._handle_unset(request)
 
     def set_credentials(self, credentials: Mapping[str, str] | None) -> None:
         """Rotate the accepted credentials; the old ones now answer code 1014."""

@@ -18,7 +18,7 @@ from masking_unset.logic.retry import RetryPolicy
 from masking_unset.models.deepcall import DeepCallCredentials, DeepCallReply, UnsetTarget
 from masking_unset.models.errors import InFlight, UpstreamUnavailable
 from masking_unset.models.events import Outcome
-from masking_unset.models.tickets import TicketState
+from masking_unset.models.tickets import Claimed, TicketState
 
 SSID = "fake-ssid-value-for-tests"
 HASH_KEY = base64.b64encode(b"k" * 32).decode()  # the hash key of the fakes' deployment
@@ -105,23 +105,33 @@ class FakeTicketStates:
         return self.states.get(key)
 
     def claim(
-        self, key: str, state: TicketState, *, now: float, same_event: Sequence[str] = ()
-    ) -> TicketState | None:
+        self,
+        key: str,
+        state: TicketState,
+        *,
+        now: float,
+        same_event: Sequence[str] = (),
+        needs_close: bool = False,
+        closed_elsewhere: bool = False,
+    ) -> Claimed:
         recorded = self.states.get(key)
-        if (
-            recorded is None
-            or (
-                recorded.occurred_at_ms == state.occurred_at_ms
-                and recorded.event_key in (state.event_key, *same_event)
-            )
-            or (
-                recorded.occurred_at_ms < state.occurred_at_ms
-                and (recorded.applied or recorded.lease_until < now)
-            )
+        if recorded is None:
+            wins = not needs_close or closed_elsewhere
+        elif recorded.occurred_at_ms == state.occurred_at_ms and recorded.event_key in (
+            state.event_key,
+            *same_event,
         ):
+            wins = True
+        elif needs_close:
+            wins = recorded.occurred_at_ms < state.occurred_at_ms and recorded.closed
+        else:
+            wins = recorded.occurred_at_ms < state.occurred_at_ms and (
+                recorded.applied or recorded.lease_until < now
+            )
+        if wins:
             self.states[key] = state
-            return None
-        return recorded
+            return Claimed(written=True)
+        return Claimed(written=False, recorded=recorded)
 
     def settle(self, key: str, event_key: str, *, applied: bool) -> None:
         self.settled.append((key, event_key, applied))

@@ -23,6 +23,7 @@ from masking_unset.models.budget import (
     AWS_CONNECT_TIMEOUT_SECONDS,
     AWS_MAX_ATTEMPTS,
     AWS_READ_TIMEOUT_SECONDS,
+    WEBHOOK_TIMEOUT_SECONDS,
     Deadline,
     TimeBudget,
     aws_call_seconds,
@@ -50,6 +51,10 @@ def function_timeouts() -> tuple[int, int]:
     return queue, webhook
 
 
+def test_the_webhook_timeout_the_settings_are_checked_against_is_the_templates() -> None:
+    assert function_timeouts()[1] == WEBHOOK_TIMEOUT_SECONDS
+
+
 def test_one_aws_call_is_two_attempts_of_connect_and_read_plus_one_throttling_backoff() -> None:
     assert (AWS_MAX_ATTEMPTS, AWS_CONNECT_TIMEOUT_SECONDS, AWS_READ_TIMEOUT_SECONDS) == (
         2,
@@ -64,6 +69,9 @@ def test_every_client_of_the_container_has_the_configuration(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    # A client is only built with credentials to sign with (never used here: nothing is sent).
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     app = App(Settings.from_env({**ENV, "MAX_CONCURRENCY": "25"}))
     for service in ("secretsmanager", "dynamodb", "sqs"):
         config = app._client(service).meta.config

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from masking_unset.config import NumberFormat, Settings
@@ -60,3 +62,89 @@ def test_lists_and_blanks() -> None:
     assert settings.hubspot_closed_stages == ("4", "5")
     assert settings.queue_url is None
     assert settings.phone_default_region == "US"
+
+
+# -- issue 19: a base URL, timeouts, and errors that are not tied to one field ----------------
+
+PROBLEM = re.compile(r"^[A-Z][A-Z0-9_]*(?: \+ [A-Z0-9_ .]+?)*: \S")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://api.example.com#x",
+        "https://api.example.com/#",
+        "https://api.example.com?v=2",
+        "https://api.example.com/v2;params",
+        "https://operator:pa55word@api.example.com",
+        "https://api.example.com:99999",
+        "https://api.example.com:0",
+        "https:///api",
+        "https://api .example.com",
+        "https://api.example.com:80:81",
+        "https://[::1",
+        "https://[::1]junk:443",
+        "https://999.0.0.1",
+        "https://api.example.com/a/../b",
+    ],
+)
+def test_a_base_url_other_than_scheme_host_port_and_path_is_refused(url: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env({**BASE, "DEEPCALL_BASE_URL": url})
+    assert caught.value.message.startswith("invalid configuration: DEEPCALL_BASE_URL: ")
+    assert "pa55word" not in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("url", "normalised"),
+    [
+        ("https://API.example.com:8443/v1/", "https://api.example.com:8443/v1"),
+        ("https://[::1]:8443", "https://[::1]:8443"),
+        ("  https://api.example.com/deep/call  ", "https://api.example.com/deep/call"),
+    ],
+)
+def test_a_base_url_is_normalised(url: str, normalised: str) -> None:
+    assert Settings.from_env({**BASE, "DEEPCALL_BASE_URL": url}).deepcall_base_url == normalised
+
+
+@pytest.mark.parametrize(
+    ("extra", "accepted"),
+    [
+        ({"DEEPCALL_TIMEOUT_SECONDS": "13.45"}, True),  # docs/performance.md's limit
+        ({"DEEPCALL_TIMEOUT_SECONDS": "13.46"}, False),
+        ({"DEEPCALL_CONNECT_TIMEOUT_SECONDS": "8", "DEEPCALL_TIMEOUT_SECONDS": "8.5"}, True),
+        ({"DEEPCALL_CONNECT_TIMEOUT_SECONDS": "8", "DEEPCALL_TIMEOUT_SECONDS": "8.6"}, False),
+        ({"DEEPCALL_TIMEOUT_SECONDS": "12.45", "DEEPCALL_MAX_RPS": "5"}, True),
+        ({"DEEPCALL_TIMEOUT_SECONDS": "12.5", "DEEPCALL_MAX_RPS": "5"}, False),
+    ],
+)
+def test_timeouts_must_leave_the_webhook_time_for_one_call(
+    extra: dict[str, str], accepted: bool
+) -> None:
+    if accepted:
+        Settings.from_env({**BASE, **extra})
+        return
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env({**BASE, **extra})
+    message = caught.value.message
+    assert "DEEPCALL_CONNECT_TIMEOUT_SECONDS + DEEPCALL_TIMEOUT_SECONDS" in message
+    assert "at most 16.5 s" in message
+    assert "25 s" in message
+    assert ("DEEPCALL_MAX_RPS" in message) == ("DEEPCALL_MAX_RPS" in extra)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"DEEPCALL_BASE_URL": "http://api.example.com"},  # a check of two fields
+        {"IDEMPOTENCY_TABLE": "t"},  # HASH_KEY_SECRET_ID missing: a check of three
+        {"DEEPCALL_TIMEOUT_SECONDS": "20"},
+        {"DEEPCALL_TIMEOUT_SECONDS": "-1"},
+    ],
+)
+def test_every_problem_starts_with_the_variables_it_is_about(extra: dict[str, str]) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env({**BASE, **extra})
+    problems = caught.value.message.removeprefix("invalid configuration: ").split("; ")
+    for problem in problems:
+        assert PROBLEM.match(problem), problem

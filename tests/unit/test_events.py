@@ -153,3 +153,16 @@ def test_bad_credentials_say_what_is_wrong_without_the_secret(document: dict[str
     for value in document.values():
         if isinstance(value, str) and value:
             assert f"'{value}'" not in caught.value.message
+
+
+def test_a_secret_written_key_for_value_is_not_echoed() -> None:
+    # {"<the ssid>": "ssid"}: the key is the credential; the error says what was expected.
+    for document in ({"ssid-value-7f3a": "ssid"}, {"uid-91": "userId", "tok-77": "token"}):
+        with pytest.raises(ConfigurationError) as caught:
+            parse_credentials(document)
+        message = caught.value.message
+        assert '"ssid"' in message
+        assert '"userId"' in message
+        assert '"token"' in message
+        for key in document:
+            assert key not in message

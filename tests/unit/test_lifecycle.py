@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from masking_unset.models.deepcall import DeepCallReply
-from masking_unset.models.errors import InFlight, UpstreamRejected
+from masking_unset.models.errors import ConfigurationError, FutureEvent, InFlight, UpstreamRejected
 from masking_unset.models.events import Action, CloseEvent, Outcome
 from masking_unset.models.tickets import TicketState, epoch_ms, ticket_key
 from tests.unit.fakes import FakeDeepCall, FakeGuard, FakeTicketStates, expirer, settings
@@ -263,3 +263,67 @@ def test_given_a_table_proven_reopen_failed_then_its_retry_is_still_proven() -> 
         run.expire(later)
     assert run.expire(later).status is Outcome.EXTENDED
     assert deepcall.durations == [-1, 60, 60]
+
+
+def test_given_an_older_close_in_flight_when_a_table_proven_reopen_comes_then_it_waits() -> None:
+    # Read apart from the claim, the close in flight proved nothing and the reopen was ignored;
+    # the close then applied, and the older event had the last word.
+    lease = datetime.now(UTC).timestamp() + 600
+    busy = TicketState(epoch_ms(T0), Action.CLOSE, "c", applied=False, lease_until=lease)
+    deepcall, states = FakeDeepCall(), FakeTicketStates({KEY: busy})
+    run = expirer(deepcall, config=settings(REOPEN_EXTEND_MINUTES="60"), states=states)
+    later = reopen(event_id="r", occurred_at=T0 + timedelta(minutes=1))
+    with pytest.raises(InFlight):
+        run.expire(later)
+    assert deepcall.calls == []
+    states.settle(KEY, "c", applied=True)  # the close is confirmed: the retry is proven
+    assert run.expire(later).status is Outcome.EXTENDED
+    assert states.states[KEY].action is Action.REOPEN
+
+
+def test_given_an_older_reopen_applied_then_a_later_reopen_is_not_proven() -> None:
+    states = FakeTicketStates({KEY: TicketState(epoch_ms(T0), Action.REOPEN, "r", applied=True)})
+    deepcall = FakeDeepCall()
+    config = settings(REOPEN_EXTEND_MINUTES="60")
+    later = reopen(occurred_at=T0 + timedelta(minutes=1))
+    assert expirer(deepcall, config=config, states=states).expire(later).status is Outcome.IGNORED
+    assert (deepcall.calls, states.states[KEY].event_key) == ([], "r")
+
+
+def test_given_an_unproven_reopen_then_nothing_is_recorded_for_its_next_delivery() -> None:
+    deepcall, states, guard = FakeDeepCall(), FakeTicketStates(), FakeGuard()
+    run = expirer(deepcall, config=settings(REOPEN_EXTEND_MINUTES="60"), states=states, guard=guard)
+    later = reopen(event_id="r", occurred_at=T0 + timedelta(minutes=1))
+    assert run.expire(later).status is Outcome.IGNORED
+    assert run.expire(event(event_id="c")).status is Outcome.UNSET
+    # Delivered again, the same reopen is proven now: not a duplicate of its ignored answer.
+    assert run.expire(later).status is Outcome.EXTENDED
+
+
+@pytest.mark.parametrize(
+    ("ahead", "refused"), [(0, False), (300, False), (301, True), (400 * 86_400, True)]
+)
+def test_an_occurred_at_past_the_clock_skew_is_refused_before_anything_is_read(
+    monkeypatch: pytest.MonkeyPatch, ahead: int, refused: bool
+) -> None:
+    from masking_unset.logic import expiry
+
+    monkeypatch.setattr(expiry.time, "time", lambda: T0.timestamp())
+    deepcall, states = FakeDeepCall(), FakeTicketStates()
+    run = expirer(deepcall, states=states)
+    future = event(occurred_at=T0 + timedelta(seconds=ahead))
+    if not refused:
+        assert run.expire(future).status is Outcome.UNSET
+        return
+    with pytest.raises(FutureEvent) as caught:
+        run.expire(future)
+    assert caught.value.code == "future_occurred_at"
+    assert (deepcall.calls, states.states) == ([], {})
+    assert run.expire(event()).status is Outcome.UNSET  # a real close afterwards
+
+
+def test_the_clock_skew_is_a_setting() -> None:
+    assert settings().occurred_at_max_skew_seconds == 300
+    assert settings(OCCURRED_AT_MAX_SKEW_SECONDS="0").occurred_at_max_skew_seconds == 0
+    with pytest.raises(ConfigurationError, match="OCCURRED_AT_MAX_SKEW_SECONDS"):
+        settings(OCCURRED_AT_MAX_SKEW_SECONDS="-1")

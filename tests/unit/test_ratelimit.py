@@ -316,6 +316,8 @@ def test_with_a_fleet_table_the_deployment_rate_is_the_fleets() -> None:
 
 def test_the_fleet_client_makes_one_short_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")  # a client is built only with credentials
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     app = App(Settings.from_env({**BASE, "DEEPCALL_MAX_RPS": "20", "FLEET_STATE_TABLE": "t"}))
     config = app._fleet_rate_client().meta.config
     assert config.retries == {"mode": "standard", "total_max_attempts": 1}

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import (
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+)
 
 from masking_unset.clients.secrets import read_failure
 
@@ -46,3 +52,21 @@ def test_the_aws_error_code_is_named(cause: Exception, expected: tuple[str, bool
 
 def test_nothing_behind_it_names_the_error_itself() -> None:
     assert read_failure(GetParameterError("no")) == ("GetParameterError", False)
+
+
+@pytest.mark.parametrize(
+    ("cause", "hint"),
+    [
+        (NoCredentialsError(), "AWS_ACCESS_KEY_ID"),
+        (PartialCredentialsError(provider="env", cred_var="AWS_SECRET_ACCESS_KEY"), "AWS_PROFILE"),
+        (NoRegionError(), "AWS_REGION"),
+    ],
+)
+def test_a_missing_aws_setup_is_not_transient_and_says_what_to_set(
+    cause: Exception, hint: str
+) -> None:
+    # An SDK error, but no outage: retrying will not give the container credentials.
+    reason, transient = read_failure(wrapped(cause))
+    assert not transient
+    assert type(cause).__name__ in reason
+    assert hint in reason

@@ -79,10 +79,11 @@ class App:
         with self._client_lock:
             client = self._clients.get(service_name)
             if client is None:
-                from masking_unset.clients.aws import aws_client_config
+                from masking_unset.clients.aws import aws_client, aws_client_config
 
+                # No region or no credentials: a ConfigurationError with a hint, on every path.
                 config = aws_client_config(self.settings.max_concurrency)
-                client = self.boto3_session.client(service_name, config=config)  # type: ignore[call-overload]
+                client = aws_client(self.boto3_session, service_name, config)
                 self._clients[service_name] = client
             return client
 
@@ -152,10 +153,10 @@ class App:
         with self._client_lock:
             client = self._clients.get("dynamodb/fleet-rate")
             if client is None:
-                from masking_unset.clients.aws import fleet_rate_client_config
+                from masking_unset.clients.aws import aws_client, fleet_rate_client_config
 
                 config = fleet_rate_client_config(self.settings.max_concurrency)
-                client = self.boto3_session.client("dynamodb", config=config)
+                client = aws_client(self.boto3_session, "dynamodb", config)
                 self._clients["dynamodb/fleet-rate"] = client
             return cast("DynamoDBClient", client)
 

@@ -11,10 +11,25 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.functional_validators import BeforeValidator
 
+from masking_unset.models.budget import (
+    RATE_LIMIT_MAX_WAIT_SECONDS,
+    WEBHOOK_TIMEOUT_SECONDS,
+    TimeBudget,
+)
+from masking_unset.models.deepcall import normalise_base_url
 from masking_unset.models.errors import ConfigurationError
 from masking_unset.models.fields import FieldOverrides
 
 DEFAULT_WEBHOOK_RETRY_AFTER_SECONDS = 30
+
+
+class SettingError(ValueError):
+    """A check of the settings not tied to one field; ``subject`` names the variables it is
+    about, as the message of :func:`describe_validation_error` starts with them."""
+
+    def __init__(self, subject: str, message: str) -> None:
+        super().__init__(message)
+        self.subject = subject
 
 
 class NumberFormat(StrEnum):
@@ -126,6 +141,11 @@ class Settings(BaseModel):
     queue_defer_max_age_seconds: int = Field(
         default=345_600, alias="QUEUE_DEFER_MAX_AGE_SECONDS", ge=60, le=1_209_600
     )
+    # How far ahead of this function's clock an event's occurred_at may be (a sender's clock
+    # skew); further ahead it is refused, never recorded as the ticket's newest event.
+    occurred_at_max_skew_seconds: int = Field(
+        default=300, alias="OCCURRED_AT_MAX_SKEW_SECONDS", ge=0, le=86_400
+    )
     # The secret holding the key of every stored hash (models/hashing.py).
     hash_key_secret_id: OptionalText = Field(default=None, alias="HASH_KEY_SECRET_ID")
     dry_run: bool = Field(default=False, alias="DRY_RUN")
@@ -169,21 +189,41 @@ class Settings(BaseModel):
 
     @field_validator("deepcall_base_url")
     @classmethod
-    def _strip_slash(cls, value: str) -> str:
-        return value.strip().rstrip("/")
+    def _base_url_reachable(cls, value: str) -> str:
+        # Scheme, host, port and path prefix only: a query or fragment would move the unset path
+        # (and the credentials) elsewhere, and a URL no request can reach is no outage.
+        return normalise_base_url(value)
 
     @model_validator(mode="after")
     def _base_url_scheme(self) -> Settings:
-        from urllib.parse import urlsplit
+        if self.deepcall_base_url.startswith("https://") or (
+            self.deepcall_allow_http and self.deepcall_base_url.startswith("http://")
+        ):
+            return self
+        raise SettingError(
+            "DEEPCALL_BASE_URL",
+            "must be an https:// URL"
+            + ("" if self.deepcall_allow_http else " (set DEEPCALL_ALLOW_HTTP=true for local use)"),
+        )
 
-        parts = urlsplit(self.deepcall_base_url)
-        allowed = {"https", "http"} if self.deepcall_allow_http else {"https"}
-        if parts.scheme not in allowed or not parts.netloc:
-            hint = "an https:// URL" + (
-                "" if self.deepcall_allow_http else " (set DEEPCALL_ALLOW_HTTP=true for local use)"
-            )
-            raise ValueError(f"DEEPCALL_BASE_URL must be {hint}")
-        return self
+    @model_validator(mode="after")
+    def _one_deepcall_attempt_fits_the_webhook(self) -> Settings:
+        # docs/performance.md: an event starts only when one DeepCall attempt and handing the
+        # event on (H) are still left; beyond this no webhook event would ever reach DeepCall.
+        paced = 0 < self.deepcall_max_rps < float("inf")
+        budget = TimeBudget.from_settings(self, paced=paced)
+        limit = WEBHOOK_TIMEOUT_SECONDS - budget.hand_on
+        if budget.deepcall_attempt <= limit + 1e-9:  # 3.05 + 13.45 is 16.500000000000004
+            return self
+        subject = "DEEPCALL_CONNECT_TIMEOUT_SECONDS + DEEPCALL_TIMEOUT_SECONDS"
+        if paced:
+            subject += f" + {RATE_LIMIT_MAX_WAIT_SECONDS:g} s for a DEEPCALL_MAX_RPS slot"
+        raise SettingError(
+            subject,
+            f"must be at most {limit:g} s, so that one DeepCall attempt and handing the event on "
+            f"({budget.hand_on:g} s) fit the webhook function's {WEBHOOK_TIMEOUT_SECONDS:g} s "
+            "timeout",
+        )
 
     @model_validator(mode="after")
     def _hash_key_for_tables(self) -> Settings:
@@ -197,9 +237,9 @@ class Settings(BaseModel):
             if value
         ]
         if tables and not self.hash_key_secret_id:
-            raise ValueError(
-                f"HASH_KEY_SECRET_ID must be set when {' and '.join(tables)} is: "
-                "the tables store only keyed hashes"
+            raise SettingError(
+                "HASH_KEY_SECRET_ID",
+                f"must be set when {' and '.join(tables)} is: the tables store only keyed hashes",
             )
         return self
 
@@ -214,15 +254,22 @@ class Settings(BaseModel):
 
 
 def describe_validation_error(exc: ValidationError, model: type[BaseModel]) -> str:
-    """Name each bad field by its alias, without echoing the offending value."""
+    """Name each bad field by its alias, without echoing the offending value; a check of several
+    fields (a :class:`SettingError`) names the variables it is about."""
     aliases = {name: (field.alias or name) for name, field in model.model_fields.items()}
     problems = []
-    for error in exc.errors(include_input=False, include_url=False, include_context=False):
+    for error in exc.errors(include_input=False, include_url=False):
         loc = error["loc"]
         field = str(loc[0]) if loc else ""
-        name = aliases.get(field, field) or "configuration"
-        message = error["msg"].removeprefix("Value error, ")
-        problems.append(f"{name}: {message}" if field else message)
+        cause = error.get("ctx", {}).get("error")
+        if field:
+            name = aliases.get(field, field)
+        elif isinstance(cause, SettingError):
+            name = cause.subject
+        else:  # the environment as a whole (never a mapping: from_env always passes one)
+            name = "the environment"
+        message = str(cause) if isinstance(cause, SettingError) else error["msg"]
+        problems.append(f"{name}: {message.removeprefix('Value error, ')}")
     return "invalid configuration: " + "; ".join(problems)
 
 

@@ -523,26 +523,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         _err("interrupted")
         return 130
     except Exception as exc:  # noqa: BLE001 - one line, never a stack trace
-        if _is_aws_configuration_error(exc):
-            _err(f"error: AWS configuration: {exc} (set AWS_REGION, AWS_PROFILE or credentials)")
+        from masking_unset.clients.aws import aws_setup_problem
+
+        if (problem := aws_setup_problem(exc)) is not None:  # a usage error, exit 2
+            _err(f"error: AWS configuration: {problem}")
             return EXIT_USAGE
         _err(f"error: unexpected failure ({type(exc).__name__})")
         return EXIT_FAILED
-
-
-def _is_aws_configuration_error(exc: Exception) -> bool:
-    """Whether ``exc`` is the SDK saying the environment is not set up (a usage error, exit 2)."""
-    from botocore import exceptions
-
-    return isinstance(
-        exc,
-        exceptions.NoRegionError
-        | exceptions.InvalidRegionError
-        | exceptions.NoCredentialsError
-        | exceptions.PartialCredentialsError
-        | exceptions.ProfileNotFound
-        | exceptions.InvalidConfigError,
-    )
 
 
 if __name__ == "__main__":

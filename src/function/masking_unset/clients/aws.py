@@ -4,7 +4,7 @@ with."""
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from masking_unset.models.budget import (
     AWS_CONNECT_TIMEOUT_SECONDS,
@@ -14,10 +14,17 @@ from masking_unset.models.budget import (
     FLEET_RATE_MAX_ATTEMPTS,
     FLEET_RATE_READ_TIMEOUT_SECONDS,
 )
+from masking_unset.models.errors import ConfigurationError
 
 if TYPE_CHECKING:
     import boto3
     from botocore.config import Config
+
+_REGION_HINT = "set AWS_REGION (or AWS_DEFAULT_REGION) to the deployment's region"
+_CREDENTIALS_HINT = (
+    "give credentials: AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (a Lambda "
+    "function has its role's)"
+)
 
 
 def aws_region() -> str | None:
@@ -67,3 +74,42 @@ def fleet_rate_client_config(pool_size: int = 10) -> Config:
         connect_timeout=FLEET_RATE_CONNECT_TIMEOUT_SECONDS,
         read_timeout=FLEET_RATE_READ_TIMEOUT_SECONDS,
     )
+
+
+def aws_setup_problem(exc: BaseException) -> str | None:
+    """What the environment lacks when ``exc`` is the SDK saying the AWS setup is incomplete (no
+    region, no credentials, an unknown profile), with a hint naming the variables to set; None
+    for any other error. The SDK's text names no secret, but only its type is shown."""
+    from botocore import exceptions
+
+    name = type(exc).__name__
+    if isinstance(exc, exceptions.NoRegionError | exceptions.InvalidRegionError):
+        return f"no usable AWS region ({name}): {_REGION_HINT}"
+    if isinstance(
+        exc,
+        exceptions.NoCredentialsError
+        | exceptions.PartialCredentialsError
+        | exceptions.ProfileNotFound
+        | exceptions.InvalidConfigError,
+    ):
+        return f"no usable AWS credentials ({name}): {_CREDENTIALS_HINT}"
+    return None
+
+
+def aws_client(session: boto3.session.Session, service_name: str, config: Config) -> Any:
+    """A client of ``service_name`` in ``session``.
+
+    Raises :class:`ConfigurationError`, with a hint, when the environment gives no region or no
+    credentials: found here, once, instead of as an unexplained failure of every call.
+    """
+    try:
+        client = session.client(service_name, config=config)  # type: ignore[call-overload]
+        credentials = session.get_credentials()  # resolved (and cached) by the client already
+    except Exception as exc:
+        if (problem := aws_setup_problem(exc)) is None:
+            raise
+        raise ConfigurationError(f"AWS configuration: {problem}") from None
+    if credentials is None:
+        problem = f"no usable AWS credentials (NoCredentialsError): {_CREDENTIALS_HINT}"
+        raise ConfigurationError(f"AWS configuration: {problem}")
+    return client

@@ -19,13 +19,18 @@ from urllib3.exceptions import ReadTimeoutError
 
 from masking_unset.models.deepcall import (
     EXPIRE_NOW_MINUTES,
-    UNSET_PATH,
     DeepCallCredentials,
     DeepCallReply,
     UnsetTarget,
     unset_body,
+    unset_url,
 )
-from masking_unset.models.errors import MaskingUnsetError, UpstreamRejected, UpstreamUnavailable
+from masking_unset.models.errors import (
+    ConfigurationError,
+    MaskingUnsetError,
+    UpstreamRejected,
+    UpstreamUnavailable,
+)
 from masking_unset.models.json_input import MAX_BYTES, load_json
 from masking_unset.models.redact import scrub
 
@@ -236,7 +241,10 @@ class DeepCallClient:
         read_timeout: float = 5.0,
         pacer: RequestPacer | None = None,
     ) -> None:
-        self._url = base_url.rstrip("/") + UNSET_PATH
+        try:  # built by the URL library: a query or fragment in the base would move the path
+            self._url = unset_url(base_url)
+        except ValueError as exc:
+            raise ConfigurationError(f"DEEPCALL_BASE_URL: {exc}") from None
         self._session = session
         self._timeout = (connect_timeout, read_timeout)
         self._pacer = pacer

@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
-from aws_lambda_powertools.utilities.parameters.exceptions import (
-    GetParameterError,
-    TransformParameterError,
-)
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
-from masking_unset.models.errors import ConfigurationError, UpstreamUnavailable
+from masking_unset.clients.aws import aws_setup_problem
+from masking_unset.models.errors import (
+    ConfigurationError,
+    MaskingUnsetError,
+    UpstreamUnavailable,
+)
+from masking_unset.models.json_input import load_json
 from masking_unset.models.redact import remember_secrets
 
 if TYPE_CHECKING:
@@ -37,6 +40,8 @@ def read_failure(exc: BaseException) -> tuple[str, bool]:
     from botocore.exceptions import BotoCoreError, ClientError
 
     cause = exc.__cause__ or exc.__context__ or exc
+    if (problem := aws_setup_problem(cause)) is not None:
+        return problem, False  # no region or no credentials: the deployment's to fix
     if isinstance(cause, ClientError):
         error = cause.response.get("Error", {})
         code = str(error.get("Code") or "")
@@ -58,17 +63,21 @@ class SecretStore:
         Errors name the environment ``variable`` that points at the secret, never its content.
         """
         try:
-            value = self._provider.get(
-                secret_id, max_age=self._max_age, transform="json", force_fetch=refresh
-            )
-        except TransformParameterError:
-            raise ConfigurationError(f"the secret named by {variable} is not JSON") from None
+            # Raw, decoded here: Powertools' own transform lets a non-UTF-8 SecretBinary's
+            # decode error escape. The raw value is what the provider caches.
+            raw = self._provider.get(secret_id, max_age=self._max_age, force_fetch=refresh)
         except GetParameterError as exc:
             reason, transient = read_failure(exc)
             message = f"the secret named by {variable} could not be read ({reason})"
             if transient:
                 raise UpstreamUnavailable(message, code="secrets_unavailable") from None
             raise ConfigurationError(message) from None
+        if not isinstance(raw, str | bytes):
+            raise ConfigurationError(f"the secret named by {variable} is not JSON text")
+        try:
+            value = load_json(raw, what=f"the secret named by {variable}")
+        except MaskingUnsetError as exc:  # not UTF-8, not JSON, too deep or too large
+            raise ConfigurationError(exc.message) from None
         if not isinstance(value, dict):
             raise ConfigurationError(f"the secret named by {variable} must be a JSON object")
         # Whatever a secret holds is scrubbed from any upstream text shown afterwards.

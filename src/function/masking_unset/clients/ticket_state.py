@@ -10,22 +10,23 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from masking_unset.models.errors import ConfigurationError, UpstreamUnavailable
 from masking_unset.models.events import Action
-from masking_unset.models.tickets import TicketState
+from masking_unset.models.tickets import Claimed, TicketState
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, PutItemInputTypeDef
 
 # Kept past the longest grace period or extension (30 days), then removed by the TTL.
 STATE_TTL_SECONDS = 35 * 86_400
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 # Nothing recorded; or a retry of the very same event (its key under any hash key); or a newer
 # event once the recorded one is settled or its lease has run out.
-_CLAIM_CONDITION = (
-    "attribute_not_exists(id)"
-    " OR (occurred_at = :at AND event_key IN ({same}))"
-    " OR (occurred_at < :at AND (applied = :yes OR lease_until < :now))"
-)
+_UNRECORDED = "attribute_not_exists(id)"
+_SAME_EVENT = "(occurred_at = :at AND event_key IN ({same}))"
+_NEWER = "(occurred_at < :at AND (applied = :yes OR lease_until < :now))"
+# A reopen's proof, decided in the same write as its claim: an older close, applied. A close
+# still in flight proves nothing yet, and the reopen waits for it like any newer event.
+_AFTER_CLOSE = "(occurred_at < :at AND #action = :close AND applied = :yes)"
 
 
 class TicketStateTable:
@@ -50,9 +51,16 @@ class TicketStateTable:
         return _state(item) if item else None
 
     def claim(
-        self, key: str, state: TicketState, *, now: float, same_event: Sequence[str] = ()
-    ) -> TicketState | None:
-        """Write ``state`` unless the recorded one wins (see the port); None when written."""
+        self,
+        key: str,
+        state: TicketState,
+        *,
+        now: float,
+        same_event: Sequence[str] = (),
+        needs_close: bool = False,
+        closed_elsewhere: bool = False,
+    ) -> Claimed:
+        """Write ``state`` unless the recorded one wins (see the port)."""
         item: dict[str, AttributeValueTypeDef] = {
             "id": {"S": key},
             "occurred_at": {"N": str(state.occurred_at_ms)},
@@ -64,31 +72,52 @@ class TicketStateTable:
         }
         same: dict[str, AttributeValueTypeDef] = {":ek": item["event_key"]}
         same.update({f":ek{i}": {"S": k} for i, k in enumerate(same_event) if k != state.event_key})
+        values: dict[str, AttributeValueTypeDef] = {
+            ":at": item["occurred_at"],
+            **same,
+            ":yes": {"BOOL": True},
+        }
+        names: dict[str, str] = {}
+        unrecorded_wins = not needs_close or closed_elsewhere
+        parts = [_UNRECORDED] if unrecorded_wins else []
+        parts.append(_SAME_EVENT.format(same=", ".join(same)))
+        if needs_close:
+            parts.append(_AFTER_CLOSE)
+            values[":close"] = {"S": Action.CLOSE.value}
+            names["#action"] = "action"  # a reserved word
+        else:
+            parts.append(_NEWER)
+            values[":now"] = {"N": str(now)}
+        request: PutItemInputTypeDef = {
+            "TableName": self._table,
+            "Item": item,
+            "ConditionExpression": " OR ".join(parts),
+            "ExpressionAttributeValues": values,
+        }
+        if names:  # DynamoDB refuses names the expression does not use
+            request["ExpressionAttributeNames"] = names
         try:
-            self._client.put_item(
-                TableName=self._table,
-                Item=item,
-                ConditionExpression=_CLAIM_CONDITION.format(same=", ".join(same)),
-                ExpressionAttributeValues={
-                    ":at": item["occurred_at"],
-                    **same,
-                    ":yes": {"BOOL": True},
-                    ":now": {"N": str(now)},
-                },
-            )
+            self._client.put_item(**request)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != _CONDITION_FAILED:
                 raise self._error(exc) from None
             recorded = self.read(key)
             # Deleted (its TTL) in between: nothing stands in the way any more.
-            if recorded is None:
-                return self.claim(key, state, now=now, same_event=same_event)
-            return recorded
+            if recorded is None and unrecorded_wins:
+                return self.claim(
+                    key,
+                    state,
+                    now=now,
+                    same_event=same_event,
+                    needs_close=needs_close,
+                    closed_elsewhere=closed_elsewhere,
+                )
+            return Claimed(written=False, recorded=recorded)
         except BotoCoreError as exc:
             raise UpstreamUnavailable(
                 f"ticket state table unreachable ({type(exc).__name__})"
             ) from None
-        return None
+        return Claimed(written=True)
 
     def settle(self, key: str, event_key: str, *, applied: bool) -> None:
         """End ``event_key``'s lease; nothing when a newer event has claimed the ticket since."""

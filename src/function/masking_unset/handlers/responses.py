@@ -17,6 +17,7 @@ from masking_unset.logic.webhooks import ItemOutcome
 from masking_unset.models.api import DeliveryResults, ErrorBody, ErrorDetail, FailedItem
 from masking_unset.models.errors import (
     AuthenticationFailed,
+    FutureEvent,
     InFlight,
     InvalidEvent,
     MaskingUnsetError,
@@ -46,6 +47,7 @@ _STATUS: tuple[tuple[type[MaskingUnsetError], int], ...] = (
     (MethodNotAllowed, 405),
     (PayloadTooLarge, 413),
     (UnusableTarget, 422),
+    (FutureEvent, 422),
 )
 
 

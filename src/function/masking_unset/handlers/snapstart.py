@@ -43,10 +43,10 @@ def before_snapshot() -> None:
 
     try:
         app = get_app()
+        app.warm()  # no AWS region or credentials: a ConfigurationError too
     except MaskingUnsetError as exc:  # the first invocation reports the configuration error
         logger.warning("nothing built before the snapshot", extra={"reason": exc.message})
         return
-    app.warm()
     # What the first event would still load: the SQS record model (queue function) and the
     # phone-number metadata of the default region, which phonenumbers loads on first use.
     importlib.import_module("masking_unset.handlers.sqs")

@@ -233,8 +233,13 @@ class BatchProcessor:
             return RecordFate.RETRY
         if outcome.park and self._park(record, code, message):
             return RecordFate.PARKED
-        if outcome.defer and (fate := self._defer(record, exc, code, message)) is not None:
-            return fate
+        # A FIFO record is deferred only when its deliveries run out: a copy goes to the back of
+        # its group, so until then it is handed back and keeps its place.
+        deferrable = record.group_id is None or record.receive_count >= self._max_receives
+        if outcome.defer and deferrable:
+            fate = self._defer(record, exc, code, message)
+            if fate is not None:
+                return fate
         if record.receive_count >= self._max_receives:
             last = f"gave up after {record.receive_count} deliveries: {message}"
             if self._park(record, code, last):

@@ -34,6 +34,7 @@ from masking_unset.models.deepcall import (
 )
 from masking_unset.models.errors import (
     ConfigurationError,
+    FutureEvent,
     InFlight,
     MaskingUnsetError,
     SameNumbers,
@@ -49,7 +50,11 @@ from masking_unset.observability import count, count_by, logger, milliseconds, s
 
 
 def parse_credentials(document: dict[str, Any]) -> DeepCallCredentials:
-    """DeepCall credentials from the secret's JSON: ``{"ssid"}`` or ``{"userId", "token"}``."""
+    """DeepCall credentials from the secret's JSON: ``{"ssid"}`` or ``{"userId", "token"}``.
+
+    The error says which keys were expected, never which were found: a secret written
+    key-for-value (``{"<the ssid>": "ssid"}``) has the credential as its key.
+    """
     keys = set(document)
     try:
         if keys == {"ssid"}:
@@ -61,9 +66,8 @@ def parse_credentials(document: dict[str, Any]) -> DeepCallCredentials:
             "the secret named by DEEPCALL_SECRET_ID has empty or non-text values"
         ) from None
     raise ConfigurationError(
-        "the secret named by DEEPCALL_SECRET_ID must hold exactly "
-        '{"ssid": "..."} or {"userId": "...", "token": "..."}; '
-        f"it has the keys {sorted(keys)}"
+        "the secret named by DEEPCALL_SECRET_ID must hold exactly the keys "
+        '"ssid", or "userId" and "token" ({"ssid": "..."} or {"userId": "...", "token": "..."})'
     )
 
 
@@ -102,6 +106,17 @@ def redacted_target(target: UnsetTarget) -> dict[str, str]:
 # How long a claimed ticket state holds back newer events while its DeepCall call runs: longer
 # than any invocation (Lambda's limit is 15 minutes). A failed call ends it at once.
 CLAIM_LEASE_SECONDS = 900.0
+
+_UNPROVEN_REOPEN = (
+    "reopen ignored: nothing shows the ticket was closed before "
+    "(previously_closed, or a close recorded in the ticket state table)"
+)
+
+
+class _Unproven(Exception):
+    """A reopen that nothing shows was closed before. Raised out of the idempotency guard, so
+    that nothing is recorded for it."""
+
 
 # Metric counted per outcome of a DeepCall call.
 _OUTCOME_METRICS: dict[Outcome, str] = {
@@ -210,6 +225,7 @@ class MaskingExpirer:
         then, so a later delivery of the same event tries again.
         """
         deadline = deadline or Deadline()
+        self._refuse_future(event)
         wanted = plan(event, self._settings)
         if wanted is None:
             return self._ignored(event, "reopen ignored: REOPEN_EXTEND_MINUTES is 0")
@@ -226,14 +242,14 @@ class MaskingExpirer:
             state_keys = ticket_keys(event.source, event.ticket_id, payload_target, keys)
         event_keys = idempotency_keys(event, payload_target, keys) if keys is not None else ()
         key = event_keys[0] if event_keys else ""  # unused: nothing is recorded
-        if event.action is Action.REOPEN and not self._proven_closed(
-            event, event_keys, state_keys, deadline
+        # An ordered reopen's proof is read in the same conditional write as its claim (_apply):
+        # read apart, a close still in flight could be read, and the newer reopen lost.
+        if (
+            event.action is Action.REOPEN
+            and not self._ordered(event, state_keys)
+            and not self._proven_closed(event, event_keys, state_keys, deadline)
         ):
-            return self._ignored(
-                event,
-                "reopen ignored: nothing shows the ticket was closed before "
-                "(previously_closed, or a close recorded in the ticket state table)",
-            )
+            return self._ignored(event, _UNPROVEN_REOPEN)
 
         def action() -> dict[str, Any]:
             return self._apply(
@@ -243,21 +259,48 @@ class MaskingExpirer:
         if not self._settings.dry_run:
             # Nothing is written unless the event can be seen through, or handed on, in time.
             ensure_time(deadline, self._budget.event_start, "this event")
-        if self._settings.dry_run or self.idempotency is None:
-            body = action()
-        else:
-            body = self.idempotency.once(key, action, previous=event_keys[1:])
+        try:
+            if self._settings.dry_run or self.idempotency is None:
+                body = action()
+            else:
+                body = self.idempotency.once(key, action, previous=event_keys[1:])
+        except _Unproven:
+            # Raised, not returned: nothing is recorded, so a later delivery may be proven.
+            return self._ignored(event, _UNPROVEN_REOPEN)
         result = UnsetResult.model_validate(body)
         if result.status is Outcome.DUPLICATE:
             count("Duplicates")
             logger.info("duplicate event: nothing called", extra=self._ids(event))
         return result
 
+    def _refuse_future(self, event: CloseEvent) -> None:
+        """Raise :class:`FutureEvent` when ``occurred_at`` lies further ahead of now than
+        ``OCCURRED_AT_MAX_SKEW_SECONDS``: recorded, such an event would stay the ticket's newest
+        and make every real one after it stale. Nothing is read or written before."""
+        if event.occurred_at is None:
+            return
+        skew = self._settings.occurred_at_max_skew_seconds
+        if event.occurred_at.timestamp() - time.time() > skew:
+            raise FutureEvent(
+                f"occurred_at lies more than {skew} s (OCCURRED_AT_MAX_SKEW_SECONDS) ahead of "
+                "now: check the sender's clock"
+            )
+
     def _ignored(self, event: CloseEvent, reason: str) -> UnsetResult:
         count("ReopensIgnored")
         logger.info("reopen ignored", extra={**self._ids(event), "reason": reason})
         ids = {"event_id": event.event_id, "ticket_id": event.ticket_id}
         return UnsetResult(status=Outcome.IGNORED, reason=reason, **ids)
+
+    def _ordered(self, event: CloseEvent, state_keys: tuple[str, ...]) -> bool:
+        """Whether ``event`` is claimed in the ticket state table before its call: a table, an
+        ``occurred_at`` to order by, and not a dry run."""
+        return (
+            self._states is not None
+            and bool(state_keys)
+            and event.occurred_at is not None
+            and not self._settings.dry_run
+        )
 
     def _proven_closed(
         self,
@@ -269,7 +312,9 @@ class MaskingExpirer:
         """Whether the ticket is shown to have been closed: by the payload, or by a close the
         ticket state table records as applied. Mere status churn must never extend a masking.
         A reopen the table records as this very event was proven when it was claimed: a retry
-        (after a failed call, or from the queue) is let through to the same outcome."""
+        (after a failed call, or from the queue) is let through to the same outcome. Only for
+        reopens that are not ordered (no ``occurred_at``, a dry run): an ordered one is proven
+        by its claim."""
         if event.previously_closed is True:
             return True
         if self._states is None or not state_keys:
@@ -295,16 +340,15 @@ class MaskingExpirer:
         The claim is written before the call, so concurrent events for one ticket are decided
         by the conditional write; it is settled after it (applied or not). A failed call leaves
         the claim in place with its lease ended: a retry of the same event is let through, an
-        older one stays stale.
+        older one stays stale. A reopen its payload does not prove is proven by the same write
+        (an older close, applied); while an older event is in flight it waits, as any event.
+        Raises :class:`_Unproven` when nothing shows the ticket was closed before.
         """
-        if (
-            self._states is None
-            or not state_keys
-            or event.occurred_at is None
-            or self._settings.dry_run
-        ):
+        if not self._ordered(event, state_keys):
             # Without occurred_at an event cannot be ordered: applied unchecked, not recorded.
             return self._expire_now(event, payload_target, wanted, deadline)
+        assert self._states is not None
+        assert event.occurred_at is not None
         now = time.time()
         state_key, key = state_keys[0], event_keys[0]
         claim = TicketState(
@@ -313,24 +357,24 @@ class MaskingExpirer:
             event_key=key,
             lease_until=now + CLAIM_LEASE_SECONDS,
         )
-        recorded = self._earlier_state(state_keys[1:], claim, event_keys, now, deadline)
+        needs_close = event.action is Action.REOPEN and event.previously_closed is not True
+        recorded, closed_elsewhere = self._earlier_state(
+            state_keys[1:], claim, event_keys, now, deadline
+        )
+        written = False
         if recorded is None:
             ensure_time(deadline, self._budget.aws_step, "claiming the ticket state")
-            recorded = self._states.claim(state_key, claim, now=now, same_event=event_keys[1:])
-        if recorded is not None:
-            if recorded.occurred_at_ms >= claim.occurred_at_ms:
-                count("StaleEvents")
-                logger.info(
-                    "stale event: a newer one was applied to the ticket",
-                    extra={**self._ids(event), "newer_action": recorded.action.value},
-                )
-                return UnsetResult(
-                    status=Outcome.STALE,
-                    event_id=event.event_id,
-                    ticket_id=event.ticket_id,
-                    reason=f"a newer {recorded.action.value} event was applied to the ticket",
-                )
-            raise InFlight("an older event for this ticket is still being applied")
+            answer = self._states.claim(
+                state_key,
+                claim,
+                now=now,
+                same_event=event_keys[1:],
+                needs_close=needs_close,
+                closed_elsewhere=closed_elsewhere,
+            )
+            written, recorded = answer.written, answer.recorded
+        if not written:
+            return self._refused(event, claim, recorded, needs_close=needs_close, now=now)
         applied = False
         try:
             result = self._expire_now(event, payload_target, wanted, deadline)
@@ -343,6 +387,37 @@ class MaskingExpirer:
                 # The lease then runs out by itself; the outcome stands.
                 logger.warning("ticket state not settled", extra={"code": exc.code})
 
+    def _refused(
+        self,
+        event: CloseEvent,
+        claim: TicketState,
+        recorded: TicketState | None,
+        *,
+        needs_close: bool,
+        now: float,
+    ) -> UnsetResult:
+        """Why ``claim`` was not written: ``stale`` behind a newer event; :class:`_Unproven`
+        for a reopen that nothing shows was closed before; :class:`InFlight` while an older
+        event is being applied (or was settled just after the write was refused)."""
+        if recorded is None:
+            raise _Unproven()
+        if recorded.occurred_at_ms >= claim.occurred_at_ms:
+            count("StaleEvents")
+            logger.info(
+                "stale event: a newer one was applied to the ticket",
+                extra={**self._ids(event), "newer_action": recorded.action.value},
+            )
+            return UnsetResult(
+                status=Outcome.STALE,
+                event_id=event.event_id,
+                ticket_id=event.ticket_id,
+                reason=f"a newer {recorded.action.value} event was applied to the ticket",
+            )
+        settled = recorded.applied or recorded.lease_until < now
+        if needs_close and settled and not recorded.closed:
+            raise _Unproven()
+        raise InFlight("an older event for this ticket is still being applied")
+
     def _earlier_state(
         self,
         state_keys: tuple[str, ...],
@@ -350,10 +425,12 @@ class MaskingExpirer:
         event_keys: tuple[str, ...],
         now: float,
         deadline: Deadline,
-    ) -> TicketState | None:
+    ) -> tuple[TicketState | None, bool]:
         """A state recorded under a previous hash key that wins over ``claim`` by the table's
-        own rule (see :meth:`TicketStates.claim`), or None."""
+        own rule (see :meth:`TicketStates.claim`), or None; and whether the first state found
+        there proves a reopen (an applied close, or this very event)."""
         assert self._states is not None
+        proof: bool | None = None
         for state_key in state_keys:
             ensure_time(deadline, self._budget.aws_step, "reading the ticket state")
             recorded = self._states.read(state_key)
@@ -365,9 +442,11 @@ class MaskingExpirer:
             superseded = recorded.occurred_at_ms < claim.occurred_at_ms and (
                 recorded.applied or recorded.lease_until < now
             )
+            if proof is None:
+                proof = same or recorded.closed
             if not (same or superseded):
-                return recorded
-        return None
+                return recorded, False
+        return None, bool(proof)
 
     def _expire_now(
         self,

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from masking_unset.models.deepcall import DeepCallCredentials, DeepCallReply, UnsetTarget
-from masking_unset.models.tickets import TicketState
+from masking_unset.models.tickets import Claimed, TicketState
 
 
 class SecretReader(Protocol):
@@ -52,12 +52,24 @@ class TicketStates(Protocol):
         ...
 
     def claim(
-        self, key: str, state: TicketState, *, now: float, same_event: Sequence[str] = ()
-    ) -> TicketState | None:
-        """Record ``state`` unless the recorded one wins: None when written, else the recorded
-        state. Written when nothing is recorded, when it is the same event (same occurred_at and
-        event key, or one of ``same_event``: the event's keys under previous hash keys: a retry),
-        or when ``state`` is newer and the recorded one is settled or its lease has run out."""
+        self,
+        key: str,
+        state: TicketState,
+        *,
+        now: float,
+        same_event: Sequence[str] = (),
+        needs_close: bool = False,
+        closed_elsewhere: bool = False,
+    ) -> Claimed:
+        """Record ``state`` unless the recorded one wins, in one conditional write. Written when
+        nothing is recorded, when it is the same event (same occurred_at and event key, or one
+        of ``same_event``: the event's keys under previous hash keys: a retry), or when
+        ``state`` is newer and the recorded one is settled or its lease has run out.
+
+        With ``needs_close`` (a reopen its payload does not prove) the proof is part of the same
+        write: besides the same event, only over an applied close older than ``state``; over
+        nothing recorded only with ``closed_elsewhere`` (an applied close recorded under a
+        previous hash key). Not written: the recorded state, read consistently."""
         ...
 
     def settle(self, key: str, event_key: str, *, applied: bool) -> None:

@@ -38,6 +38,9 @@ FLEET_RATE_READ_TIMEOUT_SECONDS = 0.5
 FLEET_RATE_MAX_ATTEMPTS = 1
 # How long a 429 may spend marking the fleet's next slots taken (then one last write may run).
 FLEET_PAUSE_WRITE_SECONDS = 0.5
+# The webhook function's timeout (template.yaml): settings whose DeepCall attempt, and handing the
+# event on after it, do not fit are refused (config.py).
+WEBHOOK_TIMEOUT_SECONDS = 25.0
 
 
 def aws_call_seconds(

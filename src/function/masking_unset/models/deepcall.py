@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from typing import Annotated
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, StrictStr
 
@@ -10,6 +13,86 @@ from masking_unset.models.redact import redact_number
 
 UNSET_PATH = "/api/v2/Masking/unset"  # POST {DEEPCALL_BASE_URL}{UNSET_PATH}
 EXPIRE_NOW_MINUTES = -1  # a negative expiry_duration expires the masking immediately
+BASE_URL_SCHEMES = frozenset({"https", "http"})  # http only with DEEPCALL_ALLOW_HTTP (config.py)
+
+# A DNS name's label (underscores tolerated, as resolvers do), and a path prefix of plain
+# segments: no ";" parameters, no "?" or "#", nothing a request would move elsewhere.
+_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\Z")
+_NETLOC = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::[0-9]*)?\Z")  # host[:port]
+_SEGMENT = re.compile(r"(?:[A-Za-z0-9._~!$&'()*+,=:@-]|%[0-9A-Fa-f]{2})+\Z")
+_MAX_HOST = 253
+
+
+def _host(hostname: str, bracketed: bool) -> str:
+    """The host as written in the URL (lower case, IPv6 in brackets); ValueError otherwise."""
+    if bracketed:
+        if "%" in hostname:  # a zone id names an interface of one machine, not DeepCall
+            raise ValueError("has a broken IPv6 address")
+        try:
+            return f"[{ipaddress.IPv6Address(hostname).compressed}]"
+        except ValueError:
+            raise ValueError("has a broken IPv6 address") from None
+    name = hostname.removesuffix(".")
+    if len(name) > _MAX_HOST or not all(_LABEL.match(label) for label in name.split(".")):
+        raise ValueError("has a host that is not a DNS name or an IP address")
+    if name.replace(".", "").isdigit():  # all digits: only an IPv4 address can be meant
+        try:
+            ipaddress.IPv4Address(name)
+        except ValueError:
+            raise ValueError("has a broken IPv4 address") from None
+    return name
+
+
+def normalise_base_url(value: str) -> str:
+    """``scheme://host[:port][/path prefix]``: lower-case scheme and host, no trailing slash.
+
+    Raises ValueError for anything else (a query, a fragment, a user name or password,
+    parameters, dot segments) and for a URL no request can reach (no host, a bad host, a port
+    outside 1-65535). The message says what is wrong, never the value: a user part may hold a
+    password.
+    """
+    text = value.strip()
+    if not text.isascii() or not text.isprintable() or " " in text:
+        raise ValueError(
+            "must be plain ASCII without spaces or control characters (punycode for an "
+            "international domain name)"
+        )
+    if "?" in text or "#" in text:
+        raise ValueError("must not have a query (?) or a fragment (#)")
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:  # a broken IPv6 literal, a port that is no number or out of range
+        raise ValueError(
+            "has a broken host or a port that is not a number from 1 to 65535"
+        ) from None
+    scheme = parts.scheme.lower()
+    if scheme not in BASE_URL_SCHEMES:
+        raise ValueError("must be an https:// URL")
+    if "@" in parts.netloc:
+        raise ValueError("must not hold a user name or password")
+    if not parts.hostname:
+        raise ValueError("has no host")
+    if not _NETLOC.match(parts.netloc):  # urlsplit drops what follows "]" before a port
+        raise ValueError("has a host that is not a DNS name or an IP address")
+    if port == 0:
+        raise ValueError("has a port that is not a number from 1 to 65535")
+    host = _host(parts.hostname, parts.netloc.startswith("["))
+    segments = parts.path.rstrip("/").split("/")[1:]
+    for segment in segments:
+        if segment in {"", ".", ".."} or not _SEGMENT.match(segment):
+            raise ValueError(
+                "may have a path prefix of plain segments only (no ;parameters, no empty, . "
+                "or .. segments)"
+            )
+    netloc = host if port is None else f"{host}:{port}"
+    return urlunsplit((scheme, netloc, "".join(f"/{s}" for s in segments), "", ""))
+
+
+def unset_url(base_url: str) -> str:
+    """The unset endpoint under ``base_url`` (:func:`normalise_base_url`; its ValueError)."""
+    parts = urlsplit(normalise_base_url(base_url))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path + UNSET_PATH, "", ""))
 
 
 def _code_number(value: object) -> object:

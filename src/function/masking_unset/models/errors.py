@@ -38,6 +38,14 @@ class MalformedBody(InvalidEvent):
     code = "malformed_body"
 
 
+class FutureEvent(MaskingUnsetError):
+    """``occurred_at`` lies further ahead of now than ``OCCURRED_AT_MAX_SKEW_SECONDS``: recorded,
+    it would be the ticket's newest event for as long as its state is kept, and every real event
+    after it stale."""
+
+    code = "future_occurred_at"
+
+
 class UnusableTarget(MaskingUnsetError):
     """The event is well-formed but names no masking that could be expired."""
 

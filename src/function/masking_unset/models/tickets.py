@@ -70,3 +70,12 @@ class TicketState:
     def closed(self) -> bool:
         """Whether a close was applied: the proof a reopen needs when its payload lacks one."""
         return self.action is Action.CLOSE and self.applied
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """What a conditional claim of a ticket state came to: ``written``, or not, with the state
+    recorded instead (None: nothing is recorded, which proves no reopen)."""
+
+    written: bool
+    recorded: TicketState | None = None

@@ -71,12 +71,15 @@ def choose_function(event: Mapping[str, Any], function: Function | None) -> Func
 
 def check_live_configuration(function: Function) -> None:
     """:class:`UsageError` (exit 2, before anything runs or listens) when the environment's
-    configuration cannot serve ``function``: the webhook function needs WEBHOOK_SECRETS_ID."""
+    configuration cannot serve ``function``: the webhook function needs WEBHOOK_SECRETS_ID, and
+    both need an AWS region and credentials."""
+    from masking_unset.clients.aws import aws_client, aws_client_config, aws_session
     from masking_unset.config import Settings
     from masking_unset.models.errors import ConfigurationError
 
     try:
         settings = Settings.from_env()
+        aws_client(aws_session(), "secretsmanager", aws_client_config())  # connects nowhere
     except ConfigurationError as exc:
         raise UsageError(exc.message) from None
     if function == "webhook" and not settings.webhook_secrets_id:

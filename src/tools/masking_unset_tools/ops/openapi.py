@@ -207,7 +207,8 @@ def _responses() -> dict[str, Any]:
         "422": _error_response(
             "Well-formed, but names no usable masking (no number, a number that is not only "
             "digits and separators, another country's number in national format, m1 = m2 as "
-            "sent, no masking recorded for the ticket).",
+            "sent, no masking recorded for the ticket), or its occurred_at lies further ahead "
+            "of now than OCCURRED_AT_MAX_SKEW_SECONDS (future_occurred_at).",
             InvalidNumber.code,
             "mask is not a phone number",
         ),
