@@ -14,6 +14,7 @@ from masking_unset_tools.local.lambda_context import LocalLambdaContext
 from masking_unset_tools.local.stack import DEMO_SSID, LocalStack, provision
 from tests.support.aws_faults import FaultyAwsProxy
 from tests.support.deepcall import ScriptedDeepCall
+from tests.support.sqs_limits import SqsLimitedEndpoint
 
 
 @pytest.fixture(autouse=True)
@@ -31,10 +32,19 @@ def fresh_circuit_counters() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def aws() -> Iterator[LocalAwsEndpoint]:
-    """One moto server for the session; each test provisions its own uniquely named resources."""
-    with LocalAwsEndpoint() as endpoint:
+def aws() -> Iterator[SqsLimitedEndpoint]:
+    """One moto server for the session; each test provisions its own uniquely named resources.
+    Every client of it (the test's, the functions', a subprocess's) passes through a check of
+    what real SQS refuses and moto accepts (tests/support/sqs_limits.py)."""
+    with SqsLimitedEndpoint() as endpoint:
         yield endpoint
+
+
+@pytest.fixture(autouse=True)
+def _sqs_limits_in_local_stacks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tooling's own local stacks (``demo``, ``invoke`` and ``serve`` without a deployment,
+    run in the test's process) start their moto server behind the SQS-limits double too."""
+    monkeypatch.setattr("masking_unset_tools.local.stack.LocalAwsEndpoint", SqsLimitedEndpoint)
 
 
 @pytest.fixture

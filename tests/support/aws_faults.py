@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from masking_unset_tools.local.http_server import Drop, HttpAnswer, HttpRequest, HttpServer, Served
 
-__all__ = ["AwsFault", "FaultKind", "FaultyAwsProxy", "operation_of"]
+__all__ = ["AwsFault", "FaultKind", "FaultyAwsProxy", "forward", "operation_of"]
 
 _HOP_BY_HOP: Final = frozenset(
     {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "content-length"}
@@ -215,27 +215,29 @@ class FaultyAwsProxy(Served):
             code, payload = _error_body(target, fault)
             headers = [("Content-Type", "application/x-amz-json-1.0"), ("x-amzn-ErrorType", code)]
             return HttpAnswer(fault.status, headers, payload)
-        answer = self._forward(request)
+        answer = forward(self.upstream, request)
         if fault is not None and fault.kind is FaultKind.LOST_REPLY:
             raise Drop(reset=True)
         return answer
 
-    def _forward(self, request: HttpRequest) -> HttpAnswer:
-        upstream = urlsplit(self.upstream)
-        connection = http.client.HTTPConnection(
-            upstream.hostname or "127.0.0.1", upstream.port, timeout=_FORWARD_TIMEOUT
-        )
-        try:
-            headers = {k: v for k, v in request.headers if k.lower() not in _HOP_BY_HOP}
-            headers["Content-Length"] = str(len(request.body))
-            connection.request(request.method, request.target, body=request.body, headers=headers)
-            response = connection.getresponse()
-            payload = response.read()
-            kept = [
-                (k, v)
-                for k, v in response.getheaders()
-                if k.lower() not in _HOP_BY_HOP | {"server", "date"}
-            ]
-            return HttpAnswer(response.status, kept, payload)
-        finally:
-            connection.close()
+
+def forward(upstream_url: str, request: HttpRequest) -> HttpAnswer:
+    """``request`` sent on to ``upstream_url`` as it came, and the upstream's answer."""
+    upstream = urlsplit(upstream_url)
+    connection = http.client.HTTPConnection(
+        upstream.hostname or "127.0.0.1", upstream.port, timeout=_FORWARD_TIMEOUT
+    )
+    try:
+        headers = {k: v for k, v in request.headers if k.lower() not in _HOP_BY_HOP}
+        headers["Content-Length"] = str(len(request.body))
+        connection.request(request.method, request.target, body=request.body, headers=headers)
+        response = connection.getresponse()
+        payload = response.read()
+        kept = [
+            (k, v)
+            for k, v in response.getheaders()
+            if k.lower() not in _HOP_BY_HOP | {"server", "date"}
+        ]
+        return HttpAnswer(response.status, kept, payload)
+    finally:
+        connection.close()

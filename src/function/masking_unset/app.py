@@ -260,7 +260,12 @@ class App:
             return None
         from masking_unset.clients.queues import QueueClient
 
-        return QueueClient(cast("SQSClient", _Deferred(lambda: self._client("sqs"))), url)
+        # A FIFO id SQS would refuse is replaced by its keyed hash, read when first needed.
+        return QueueClient(
+            cast("SQSClient", _Deferred(lambda: self._client("sqs"))),
+            url,
+            digest=lambda text: self.expirer.content_digest(text),
+        )
 
     @cached_property
     def queue(self) -> QueueClient | None:

@@ -31,10 +31,12 @@ from masking_unset.models.queue import (
     ATTR_RECEIVE_COUNT,
     ATTR_SOURCE_MESSAGE_ID,
     QueueRecord,
+    sqs_body,
 )
 from masking_unset.observability import count, count_by, logger
 
 MALFORMED_RECORD = "malformed_record"
+EMPTY_BODY = "(empty body)"  # SQS refuses an empty message: what a record without a body parks as
 
 
 class RecordFate(StrEnum):
@@ -208,7 +210,7 @@ class BatchProcessor:
     def _park_unreportable(self, record: QueueRecord) -> None:
         # Keyed by content: a FIFO dead-letter queue needs a deduplication id. The body may hold
         # numbers: a keyed hash of it, or without a hash key a random id (never a plain hash).
-        body = record.body.encode("utf-8", "backslashreplace").decode("utf-8")
+        body = _sendable(record.body)
         digest = self._service.content_digest(body) or uuid.uuid4().hex
         message = "the record has no messageId: it cannot be handed back, so it is parked"
         logger.warning("record without messageId", extra={"code": MALFORMED_RECORD})
@@ -335,12 +337,9 @@ class BatchProcessor:
 
 
 def _sendable(text: str) -> str:
-    # A lone surrogate (only a hand-built event can hold one) cannot be sent to SQS as it is.
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return text
+    # What only a hand-built event can hold (a lone surrogate, a NUL, U+FFFF; no body at all)
+    # cannot be sent to SQS as it is: such characters are written as JSON escapes.
+    return sqs_body(text) or EMPTY_BODY
 
 
 _REDELIVER = frozenset({RecordFate.RETRY, RecordFate.SKIPPED})

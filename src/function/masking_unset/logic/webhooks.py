@@ -28,6 +28,7 @@ from masking_unset.models.events import (
     UnreadableClose,
     UnsetResult,
 )
+from masking_unset.models.queue import sqs_body
 from masking_unset.observability import count, count_by, logger
 
 IGNORED_LOGGED = 3  # ignored events logged one by one; the rest of a delivery in one line
@@ -183,4 +184,5 @@ def queued_body(event: CloseEvent) -> str:
     """The event as queued: every field it has; ``action`` only when it is not the default
     close, so a close's queued body stays as it always was."""
     skip = {"action"} if event.action is Action.CLOSE else set()
-    return event.model_dump_json(exclude_none=True, exclude=skip)
+    # An id may hold U+FFFF, which JSON leaves as it is and SQS refuses: escaped, same document.
+    return sqs_body(event.model_dump_json(exclude_none=True, exclude=skip))

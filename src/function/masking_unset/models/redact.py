@@ -3,8 +3,12 @@ secrets never leave it at all."""
 
 from __future__ import annotations
 
+import re
 import threading
+import unicodedata
 from collections.abc import Iterable
+
+from masking_unset.models.queue import sqs_allows
 
 MIN_DIGITS = 5  # fewer digits in a row are a code or a count, not a phone number
 _MAX_SEPARATORS = 3  # "98765 - 43210" is one number; a sentence between digits is not
@@ -12,6 +16,18 @@ _MAX_INPUT = 4096  # text is cut to this before it is scanned (callers cut the r
 _MAX_KNOWN_SECRETS = 256
 _MIN_KNOWN_SECRET = 4  # shorter values would blank out ordinary words; callers pass their own
 REDACTED = "[redacted]"
+
+# What a terminal acts on: ANSI/VT escape sequences (CSI, OSC, DCS and the like, 7- and 8-bit) and
+# the bidirectional overrides and isolates that make text read other than it is stored.
+_ESCAPE_SEQUENCE = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"  # CSI
+    r"|(?:\x1b[\]P^_X]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"  # OSC, DCS...
+    r"|\x1b[ -/]*[0-~]?"  # any other escape
+)
+_BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+_LINE_BREAKS = frozenset("\t\n\v\f\r\x1c\x1d\x1e\x85\u2028\u2029")
 
 _known_lock = threading.Lock()
 _known_secrets: dict[str, None] = {}  # insertion-ordered set: the oldest is dropped first
@@ -106,17 +122,40 @@ def _redact_numbers(text: str) -> str:
     return "".join(out)
 
 
+def displayable(text: str) -> str:
+    """``text`` made safe to store in an SQS attribute and to show on a terminal: escape
+    sequences and bidirectional controls removed, line and tab breaks made spaces, every other
+    control character (C0, DEL, C1) and everything SQS refuses (lone surrogates, U+FFFE, U+FFFF)
+    removed. Text without any of these is returned unchanged."""
+    if text.isprintable():  # no control, format, surrogate or unassigned character at all
+        return text
+    text = _ESCAPE_SEQUENCE.sub("", text)
+    return "".join(
+        " " if ch in _LINE_BREAKS else ch for ch in text if ch in _LINE_BREAKS or _shown(ch)
+    )
+
+
+def _shown(ch: str) -> bool:
+    return sqs_allows(ch) and unicodedata.category(ch) != "Cc" and ch not in _BIDI_CONTROLS
+
+
 def scrub(text: str, *, secrets: Iterable[str] = (), limit: int = _MAX_INPUT) -> str:
     """``text`` from outside (an upstream answer) made safe to show: every known secret and
     every one of ``secrets`` replaced, every run of digits that could be a phone number (any
-    script's digits, any separators) cut to its last four digits, and the result at most
-    ``limit`` characters. Text is never cut through a secret or a number before they are
-    removed."""
+    script's digits, any separators) cut to its last four digits, nothing SQS cannot store or
+    a terminal would act on (:func:`displayable`), and the result at most ``limit``
+    characters. Text is never cut through a secret or a number before they are removed."""
     known = _secrets(secrets)
     if len(text) > _MAX_INPUT:
         text = _drop_cut_tail(text[:_MAX_INPUT], known) + "…"
     for secret in known:
         text = text.replace(secret, REDACTED)
+    # Controls between the parts of a secret or the digits of a number must not hide them.
+    shown = displayable(text)
+    if shown != text:
+        text = shown
+        for secret in known:
+            text = text.replace(secret, REDACTED)
     text = _redact_numbers(text)
     if len(text) > limit:
         text = text[: max(0, limit - 1)] + "…"
