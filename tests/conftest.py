@@ -30,6 +30,20 @@ def no_remembered_secrets() -> Iterator[None]:
         redact._known_secrets.clear()
 
 
+@pytest.fixture(autouse=True)
+def fresh_circuit_counters() -> Iterator[None]:
+    """Powertools counts each circuit's consecutive failures per process, as a container does
+    across its invocations; every test is a new deployment, so none inherits another's count."""
+    from aws_lambda_powertools.utilities.circuit_breaker import base
+
+    counters = (base._LOCAL_FAILURES, base._LOCAL_SUCCESSES, base._LAST_OBSERVED_STATE)
+    for counter in counters:
+        counter.clear()
+    yield
+    for counter in counters:
+        counter.clear()
+
+
 @pytest.fixture(scope="session")
 def aws() -> Iterator[SqsLimitedEndpoint]:
     """One moto server for the session; each test provisions its own uniquely named resources.

@@ -111,23 +111,33 @@ def test_deploying_parameter_table_is_the_template_parameters() -> None:
         assert default == ("empty" if expected == "" else f"`{expected}`"), name
 
 
-def test_the_deepcall_rate_cap_is_per_container_everywhere() -> None:
-    # app.py builds one token bucket per container (a cached property), shared by its threads.
+def rate_descriptions(variable: str, parameter: str) -> list[str]:
+    """What the README, docs/deploying.md and the template say about one rate setting."""
     readme = [
         row[2]
         for row in table(section(README, "## Configuration"), "| variable |")
-        if "`DEEPCALL_MAX_RPS`" in row[0]
+        if f"`{variable}`" in row[0]
     ]
     deploying = [
         row[3]
         for row in table(DEPLOYING.read_text(), "| Parameter |")
-        if "`DeepCallMaxRps`" in row[0]
+        if f"`{parameter}`" in row[0]
     ]
-    described = [str(template()["Parameters"]["DeepCallMaxRps"]["Description"])]
-    for text in readme + deploying + described:
+    described = [str(template()["Parameters"][parameter]["Description"])]
+    texts = readme + deploying + described
+    assert len(texts) == 3, texts
+    return texts
+
+
+def test_the_deepcall_rate_is_the_deployments_and_the_per_container_cap_is_separate() -> None:
+    # app.py: DEEPCALL_MAX_RPS is the fleet's rate (clients/fleet_rate.py, one per deployment);
+    # DEEPCALL_MAX_RPS_PER_CONTAINER is one token bucket per container, shared by its threads.
+    for text in rate_descriptions("DEEPCALL_MAX_RPS", "DeepCallMaxRps"):
+        assert "whole deployment" in text, text
+        assert "every container" in text, text
+    for text in rate_descriptions("DEEPCALL_MAX_RPS_PER_CONTAINER", "DeepCallMaxRpsPerContainer"):
         assert "per container" in text, text
         assert "per invocation" not in text, text
-    assert len(readme + deploying + described) == 3
 
 
 # Error codes and statuses: README <-> code <-> docs/openapi.json.

@@ -41,9 +41,14 @@ COMMON_ENVIRONMENT = {
     "MASKING_MAP_TABLE",
     "MAX_CONCURRENCY",
     "DEEPCALL_MAX_RPS",
+    "DEEPCALL_MAX_RPS_PER_CONTAINER",
     "DRY_RUN",
     "DEEPCALL_ALREADY_DONE_CODES",
     "TICKET_STATE_TABLE",
+    "FLEET_STATE_TABLE",
+    "BREAKER_FAILURE_THRESHOLD",
+    "BREAKER_OPEN_SECONDS",
+    "QUEUE_DEFER_MAX_AGE_SECONDS",
     "EXPIRY_GRACE_MINUTES",
     "REOPEN_EXTEND_MINUTES",
     "HASH_KEY_SECRET_ID",
@@ -374,6 +379,7 @@ def test_api_is_throttled(resources: dict[str, Any]) -> None:
         ("IdempotencyTable", "id", "expiration"),
         ("MaskingMapTable", "pk", "expires_at"),
         ("TicketStateTable", "id", "expiration"),
+        ("FleetStateTable", "id", "expiration"),
     ],
 )
 def test_tables(resources: dict[str, Any], table: str, key: str, ttl: str) -> None:
@@ -401,6 +407,7 @@ def test_alarms_notify_only_when_a_topic_is_given(resources: dict[str, Any]) -> 
         ("AWS/Lambda", "Errors"),
         ("AWS/Lambda", "Errors"),
         ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+        ("MaskingUnset", "DeferredWhileOpen"),
         ("MaskingUnset", "ExpiryLag"),
     ]
     for alarm in alarms.values():
@@ -417,6 +424,7 @@ def test_outputs(template: dict[str, Any]) -> None:
         "IdempotencyTableName",
         "MaskingMapTableName",
         "TicketStateTableName",
+        "FleetStateTableName",
         "WebhookFunctionName",
         "QueueFunctionName",
     }
@@ -557,3 +565,22 @@ def test_cfn_lint_reports_nothing_with_snapstart_on_and_off(tmp_path: Path) -> N
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == ""
+
+
+def test_an_outage_shorter_than_the_queue_retention_parks_nothing(
+    template: dict[str, Any],
+) -> None:
+    # The age at which a deferred event is finally parked is the queue's own retention.
+    common = template["Globals"]["Function"]["Environment"]["Variables"]
+    retention = template["Resources"]["Queue"]["Properties"]["MessageRetentionPeriod"]
+    assert int(common["QUEUE_DEFER_MAX_AGE_SECONDS"]) == int(retention)
+
+
+def test_queue_function_may_defer_to_its_own_queue_only(resources: dict[str, Any]) -> None:
+    statements = resources["QueueFunction"]["Properties"]["Policies"][0]["Statement"]
+    defer = next(s for s in statements if s["Sid"] == "DeferWhileDeepCallIsDown")
+    assert defer["Action"] == ["sqs:SendMessage"]
+    assert defer["Resource"] == [{"Fn::GetAtt": ["Queue", "Arn"]}]
+    fleet = next(s for s in statements if s["Sid"] == "FleetState")
+    assert fleet["Resource"] == [{"Fn::GetAtt": ["FleetStateTable", "Arn"]}]
+    assert "dynamodb:DeleteItem" not in fleet["Action"]

@@ -77,7 +77,7 @@ def test_permanent_deepcall_refusal_is_dead_lettered(
     assert "1000" in parked["ErrorMessage"]
 
 
-def test_transient_failure_is_retried_in_place_then_handed_back_with_backoff(
+def test_transient_failure_is_retried_in_place_then_deferred_as_a_new_message(
     stack: LocalStack, deepcall: DeepCallStandIn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DEEPCALL_MAX_ATTEMPTS", "2")
@@ -86,7 +86,7 @@ def test_transient_failure_is_retried_in_place_then_handed_back_with_backoff(
     sqs = stack.aws.client("sqs")
     sqs.send_message(QueueUrl=stack.queue_url, MessageBody=json.dumps({"mask": "8040000001"}))
     [message] = sqs.receive_message(
-        QueueUrl=stack.queue_url, AttributeNames=["All"], VisibilityTimeout=0
+        QueueUrl=stack.queue_url, AttributeNames=["All"], VisibilityTimeout=30
     )["Messages"]
     record = sqs_record(message["Body"], message["MessageId"], ApproximateReceiveCount="3")
     record["receiptHandle"] = message["ReceiptHandle"]
@@ -94,9 +94,38 @@ def test_transient_failure_is_retried_in_place_then_handed_back_with_backoff(
 
     response = invoke([record, sqs_record({"mask": "+91 80 4000 0002"}, "m-2")])
 
-    assert failed_ids(response) == [message["MessageId"]]
+    # DeepCall's failure is not the record's: it uses up none of its deliveries. The record is
+    # done with (the event source deletes it) and a copy waits in the queue as a new message.
+    assert failed_ids(response) == []
     assert list(deepcall.expired) == ["8040000002"]
     assert len(deepcall.unset_calls) == 3  # two attempts for the first, one for the second
+    assert dead_letters(stack) == []
+    waiting = sqs.get_queue_attributes(
+        QueueUrl=stack.queue_url, AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+    )["Attributes"]
+    assert waiting["ApproximateNumberOfMessagesDelayed"] == "1"
+
+
+def test_a_fifo_record_is_handed_back_with_backoff_until_its_last_delivery(
+    stack: LocalStack, deepcall: DeepCallStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A deferred copy would go to the back of its message group: a FIFO record keeps its place
+    # and is handed back (its visibility pushed out) until its deliveries run out.
+    monkeypatch.setenv("DEEPCALL_MAX_ATTEMPTS", "1")
+    sqs = stack.aws.client("sqs")
+    sqs.send_message(QueueUrl=stack.queue_url, MessageBody=json.dumps({"mask": "8040000001"}))
+    [message] = sqs.receive_message(
+        QueueUrl=stack.queue_url, AttributeNames=["All"], VisibilityTimeout=0
+    )["Messages"]
+    record = sqs_record(
+        message["Body"], message["MessageId"], ApproximateReceiveCount="3", MessageGroupId="g"
+    )
+    record["receiptHandle"] = message["ReceiptHandle"]
+    deepcall.enqueue(Fault(status=503, body=b"busy"))
+
+    response = invoke([record])
+
+    assert failed_ids(response) == [message["MessageId"]]
     assert dead_letters(stack) == []
     # Visibility was pushed out (receive count 3: between 60 and 120 s), so it is not back yet.
     again = sqs.receive_message(QueueUrl=stack.queue_url, WaitTimeSeconds=0)

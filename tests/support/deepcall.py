@@ -1,10 +1,13 @@
 """The DeepCall stand-in with what only the tests script: credential rotation, a seeded fault
-rate, holding a request back until released, and waiting for requests to arrive."""
+rate, holding a request back until released, waiting for requests to arrive and when each
+arrived."""
 
 from __future__ import annotations
 
 import random
 import threading
+import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -51,6 +54,8 @@ class ScriptedDeepCall(DeepCallStandIn):
         self._fault_rate = 0.0
         self._rate_faults: tuple[Fault, ...] = ()
         self._rng: random.Random | None = None
+        self._outage: Fault | None = None
+        self._received_at: list[float] = []
         self._holds: list[Held] = []
         self._every_hold: list[Held] = []
 
@@ -101,23 +106,53 @@ class ScriptedDeepCall(DeepCallStandIn):
             # Not for security: a seeded generator so soak runs are reproducible.
             self._rng = random.Random(seed)
 
+    def set_outage(self, fault: Fault | None) -> None:
+        """Answer every unset request with ``fault`` (not consumed) until called with None."""
+        with self._lock:
+            self._outage = fault
+
+    def wait_until(self, predicate: Callable[[Counter[str]], bool], timeout: float) -> bool:
+        """Block until ``predicate(expired)`` holds for the expired counter, checked after each
+        answer (with the stand-in's lock held: it must not call back in); False on timeout."""
+        with self._changed:
+            return self._changed.wait_for(lambda: predicate(self._expired), timeout)
+
     def wait_for_unset_calls(self, count: int, timeout: float) -> bool:
         """Block until at least ``count`` unset requests were received; False on timeout."""
         with self._changed:
             return self._changed.wait_for(lambda: len(self._requests) >= count, timeout)
 
+    @property
+    def received_at(self) -> list[float]:
+        """When each recorded request arrived (``time.time()``, the clock the fleet's request
+        slots are cut from), earliest first."""
+        with self._lock:
+            return sorted(self._received_at)
+
     def clear(self) -> None:
-        """Also forget the fault rate."""
+        """Also forget the fault rate and the arrival times."""
         super().clear()
         with self._lock:
             self._fault_rate, self._rate_faults, self._rng = 0.0, (), None
+            self._received_at.clear()
 
     def _record(self, request: RecordedRequest) -> None:
+        arrived = time.time()
         super()._record(request)
         with self._changed:
+            self._received_at.append(arrived)
             self._changed.notify_all()
 
+    def _unset(self, raw: bytes) -> Any:
+        reply = super()._unset(raw)
+        with self._changed:
+            self._changed.notify_all()
+        return reply
+
     def _next_fault(self) -> Fault | None:
+        with self._lock:
+            if self._outage is not None:
+                return self._outage
         fault = super()._next_fault()
         with self._lock:
             if fault is None and self._rng is not None and self._rng.random() < self._fault_rate:

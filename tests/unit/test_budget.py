@@ -90,12 +90,16 @@ def test_the_figures_for_the_default_settings() -> None:
     assert budget.event_start == pytest.approx(16.55)  # the batch's start budget
     paced = TimeBudget.from_settings(Settings.from_env(ENV), paced=True)
     assert paced.event_start == pytest.approx(17.55)
+    # The fleet's slots: the wait, one table write (1 s at most), a 429's pause writes (1.5 s).
+    shared = TimeBudget.from_settings(Settings.from_env(ENV), paced=True, shared=True)
+    assert shared.deepcall_attempt == pytest.approx(11.55)
+    assert shared.event_start == pytest.approx(20.05)
 
 
 def test_the_default_budget_fits_the_template_timeouts() -> None:
     queue, webhook = function_timeouts()
     assert (queue, webhook) == (30, 25)
-    budget = TimeBudget.from_settings(Settings.from_env(ENV), paced=True)
+    budget = TimeBudget.from_settings(Settings.from_env(ENV), paced=True, shared=True)
     # After the webhook's own secret read at its slowest, an event can still start...
     assert budget.aws_call + budget.event_start <= webhook
     # ...and every step's requirement is met by what an invocation starts with.

@@ -1,5 +1,6 @@
-"""DEEPCALL_MAX_RPS: the token bucket's rate and burst on a fake clock, its thread safety, and
-its wiring into the DeepCall client, the container and the SQS batch."""
+"""The per-container token bucket's rate, burst and pause on a fake clock, its thread safety,
+the pacer needing both slots, and the wiring of DEEPCALL_MAX_RPS(_PER_CONTAINER) into the
+DeepCall client (a 429 pauses the pacer), the container and the SQS batch."""
 
 from __future__ import annotations
 
@@ -15,12 +16,13 @@ from requests.structures import CaseInsensitiveDict
 
 from masking_unset.app import RATE_LIMIT_MAX_WAIT_SECONDS, App
 from masking_unset.clients.deepcall import DeepCallClient
+from masking_unset.clients.fleet_rate import FleetRateLimiter
 from masking_unset.config import Settings
 from masking_unset.handlers.sqs import read_record
 from masking_unset.logic.batch import BatchProcessor
 from masking_unset.logic.expiry import MaskingExpirer
 from masking_unset.logic.failures import FailureKind, classify
-from masking_unset.logic.ratelimit import TokenBucket
+from masking_unset.logic.ratelimit import BothPacers, TokenBucket
 from masking_unset.logic.retry import RetryPolicy
 from masking_unset.models.budget import Deadline
 from masking_unset.models.deepcall import SsidCredentials, UnsetTarget
@@ -140,6 +142,35 @@ def test_nonsense_parameters_are_refused(kwargs: dict[str, float]) -> None:
         TokenBucket(**kwargs)
 
 
+def test_a_pause_frees_no_token_until_it_ends() -> None:
+    clock = FakeClock()
+    pacer = bucket(10.0, clock, max_wait=0.5)
+    pacer.pause(2.0)
+    assert pacer.wait_time() == pytest.approx(2.0)
+    assert not pacer.acquire()
+    clock.now += 1.6
+    assert pacer.acquire()  # waits the last 0.4 s
+    assert clock.now == pytest.approx(1002.0)
+    pacer.pause(0.0)  # nothing asked: nothing changes
+    pacer.pause(float("nan"))
+    assert pacer.wait_time() == pytest.approx(0.1)
+
+
+def test_both_pacers_need_a_slot_from_each_and_wait_for_the_longer() -> None:
+    clock = FakeClock()
+    own = bucket(2.0, clock, max_wait=1.0)
+    shared = bucket(4.0, clock, max_wait=1.0)
+    both = BothPacers(own, shared, clock=clock, sleep=clock.sleep)
+    assert both.acquire()
+    assert both.acquire()  # own: 0.5 s later; shared: 0.25 s; both overlap: 0.5 s in all
+    assert clock.now == pytest.approx(1000.5)
+    shared.pause(3.0)
+    assert not both.acquire()  # the shared one refuses
+    assert both.wait_time() == pytest.approx(3.0)
+    both.pause(5.0)
+    assert own.wait_time() == pytest.approx(5.0)
+
+
 # -- wiring ----------------------------------------------------------------------------------
 
 
@@ -175,6 +206,9 @@ class FakePacer:
     def wait_time(self) -> float:
         return 0.75
 
+    def pause(self, seconds: float) -> None:
+        self.log.append(f"pause {seconds:g}")
+
 
 CREDENTIALS = SsidCredentials.model_validate({"ssid": "s-1"})
 TARGET = UnsetTarget(mask="8040001234")
@@ -207,6 +241,42 @@ def test_no_slot_in_time_is_a_retryable_failure_and_sends_nothing() -> None:
     assert RetryPolicy(retry_after_cap=5.0).backoff(1, caught.value) == 0.75
 
 
+class ThrottledSession(FakeSession):
+    """Answers every post with ``status`` and these headers."""
+
+    def __init__(self, log: list[str], status: int, headers: dict[str, str]) -> None:
+        super().__init__(log)
+        self.status, self.headers = status, headers
+
+    def post(self, url: str, *, json: dict[str, Any], **kwargs: object) -> requests.Response:
+        response = super().post(url, json=json, **kwargs)
+        response.status_code = self.status
+        response.headers.update(self.headers)
+        response._content = b'{"message": "Too Many Requests"}'
+        return response
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "paused"),
+    [
+        (429, {"Retry-After": "7"}, ["pause 7"]),
+        (429, {}, ["pause 1"]),  # no Retry-After: a second
+        (429, {"Retry-After": "99999"}, ["pause 3600"]),  # the client's cap
+        (503, {"Retry-After": "2"}, ["pause 2"]),
+        (503, {}, []),  # an outage, not a request to slow down: the breaker's business
+        (500, {"Retry-After": "2"}, []),
+    ],
+)
+def test_deepcall_asking_to_slow_down_pauses_the_pacer(
+    status: int, headers: dict[str, str], paused: list[str]
+) -> None:
+    log: list[str] = []
+    deepcall = client(ThrottledSession(log, status, headers), FakePacer(log, grant=True))
+    with pytest.raises(UpstreamUnavailable):
+        deepcall.unset(CREDENTIALS, TARGET)
+    assert log == ["acquire", "post", *paused]
+
+
 def test_without_a_pacer_requests_go_straight_out() -> None:
     log: list[str] = []
     deepcall = client(FakeSession(log), None)
@@ -215,12 +285,43 @@ def test_without_a_pacer_requests_go_straight_out() -> None:
 
 
 def test_the_container_shares_one_bucket_when_a_rate_is_set() -> None:
-    app = App(Settings.from_env({**BASE, "DEEPCALL_MAX_RPS": "2.5"}))
+    app = App(Settings.from_env({**BASE, "DEEPCALL_MAX_RPS_PER_CONTAINER": "2.5"}))
     pacer = app.pacer
     assert isinstance(pacer, TokenBucket)
     assert (pacer.rate, pacer.burst, pacer.max_wait) == (2.5, 1.0, RATE_LIMIT_MAX_WAIT_SECONDS)
     assert app.deepcall._pacer is pacer
     assert app.pacer is pacer  # once per container
+    assert app.budget.deepcall_attempt == pytest.approx(1.0 + 3.05 + 5.0)
+
+
+def test_without_a_fleet_table_the_deployment_rate_is_a_bucket_per_container() -> None:
+    app = App(Settings.from_env({**BASE, "DEEPCALL_MAX_RPS": "2.5"}))
+    assert isinstance(app.pacer, TokenBucket)
+    assert app.pacer.rate == 2.5
+
+
+def test_with_a_fleet_table_the_deployment_rate_is_the_fleets() -> None:
+    env = {**BASE, "DEEPCALL_MAX_RPS": "20", "FLEET_STATE_TABLE": "fleet"}
+    app = App(Settings.from_env({**env, "AWS_DEFAULT_REGION": "us-east-1"}))
+    pacer = app.pacer
+    assert isinstance(pacer, FleetRateLimiter)
+    assert (pacer.rate, pacer.account, pacer.max_wait) == (20, "default", 1.0)
+    assert app.deepcall._pacer is pacer
+    assert app.budget.deepcall_attempt == pytest.approx(3.5 + 3.05 + 5.0)
+    both = App(Settings.from_env({**env, "DEEPCALL_MAX_RPS_PER_CONTAINER": "5"})).pacer
+    assert isinstance(both, BothPacers)
+    assert isinstance(both.fleet, FleetRateLimiter)
+    assert both.bucket.rate == 5
+
+
+def test_the_fleet_client_makes_one_short_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")  # a client is built only with credentials
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    app = App(Settings.from_env({**BASE, "DEEPCALL_MAX_RPS": "20", "FLEET_STATE_TABLE": "t"}))
+    config = app._fleet_rate_client().meta.config
+    assert config.retries == {"mode": "standard", "total_max_attempts": 1}
+    assert (config.connect_timeout, config.read_timeout) == (0.5, 0.5)
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_sqs import SQSClient
 
-    from masking_unset.clients.deepcall import DeepCallClient
+    from masking_unset.clients.breaker import DeepCallBreaker
+    from masking_unset.clients.deepcall import DeepCallClient, RequestPacer
     from masking_unset.clients.idempotency import DynamoDBIdempotency
     from masking_unset.clients.masking_map import MaskingMapTable
     from masking_unset.clients.queues import QueueClient
@@ -26,13 +27,17 @@ if TYPE_CHECKING:
     from masking_unset.handlers.receiver import WebhookReceiver
     from masking_unset.logic.batch import BatchProcessor
     from masking_unset.logic.expiry import MaskingExpirer
-    from masking_unset.logic.ratelimit import TokenBucket
     from masking_unset.models.budget import TimeBudget
 
 
 # The longest a DeepCall request waits for a DEEPCALL_MAX_RPS slot (logic/budget.py counts it in
 # every attempt). A longer wait fails the attempt as retryable (rate_limited) instead.
 RATE_LIMIT_MAX_WAIT_SECONDS = _RATE_LIMIT_MAX_WAIT
+
+
+def _is_rate(value: float) -> bool:
+    """0 (the default) and infinity both mean no cap."""
+    return 0 < value < float("inf")
 
 
 class _Deferred:
@@ -87,7 +92,9 @@ class App:
         """How much time each step needs (logic/budget.py): one set of figures for all."""
         from masking_unset.models.budget import TimeBudget
 
-        return TimeBudget.from_settings(self.settings, paced=self.pacer is not None)
+        return TimeBudget.from_settings(
+            self.settings, paced=self.pacer is not None, shared=self.fleet_paced
+        )
 
     @cached_property
     def secrets(self) -> SecretStore:
@@ -98,18 +105,60 @@ class App:
             self._client("secretsmanager"), max_age=self.settings.secrets_cache_seconds
         )
 
-    @cached_property
-    def pacer(self) -> TokenBucket | None:
-        """The ``DEEPCALL_MAX_RPS`` token bucket shared by every thread; None when unlimited
-        (0, the default, or infinite)."""
-        if not 0 < self.settings.deepcall_max_rps < float("inf"):
-            return None
-        from masking_unset.logic.ratelimit import TokenBucket
+    @property
+    def fleet_paced(self) -> bool:
+        """Whether ``DEEPCALL_MAX_RPS`` is the fleet's: a rate and ``FLEET_STATE_TABLE`` set."""
+        return _is_rate(self.settings.deepcall_max_rps) and bool(self.settings.fleet_state_table)
 
-        # A burst of one spaces requests evenly, so no second ever sees more than the rate + 1.
-        return TokenBucket(
-            self.settings.deepcall_max_rps, burst=1.0, max_wait=RATE_LIMIT_MAX_WAIT_SECONDS
+    @cached_property
+    def pacer(self) -> RequestPacer | None:
+        """What paces DeepCall requests, shared by every thread; None when unlimited.
+
+        ``DEEPCALL_MAX_RPS`` is the deployment's rate: slots taken in ``FLEET_STATE_TABLE``
+        (clients/fleet_rate.py), falling back to a bucket of this container at that rate if the
+        table fails. Without the table (never in the template) each container has the whole rate.
+        ``DEEPCALL_MAX_RPS_PER_CONTAINER`` adds this container's own bucket; with both, a request
+        needs a slot from each."""
+        from masking_unset.logic.ratelimit import BothPacers, TokenBucket
+
+        settings = self.settings
+
+        def bucket(rate: float) -> TokenBucket:
+            # A burst of one spaces requests evenly, so no second sees more than the rate + 1.
+            return TokenBucket(rate, burst=1.0, max_wait=RATE_LIMIT_MAX_WAIT_SECONDS)
+
+        own = (
+            bucket(settings.deepcall_max_rps_per_container)
+            if _is_rate(settings.deepcall_max_rps_per_container)
+            else None
         )
+        if not _is_rate(settings.deepcall_max_rps):
+            return own
+        if not self.fleet_paced:
+            deployment: RequestPacer = bucket(settings.deepcall_max_rps)
+        else:
+            from masking_unset.clients.fleet_rate import FleetRateLimiter
+
+            deployment = FleetRateLimiter(
+                cast("DynamoDBClient", _Deferred(self._fleet_rate_client)),
+                cast(str, settings.fleet_state_table),
+                settings.deepcall_max_rps,
+                fallback=bucket(settings.deepcall_max_rps),
+                max_wait=RATE_LIMIT_MAX_WAIT_SECONDS,
+            )
+        return deployment if own is None else BothPacers(own, deployment)
+
+    def _fleet_rate_client(self) -> DynamoDBClient:
+        """The DynamoDB client of the fleet's request slots: one attempt, short timeouts."""
+        with self._client_lock:
+            client = self._clients.get("dynamodb/fleet-rate")
+            if client is None:
+                from masking_unset.clients.aws import aws_client, fleet_rate_client_config
+
+                config = fleet_rate_client_config(self.settings.max_concurrency)
+                client = aws_client(self.boto3_session, "dynamodb", config)
+                self._clients["dynamodb/fleet-rate"] = client
+            return cast("DynamoDBClient", client)
 
     @cached_property
     def deepcall(self) -> DeepCallClient:
@@ -122,6 +171,25 @@ class App:
             connect_timeout=self.settings.deepcall_connect_timeout_seconds,
             read_timeout=self.settings.deepcall_timeout_seconds,
             pacer=self.pacer,
+        )
+
+    @cached_property
+    def breaker(self) -> DeepCallBreaker | None:
+        """DeepCall behind the account's circuit breaker, shared by the fleet through
+        ``FLEET_STATE_TABLE``; None without the table (or in a dry run, which sends nothing)."""
+        settings = self.settings
+        if not settings.fleet_state_table or settings.dry_run:
+            return None
+        from masking_unset.clients.breaker import DeepCallBreaker, FleetCircuitStore
+        from masking_unset.logic.failures import is_outage
+
+        return DeepCallBreaker(
+            self.deepcall,
+            FleetCircuitStore(settings.fleet_state_table, self._client("dynamodb")),
+            is_outage=is_outage,
+            failure_threshold=settings.breaker_failure_threshold,
+            open_seconds=settings.breaker_open_seconds,
+            cache_seconds=settings.breaker_cache_seconds,
         )
 
     @cached_property
@@ -179,7 +247,7 @@ class App:
         return MaskingExpirer(
             settings,
             secrets,
-            self.deepcall,
+            self.breaker or self.deepcall,
             mapping=self.masking_map,
             idempotency=self.idempotency,
             retry=retry,
@@ -221,7 +289,7 @@ class App:
     @cached_property
     def batch(self) -> BatchProcessor:
         """The SQS batch flow."""
-        from masking_unset.logic.batch import Backoff, BatchProcessor
+        from masking_unset.logic.batch import Backoff, BatchProcessor, Deferral
 
         settings = self.settings
         return BatchProcessor(
@@ -235,6 +303,10 @@ class App:
             budget=self.budget,
             max_receives=settings.queue_max_receives,
             rng=self._rng(),
+            requeue=self.queue,
+            deferral=Deferral(
+                settings.queue_defer_max_seconds, settings.queue_defer_max_age_seconds
+            ),
         )
 
     # SnapStart (handlers/snapstart.py): what is built before the snapshot, what each copy redoes.
@@ -244,6 +316,8 @@ class App:
         connection opened (boto3 and requests connect on first request)."""
         for service in ("secretsmanager", "dynamodb", "sqs"):
             self._client(service)
+        if self.fleet_paced:
+            self._fleet_rate_client()
         _ = (self.expirer, self.webhook_receiver, self.batch, self.dead_letter_queue)
 
     def after_restore(self) -> None:

@@ -122,6 +122,25 @@ class Settings(BaseModel):
     expiry_grace_minutes: int = Field(default=0, alias="EXPIRY_GRACE_MINUTES", ge=0, le=43_200)
     reopen_extend_minutes: int = Field(default=0, alias="REOPEN_EXTEND_MINUTES", ge=0, le=43_200)
     ticket_state_table: OptionalText = Field(default=None, alias="TICKET_STATE_TABLE")
+    # The circuit breaker's state and the deployment's DeepCall request rate, shared by every
+    # container of both functions (docs/fleet.md). Unset: each container decides alone.
+    fleet_state_table: OptionalText = Field(default=None, alias="FLEET_STATE_TABLE")
+    # The circuit breaker (docs/fleet.md): consecutive DeepCall failures seen by one container
+    # that open it for the whole deployment, how long it stays open before one probe, and how
+    # long a container trusts the state it last read.
+    breaker_failure_threshold: int = Field(
+        default=3, alias="BREAKER_FAILURE_THRESHOLD", ge=1, le=1000
+    )
+    breaker_open_seconds: int = Field(default=30, alias="BREAKER_OPEN_SECONDS", ge=1, le=3600)
+    breaker_cache_seconds: int = Field(default=2, alias="BREAKER_CACHE_SECONDS", ge=0, le=60)
+    # A record DeepCall could not take (an outage, the rate limit) is sent again as a new
+    # message, at most this many seconds later (SQS allows 900)...
+    queue_defer_max_seconds: int = Field(default=90, alias="QUEUE_DEFER_MAX_SECONDS", ge=1, le=900)
+    # ...until DeepCall has been unavailable to it this long (the queue's retention): then it is
+    # parked with that reason.
+    queue_defer_max_age_seconds: int = Field(
+        default=345_600, alias="QUEUE_DEFER_MAX_AGE_SECONDS", ge=60, le=1_209_600
+    )
     # How far ahead of this function's clock an event's occurred_at may be (a sender's clock
     # skew); further ahead it is refused, never recorded as the ticket's newest event.
     occurred_at_max_skew_seconds: int = Field(
@@ -131,7 +150,12 @@ class Settings(BaseModel):
     hash_key_secret_id: OptionalText = Field(default=None, alias="HASH_KEY_SECRET_ID")
     dry_run: bool = Field(default=False, alias="DRY_RUN")
     max_concurrency: int = Field(default=10, alias="MAX_CONCURRENCY", ge=1, le=100)
+    # DeepCall requests per second: for the whole deployment (every container of both functions,
+    # through FLEET_STATE_TABLE; per container without it), and optionally per container too.
     deepcall_max_rps: float = Field(default=0.0, alias="DEEPCALL_MAX_RPS", ge=0)
+    deepcall_max_rps_per_container: float = Field(
+        default=0.0, alias="DEEPCALL_MAX_RPS_PER_CONTAINER", ge=0
+    )
     hubspot_closed_stages: CsvList = Field(default=(), alias="HUBSPOT_CLOSED_STAGES")
     public_base_url: OptionalText = Field(default=None, alias="PUBLIC_BASE_URL")
     salesforce_org_ids: CsvList = Field(default=(), alias="SALESFORCE_ORG_IDS")

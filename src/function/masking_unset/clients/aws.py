@@ -10,6 +10,9 @@ from masking_unset.models.budget import (
     AWS_CONNECT_TIMEOUT_SECONDS,
     AWS_MAX_ATTEMPTS,
     AWS_READ_TIMEOUT_SECONDS,
+    FLEET_RATE_CONNECT_TIMEOUT_SECONDS,
+    FLEET_RATE_MAX_ATTEMPTS,
+    FLEET_RATE_READ_TIMEOUT_SECONDS,
 )
 from masking_unset.models.errors import ConfigurationError
 
@@ -42,16 +45,34 @@ def aws_session() -> boto3.session.Session:
     return boto3.session.Session(region_name=aws_region())
 
 
-def aws_client_config(pool_size: int = 10) -> Config:
+def aws_client_config(
+    pool_size: int = 10,
+    *,
+    attempts: int = AWS_MAX_ATTEMPTS,
+    connect_timeout: float = AWS_CONNECT_TIMEOUT_SECONDS,
+    read_timeout: float = AWS_READ_TIMEOUT_SECONDS,
+) -> Config:
     """The botocore configuration of every AWS client: standard retries, bounded attempts and
     timeouts (the numbers :func:`masking_unset.models.budget.aws_call_seconds` counts with)."""
     from botocore.config import Config
 
     return Config(
-        retries={"mode": "standard", "total_max_attempts": AWS_MAX_ATTEMPTS},
-        connect_timeout=AWS_CONNECT_TIMEOUT_SECONDS,
-        read_timeout=AWS_READ_TIMEOUT_SECONDS,
+        retries={"mode": "standard", "total_max_attempts": attempts},
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
         max_pool_connections=max(10, pool_size),
+    )
+
+
+def fleet_rate_client_config(pool_size: int = 10) -> Config:
+    """The DynamoDB client of the fleet's request slots: one attempt and short timeouts
+    (:func:`masking_unset.models.budget.fleet_rate_call_seconds`), since a slow table is
+    answered by falling back to a per-container bucket, not by waiting."""
+    return aws_client_config(
+        pool_size,
+        attempts=FLEET_RATE_MAX_ATTEMPTS,
+        connect_timeout=FLEET_RATE_CONNECT_TIMEOUT_SECONDS,
+        read_timeout=FLEET_RATE_READ_TIMEOUT_SECONDS,
     )
 
 

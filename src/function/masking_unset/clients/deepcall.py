@@ -38,6 +38,8 @@ _MAX_MESSAGE = 200
 MAX_RETRY_AFTER_SECONDS = 3600.0  # a longer wait asked for is waited no longer than this
 _MAX_HTTP_DATE = 64  # "Sun, 06 Nov 1994 08:49:37 GMT" is 29
 _READ_BYTES = 64 * 1024  # the answer is read in pieces of at most this much (decoded)
+# How long a 429 without a usable Retry-After pauses the pacer.
+DEFAULT_PAUSE_SECONDS = 1.0
 
 
 class RequestPacer(Protocol):
@@ -49,6 +51,10 @@ class RequestPacer(Protocol):
 
     def wait_time(self) -> float:
         """Seconds until a slot would be free."""
+        ...
+
+    def pause(self, seconds: float) -> None:
+        """No slot for ``seconds`` (DeepCall asked to slow down); shared pacers pause the fleet."""
         ...
 
 
@@ -304,7 +310,17 @@ class DeepCallClient:
                 response.close()
         if watchdog.fired:  # an answer without a length, cut short, looks complete
             raise _timed_out()
+        self._slow_down_if_asked(response.status_code, response.headers)
         return self._interpret(response.status_code, response.headers, body, credentials)
+
+    def _slow_down_if_asked(self, status: int, headers: Mapping[str, str]) -> None:
+        """A 429 (or a 503 with ``Retry-After``) pauses the pacer for the time asked (1 s when
+        not said), so every container sharing it waits, not just this request."""
+        if self._pacer is None or status not in (429, 503):
+            return
+        retry_after = parse_retry_after(headers.get("Retry-After"))
+        if status == 429 or retry_after is not None:
+            self._pacer.pause(DEFAULT_PAUSE_SECONDS if retry_after is None else retry_after)
 
     def close(self) -> None:
         """Drop the pooled connections; the session stays usable and reconnects when next used."""

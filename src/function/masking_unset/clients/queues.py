@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef
 
 MAX_VISIBILITY_SECONDS = 12 * 60 * 60  # SQS's own limit
+MAX_DELAY_SECONDS = 900  # SQS's own limit for a message's delay
 DEFAULT_GROUP: Final = "default"
 # Without a hash key, the FIFO group of every id SQS cannot take: order is kept, one at a time.
 UNKEYED_GROUP: Final = "unkeyed"
@@ -52,8 +53,10 @@ class QueueClient:
         attributes: Mapping[str, str] | None = None,
         group_id: str | None = None,
         dedup_id: str | None = None,
+        delay_seconds: int = 0,
     ) -> str:
-        """Send one message; returns its message id. Raises :class:`UpstreamUnavailable`.
+        """Send one message, hidden for ``delay_seconds`` (not on a FIFO queue, where SQS only
+        knows the queue's own delay); returns its message id. Raises :class:`UpstreamUnavailable`.
 
         ``body`` must be text SQS takes (:func:`masking_unset.models.queue.sqs_body`). Attribute
         values are made :func:`displayable` and cut to fit the message size, the first ones
@@ -62,6 +65,8 @@ class QueueClient:
         hash (:meth:`fifo_id`); a missing ``dedup_id`` stands for the body.
         """
         kwargs: dict[str, object] = {"QueueUrl": self.url, "MessageBody": body}
+        if delay_seconds > 0 and not self.is_fifo:
+            kwargs["DelaySeconds"] = min(delay_seconds, MAX_DELAY_SECONDS)
         if attributes:
             shown = {name: displayable(value) or "-" for name, value in attributes.items()}
             values: dict[str, MessageAttributeValueTypeDef] = {

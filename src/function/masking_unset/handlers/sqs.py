@@ -6,7 +6,12 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from masking_unset.models.queue import QueueRecord
+from masking_unset.models.queue import (
+    ATTR_DEFERRALS,
+    ATTR_DEFERRED_SINCE,
+    ATTR_NOT_BEFORE,
+    QueueRecord,
+)
 
 
 def read_record(record: object) -> QueueRecord:
@@ -21,13 +26,35 @@ def read_record(record: object) -> QueueRecord:
         fields.get("receiptHandle"),
         attributes.get("MessageGroupId"),
     )
+    custom = fields.get("messageAttributes")
+    if not isinstance(custom, Mapping):
+        custom = {}
+    sent_ms = _number(attributes.get("SentTimestamp"))
+    deferrals = _number(_string_attribute(custom, ATTR_DEFERRALS))
     return QueueRecord(
         message_id=message_id if isinstance(message_id, str) else "",
         receipt_handle=receipt if isinstance(receipt, str) else "",
         body=_body_text(record),
         receive_count=_receive_count(attributes.get("ApproximateReceiveCount")),
         group_id=group if isinstance(group, str) else None,
+        sent_at=sent_ms / 1000 if sent_ms is not None else None,
+        deferred_since=_number(_string_attribute(custom, ATTR_DEFERRED_SINCE)),
+        not_before=_number(_string_attribute(custom, ATTR_NOT_BEFORE)),
+        deferrals=int(deferrals) if deferrals is not None else 0,
     )
+
+
+def _string_attribute(attributes: Mapping[str, Any], name: str) -> object:
+    value = attributes.get(name)
+    return value.get("stringValue") if isinstance(value, Mapping) else None
+
+
+def _number(value: object) -> float | None:
+    # Whole, non-negative decimal numbers only (SQS timestamps, our own attributes): anyone can
+    # send a message, so anything else counts as absent.
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 15:
+        return float(value)
+    return None
 
 
 def _body_text(record: object) -> str:

@@ -3,9 +3,11 @@ back for a later attempt - concurrently across records, in order within a FIFO m
 
 from __future__ import annotations
 
+import math
 import random
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
@@ -17,12 +19,15 @@ from masking_unset.logic.failures import disposition
 from masking_unset.logic.ports import Sender, VisibilityControl
 from masking_unset.logic.retry import clamp
 from masking_unset.models.budget import Deadline, TimeBudget
-from masking_unset.models.errors import MaskingUnsetError
+from masking_unset.models.errors import CircuitOpen, MaskingUnsetError, UpstreamError
 from masking_unset.models.events import CloseEvent
 from masking_unset.models.json_input import load_json
 from masking_unset.models.queue import (
+    ATTR_DEFERRALS,
+    ATTR_DEFERRED_SINCE,
     ATTR_ERROR_CODE,
     ATTR_ERROR_MESSAGE,
+    ATTR_NOT_BEFORE,
     ATTR_RECEIVE_COUNT,
     ATTR_SOURCE_MESSAGE_ID,
     QueueRecord,
@@ -41,6 +46,9 @@ class RecordFate(StrEnum):
     PARKED = "parked"  # permanent failure, sent to the dead-letter queue: delete it
     RETRY = "retry"  # report it failed: SQS delivers it again
     SKIPPED = "skipped"  # not started (time short, or an earlier record of its group failed)
+    # DeepCall could not take it (an outage, the open circuit, the rate limit): a copy waits in
+    # the queue as a new message, so the outage uses up none of its deliveries: delete it.
+    DEFERRED = "deferred"
 
 
 def parse_record(body: str) -> CloseEvent:
@@ -67,6 +75,26 @@ class Backoff:
         return int(ceiling / 2 + rng.uniform(0, ceiling / 2))
 
 
+@dataclass(frozen=True)
+class Deferral:
+    """How records that DeepCall could not take wait: a new message, delayed by DeepCall's own
+    wait (the open circuit's, a ``Retry-After``) or the backoff, jittered, and never longer than
+    ``max_seconds``, so the events come back within that of DeepCall's recovery; parked only
+    once DeepCall has been unavailable to the event for ``max_age_seconds``."""
+
+    max_seconds: float = 90.0
+    max_age_seconds: float = 345_600.0
+
+    def seconds(
+        self, wait: float | None, backoff: Backoff, deferrals: int, rng: random.Random
+    ) -> int:
+        """The delay of the next copy: at least DeepCall's ``wait``, spread over half again as
+        much so that a recovered DeepCall is not met by every deferred event at once."""
+        floor = max(wait or 0.0, backoff.seconds(deferrals + 1, rng))
+        floor = clamp(floor, 1.0, self.max_seconds)
+        return max(1, math.ceil(clamp(floor + rng.uniform(0, floor / 2), 1.0, self.max_seconds)))
+
+
 class BatchProcessor:
     """Processes one SQS batch and tells which records SQS must deliver again."""
 
@@ -82,10 +110,17 @@ class BatchProcessor:
         rng: random.Random | None = None,
         budget: TimeBudget | None = None,
         max_receives: int = 5,
+        requeue: Sender | None = None,
+        deferral: Deferral | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._service = service
         self._dead_letters = dead_letters
         self._visibility = visibility
+        # The main queue: where a record DeepCall could not take waits as a new message.
+        self._requeue = requeue
+        self._deferral = deferral or Deferral()
+        self._clock = clock
         self._max_concurrency = max_concurrency
         self._backoff = backoff or Backoff()
         self._budget = budget or TimeBudget()
@@ -159,6 +194,11 @@ class BatchProcessor:
 
     def _run_record(self, record: QueueRecord, deadline: Deadline) -> RecordFate:
         ids = {"message_id": record.message_id, "receive_count": record.receive_count}
+        if record.not_before is not None and record.not_before - self._clock() >= 1:
+            # A deferred copy on a FIFO queue, which has no per-message delay: it waits out its
+            # time invisible, one receive of the fresh copy's deliveries.
+            self._delay(record, math.ceil(record.not_before - self._clock()))
+            return RecordFate.RETRY
         try:
             event = parse_record(record.body)
             result = self._service.expire(event, deadline)
@@ -195,6 +235,13 @@ class BatchProcessor:
             return RecordFate.RETRY
         if outcome.park and self._park(record, code, message):
             return RecordFate.PARKED
+        # A FIFO record is deferred only when its deliveries run out: a copy goes to the back of
+        # its group, so until then it is handed back and keeps its place.
+        deferrable = record.group_id is None or record.receive_count >= self._max_receives
+        if outcome.defer and deferrable:
+            fate = self._defer(record, exc, code, message)
+            if fate is not None:
+                return fate
         if record.receive_count >= self._max_receives:
             last = f"gave up after {record.receive_count} deliveries: {message}"
             if self._park(record, code, last):
@@ -230,10 +277,56 @@ class BatchProcessor:
         logger.info("record dead-lettered", extra={"message_id": record.message_id, "code": code})
         return True
 
-    def _delay(self, record: QueueRecord) -> None:
+    def _defer(
+        self, record: QueueRecord, exc: Exception, code: str, message: str
+    ) -> RecordFate | None:
+        """Send the record again as a new message that waits; None (hand it back instead) when
+        that send fails."""
+        if self._requeue is None:
+            return None
+        now = self._clock()
+        since = record.deferred_since or record.sent_at or now
+        waited = now - since
+        if waited > self._deferral.max_age_seconds:
+            hours = waited / 3600
+            last = (
+                f"DeepCall unavailable to this event for {hours:.1f} h, longer than "
+                f"QUEUE_DEFER_MAX_AGE_SECONDS: {message}"
+            )
+            return RecordFate.PARKED if self._park(record, code, last) else None
+        wait = exc.retry_after if isinstance(exc, UpstreamError) else None
+        seconds = self._deferral.seconds(wait, self._backoff, record.deferrals, self._rng)
+        deferrals = record.deferrals + 1
+        try:
+            self._requeue.send(
+                _sendable(record.body),
+                attributes={
+                    ATTR_DEFERRED_SINCE: str(int(since)),
+                    ATTR_NOT_BEFORE: str(math.ceil(now + seconds)),
+                    ATTR_DEFERRALS: str(deferrals),
+                },
+                group_id=record.group_id,
+                # A new id per deferral: a FIFO queue would drop a copy with the same one.
+                dedup_id=f"{record.message_id}:{deferrals}",
+                delay_seconds=seconds,
+            )
+        except Exception:  # noqa: BLE001 - not deferred: handed back like any failure
+            logger.warning("record not deferred", extra={"message_id": record.message_id})
+            return None
+        count("RecordsDeferred")
+        if isinstance(exc, CircuitOpen):
+            count("DeferredWhileOpen")
+        logger.info(
+            "record deferred",
+            extra={"message_id": record.message_id, "code": code, "seconds": seconds},
+        )
+        return RecordFate.DEFERRED
+
+    def _delay(self, record: QueueRecord, seconds: int | None = None) -> None:
         if self._visibility is None or not record.receipt_handle:
             return
-        seconds = self._backoff.seconds(record.receive_count, self._rng)
+        if seconds is None:
+            seconds = self._backoff.seconds(record.receive_count, self._rng)
         try:
             self._visibility.delay_redelivery(record.receipt_handle, seconds)
         except MaskingUnsetError as exc:

@@ -11,6 +11,8 @@ from enum import StrEnum
 from functools import cache
 
 from masking_unset.models.errors import (
+    NOT_SENT_CODES,
+    CircuitOpen,
     ConfigurationError,
     InFlight,
     MaskingUnsetError,
@@ -128,6 +130,10 @@ class Disposition:
     refresh: bool = False
     # Nothing is left to do: the goal is met.
     done: bool = False
+    # The failure is DeepCall's, not the record's: a queued record is deferred (sent again as a
+    # new message, with a delay) rather than handed back, so an outage uses up none of its
+    # deliveries and never parks it (backpressure, not a failed attempt).
+    defer: bool = False
 
 
 DISPOSITIONS: dict[FailureKind, Disposition] = {
@@ -145,6 +151,12 @@ DISPOSITIONS: dict[FailureKind, Disposition] = {
 # Another delivery of the same event is running it: queuing this one would only make a
 # duplicate, so the sender is asked to come back shortly instead.
 IN_FLIGHT = replace(DISPOSITIONS[FailureKind.RETRYABLE], queue=False)
+# DeepCall is down or pacing us (no answer, 5xx, 429, 1009/1010, the rate limit, the circuit
+# breaker): not the record's fault, so it is deferred, never parked for it.
+OUTAGE = replace(DISPOSITIONS[FailureKind.RETRYABLE], defer=True)
+# The whole fleet has seen DeepCall fail: retrying now would only wait for the same answer, so
+# a webhook queues the event at once and a queued record is deferred.
+CIRCUIT_OPEN = replace(OUTAGE, retry_now=False)
 
 
 def disposition(
@@ -153,4 +165,21 @@ def disposition(
     """What becomes of an event that failed with ``exc`` (see :func:`classify`)."""
     if isinstance(exc, InFlight):
         return IN_FLIGHT
-    return DISPOSITIONS[classify(exc, already_done_codes=already_done_codes)]
+    if isinstance(exc, CircuitOpen):
+        return CIRCUIT_OPEN
+    kind = classify(exc, already_done_codes=already_done_codes)
+    if kind is FailureKind.RETRYABLE and isinstance(exc, UpstreamError):
+        return OUTAGE
+    return DISPOSITIONS[kind]
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` shows DeepCall itself failing, so that it counts towards opening the
+    circuit breaker: no answer, a timeout, a 5xx or 429, ``1009``/``1010``. Never an answer about
+    one masking (1501-1505, a refusal, an unrecognised 4xx), nor a failure raised before anything
+    was sent (the rate limit, the time left, the open circuit itself)."""
+    return (
+        isinstance(exc, UpstreamError)
+        and exc.code not in NOT_SENT_CODES
+        and classify(exc) is FailureKind.RETRYABLE
+    )

@@ -90,6 +90,7 @@ class Sender(Protocol):
         attributes: Mapping[str, str] | None = None,
         group_id: str | None = None,
         dedup_id: str | None = None,
+        delay_seconds: int = 0,
     ) -> str: ...
 
 

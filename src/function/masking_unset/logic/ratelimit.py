@@ -1,4 +1,6 @@
-"""A token bucket that paces DeepCall requests across the batch threads of one container."""
+"""A token bucket that paces DeepCall requests across the batch threads of one container, and
+the pacer that needs a slot from two of them (``DEEPCALL_MAX_RPS_PER_CONTAINER`` and the
+fleet's ``DEEPCALL_MAX_RPS``)."""
 
 from __future__ import annotations
 
@@ -6,6 +8,23 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
+
+
+class Pacer(Protocol):
+    """What :class:`BothPacers` needs of the fleet's pacer (the client's ``RequestPacer``)."""
+
+    def acquire(self) -> bool:
+        """Wait for a slot; False when none comes soon enough."""
+        ...
+
+    def wait_time(self) -> float:
+        """Seconds until a slot would be free."""
+        ...
+
+    def pause(self, seconds: float) -> None:
+        """No slot for ``seconds``."""
+        ...
 
 
 class TokenBucket:
@@ -74,3 +93,54 @@ class TokenBucket:
         with self._lock:
             self._refill(self._clock())
             return max(0.0, (1.0 - self._tokens) / self.rate)
+
+    def pause(self, seconds: float) -> None:
+        """No token for ``seconds`` from now (DeepCall's ``Retry-After``); tokens already
+        reserved keep their slots."""
+        if not seconds > 0 or math.isnan(seconds):
+            return
+        with self._lock:
+            self._refill(self._clock())
+            # The next token is free when (1 - tokens) / rate = seconds.
+            self._tokens = min(self._tokens, 1.0 - seconds * self.rate)
+
+
+class BothPacers:
+    """A slot from the container's own bucket and from the fleet's pacer, waited for at once:
+    the bucket's token is reserved first, then the fleet's slot is taken, then whatever is left
+    of the bucket's wait is slept, so the whole wait is the longer of the two (each at most its
+    ``max_wait``). A bucket token is lost when the fleet then refuses (it paces less, never more).
+    """
+
+    def __init__(
+        self,
+        bucket: TokenBucket,
+        fleet: Pacer,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.bucket = bucket
+        self.fleet = fleet
+        self._clock = clock
+        self._sleep = sleep
+
+    def acquire(self) -> bool:
+        """Wait for both slots; False when either would come later than its ``max_wait``."""
+        start = self._clock()
+        wait = self.bucket.reserve()
+        if wait is None or not self.fleet.acquire():
+            return False
+        left = start + wait - self._clock()
+        if left > 0:
+            self._sleep(left)
+        return True
+
+    def wait_time(self) -> float:
+        """Seconds until both would have a slot (a hint)."""
+        return max(self.bucket.wait_time(), self.fleet.wait_time())
+
+    def pause(self, seconds: float) -> None:
+        """Pause both."""
+        self.bucket.pause(seconds)
+        self.fleet.pause(seconds)

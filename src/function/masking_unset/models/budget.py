@@ -31,6 +31,13 @@ _SDK_MAX_BACKOFF = 20.0
 ANSWER_SLACK_SECONDS = 0.5
 # The longest a DeepCall request waits for a DEEPCALL_MAX_RPS slot.
 RATE_LIMIT_MAX_WAIT_SECONDS = 1.0
+# The fleet's request slots (clients/fleet_rate.py) have their own DynamoDB client: one attempt
+# and short timeouts, as a slow table only means falling back to a per-container bucket.
+FLEET_RATE_CONNECT_TIMEOUT_SECONDS = 0.5
+FLEET_RATE_READ_TIMEOUT_SECONDS = 0.5
+FLEET_RATE_MAX_ATTEMPTS = 1
+# How long a 429 may spend marking the fleet's next slots taken (then one last write may run).
+FLEET_PAUSE_WRITE_SECONDS = 0.5
 # The webhook function's timeout (template.yaml): settings whose DeepCall attempt, and handing the
 # event on after it, do not fit are refused (config.py).
 WEBHOOK_TIMEOUT_SECONDS = 25.0
@@ -46,6 +53,25 @@ def aws_call_seconds(
         min(_SDK_THROTTLE_BACKOFF_BASE * 2.0**i, _SDK_MAX_BACKOFF) for i in range(attempts - 1)
     )
     return float(attempts * (connect + read) + backoffs)
+
+
+def fleet_rate_call_seconds() -> float:
+    """The longest one write of the fleet's request slots can take (one attempt, no retry)."""
+    return aws_call_seconds(
+        FLEET_RATE_MAX_ATTEMPTS, FLEET_RATE_CONNECT_TIMEOUT_SECONDS, FLEET_RATE_READ_TIMEOUT_SECONDS
+    )
+
+
+def pacer_seconds(*, paced: bool, shared: bool) -> float:
+    """What the ``DEEPCALL_MAX_RPS`` pacing adds to one DeepCall attempt at worst: the wait for a
+    slot; when the slots are the fleet's (``shared``), also the last table write of the wait and
+    the writes of a 429's pause (at most ``FLEET_PAUSE_WRITE_SECONDS`` plus one write)."""
+    if not paced:
+        return 0.0
+    if not shared:
+        return RATE_LIMIT_MAX_WAIT_SECONDS
+    call = fleet_rate_call_seconds()
+    return RATE_LIMIT_MAX_WAIT_SECONDS + call + FLEET_PAUSE_WRITE_SECONDS + call
 
 
 class Deadline:
@@ -69,10 +95,13 @@ class TimeBudget:
     slack: float = ANSWER_SLACK_SECONDS
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, paced: bool = False) -> TimeBudget:
-        """The budget for these DeepCall timeouts; ``paced`` when DEEPCALL_MAX_RPS is on."""
+    def from_settings(
+        cls, settings: Settings, *, paced: bool = False, shared: bool = False
+    ) -> TimeBudget:
+        """The budget for these DeepCall timeouts; ``paced`` when a DeepCall rate is set,
+        ``shared`` when the slots are the fleet's (``FLEET_STATE_TABLE``)."""
         return cls(
-            deepcall_attempt=(RATE_LIMIT_MAX_WAIT_SECONDS if paced else 0.0)
+            deepcall_attempt=pacer_seconds(paced=paced, shared=shared)
             + settings.deepcall_connect_timeout_seconds
             + settings.deepcall_timeout_seconds
         )

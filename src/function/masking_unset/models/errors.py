@@ -144,10 +144,23 @@ class UpstreamError(MaskingUnsetError):
         self.upstream_message = message if upstream_message is None else upstream_message
 
 
+# Codes of failures raised before anything was sent to DeepCall (the request rate, the time
+# left, the open circuit): they say nothing about DeepCall's health.
+NOT_SENT_CODES = frozenset({"rate_limited", "no_time_left", "circuit_open"})
+
+
 class UpstreamUnavailable(UpstreamError):
     """No usable answer: connection error, timeout, non-JSON body, 429 or 5xx."""
 
     code = "upstream_unavailable"
+
+
+class CircuitOpen(UpstreamUnavailable):
+    """DeepCall's circuit breaker is open: it failed for every container of the deployment
+    lately, so nothing is sent until one probe shows it answering again. ``retry_after`` is the
+    time left until that probe may be sent."""
+
+    code = "circuit_open"
 
 
 class UpstreamRejected(UpstreamError):

@@ -13,6 +13,10 @@ ATTR_ERROR_CODE = "ErrorCode"
 ATTR_ERROR_MESSAGE = "ErrorMessage"
 ATTR_SOURCE_MESSAGE_ID = "SourceMessageId"
 ATTR_RECEIVE_COUNT = "ReceiveCount"
+# Message attributes of a deferred copy (a record DeepCall could not take, sent again).
+ATTR_DEFERRED_SINCE = "DeferredSince"  # epoch seconds the event first waited on DeepCall
+ATTR_NOT_BEFORE = "NotBefore"  # epoch seconds before which it is not tried again
+ATTR_DEFERRALS = "Deferrals"  # how many times it was deferred
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +29,10 @@ class QueueRecord:
     body: str
     receive_count: int
     group_id: str | None
+    sent_at: float | None = None  # when SQS first accepted this message, epoch seconds
+    deferred_since: float | None = None
+    not_before: float | None = None
+    deferrals: int = 0
 
     @property
     def reportable(self) -> bool:

@@ -44,6 +44,7 @@ class LocalStack:
     masking_map_table: str
     ticket_state_table: str
     hash_key_secret_id: str
+    fleet_state_table: str
     extra_env: dict[str, str] = field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
@@ -59,6 +60,7 @@ class LocalStack:
             "IDEMPOTENCY_TABLE": self.idempotency_table,
             "MASKING_MAP_TABLE": self.masking_map_table,
             "TICKET_STATE_TABLE": self.ticket_state_table,
+            "FLEET_STATE_TABLE": self.fleet_state_table,
             "HASH_KEY_SECRET_ID": self.hash_key_secret_id,
             "HUBSPOT_CLOSED_STAGES": DEMO_HUBSPOT_CLOSED_STAGES,
             "SALESFORCE_ORG_IDS": DEMO_SALESFORCE_ORG_ID,
@@ -154,6 +156,13 @@ def provision(
         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
+    fleet_table = f"{prefix}-fleet-state"
+    dynamodb.create_table(
+        TableName=fleet_table,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
     return LocalStack(
         aws=aws,
         deepcall=deepcall,
@@ -165,6 +174,7 @@ def provision(
         masking_map_table=map_table,
         ticket_state_table=state_table,
         hash_key_secret_id=hash_key_secret,
+        fleet_state_table=fleet_table,
     )
 
 
