@@ -76,6 +76,10 @@ def stack(
     for name, value in local.env().items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "INFO")
+    # Tests of single events script DeepCall's failures one after another; the circuit breaker
+    # would rightly stop calling DeepCall after three. Its own tests (test_fleet.py) and the
+    # demo set the production threshold.
+    monkeypatch.setenv("BREAKER_FAILURE_THRESHOLD", "1000")
     reset_app()
     yield local
     reset_app()
