@@ -204,6 +204,10 @@ DRY_RUN_LINE = (
     'dry run: would send POST https://v4-api.deepcall.com/api/v2/Masking/unset {"<credentials>": '
     '"from DEEPCALL_SECRET_ID", "mask": "******1234", "expiry_duration": -1}'
 )
+MAPPING_PUT = (
+    "masking-unset mapping put --source hubspot --ticket 3141592 --mask '+91 80 4000 3141' "
+    "--expires-in 90"
+)
 RESIGN_TO_FRESH = (
     "masking-unset resign events/webhook-http-api.json --secret-file whsec.txt > fresh.json"
 )
@@ -335,7 +339,16 @@ COMMANDS: dict[str, Run | Recipe | NotRun] = {
     "masking-unset --help": Run(
         says=tuple(
             rf"\n    {name} "
-            for name in ("invoke", "serve", "sign", "expire", "dlq", "redrive", "openapi")
+            for name in (
+                "invoke",
+                "serve",
+                "sign",
+                "expire",
+                "dlq",
+                "redrive",
+                "mapping",
+                "openapi",
+            )
         )
     ),
     "masking-unset invoke events/webhook-http-api.json": Run(
@@ -419,6 +432,39 @@ COMMANDS: dict[str, Run | Recipe | NotRun] = {
     "masking-unset redrive": Run(env="stack", exit=1, says=(NO_MOVE_TASKS,)),
     "masking-unset redrive --max-per-second 5": Run(env="stack", exit=1, says=(NO_MOVE_TASKS,)),
     "masking-unset redrive --no-wait": Run(env="stack", exit=1, says=(NO_MOVE_TASKS,)),
+    # docs/operations.md and docs/mapping.md: the ticket -> masking items, on the local stack.
+    MAPPING_PUT: Run(
+        env="stack", says=(r"^wrote hubspot#3141592: mask=\*\*\*3141 expires_at=\S+ \(\d+\)$",)
+    ),
+    "masking-unset mapping put --source zendesk --ticket 5160 --m1 '+91 98765 15160' --m2 "
+    "'+91 91234 15160'": Run(
+        env="stack", says=(r"^wrote zendesk#5160: m1=\*\*\*5160 m2=\*\*\*5160$",)
+    ),
+    "masking-unset mapping get --source hubspot --ticket 3141592": Run(
+        env="stack",
+        after=MAPPING_PUT,
+        says=(r"^mapping hubspot#3141592$", r"^  mask: +\*\*\*3141$", r"^  expires_at: +\S+Z"),
+        not_says=("8040003141", "4000 3141"),
+    ),
+    "masking-unset mapping get --source hubspot --ticket 3141592 --json": Run(
+        env="stack",
+        after=MAPPING_PUT,
+        says=(r'^\{"key": "hubspot#3141592", "mask": "\*\*\*3141", "expires_at": \d+',),
+        not_says=("8040003141",),
+    ),
+    "masking-unset mapping delete --source hubspot --ticket 3141592": Run(
+        env="stack",
+        after=MAPPING_PUT,
+        says=(
+            "^deleted hubspot#3141592$",
+            "^error: no mapping for key 'hubspot#3141592'",
+            "^exit=1$",
+        ),
+        then="masking-unset mapping get --source hubspot --ticket 3141592 || echo exit=$?",
+    ),
+    "masking-unset mapping put --source ... --ticket ... --mask ...": NotRun(
+        "`...` stands for the parked event's source, ticket and number; the full lines run"
+    ),
     'aws lambda get-function-configuration --function-name "$WEBHOOK_FUNCTION" --query '
     "Environment.Variables --output json > env.json": NotRun(AWS_ACCOUNT),
     # With an env.json like the one the line above writes (see _prepare).

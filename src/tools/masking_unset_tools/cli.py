@@ -24,6 +24,7 @@ from masking_unset_tools.ops.errors import (
 )
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_sqs import SQSClient
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
@@ -36,9 +37,9 @@ exit codes:
 """
 
 ENVIRONMENT = """\
-environment (--live, expire, dlq, redrive): the functions' own variables, e.g.
+environment (--live, expire, dlq, redrive, mapping): the functions' own variables, e.g.
   DEEPCALL_BASE_URL, DEEPCALL_SECRET_ID, WEBHOOK_SECRETS_ID, QUEUE_URL, DEAD_LETTER_QUEUE_URL,
-  and the usual AWS_* (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL).
+  MASKING_MAP_TABLE, and the usual AWS_* (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL).
 """
 
 
@@ -352,6 +353,101 @@ def cmd_redrive(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _dynamodb() -> DynamoDBClient:
+    from masking_unset.clients.aws import aws_client, aws_client_config, aws_session
+
+    client: DynamoDBClient = aws_client(aws_session(), "dynamodb", aws_client_config())
+    return client
+
+
+def cmd_mapping_put(args: argparse.Namespace) -> int:
+    """Record which masking a ticket has.
+
+    Write the ticket -> masking item a close without numbers is resolved with, under the key the
+    source looks up (<source>#<ticket id>), replacing any earlier item of the ticket. Numbers are
+    checked as the functions check them (PHONE_DEFAULT_REGION for local ones) and stored with
+    their country code; the output shows their last four digits only.
+
+    examples:
+      masking-unset mapping put --source hubspot --ticket 3141592 --mask '+91 80 4000 3141'
+      masking-unset mapping put --source zendesk --ticket 5160 \\
+        --m1 '+91 98765 15160' --m2 '+91 91234 15160' --expires-in 30
+
+    The table is --table or MASKING_MAP_TABLE. A bad source, number or date exits 2.
+    """
+    from masking_unset_tools.ops.mapping import (
+        MappingItem,
+        checked_numbers,
+        expiry,
+        key_for,
+        phone_region,
+        put_mapping,
+        table_name,
+        ticket_notes,
+    )
+
+    key = key_for(args.source, args.ticket)
+    numbers = checked_numbers(mask=args.mask, m1=args.m1, m2=args.m2, region=phone_region())
+    expires_at = expiry(days=args.expires_in, at=args.expires_at)
+    table = table_name(args.table)
+    for note in ticket_notes(key.split("#", 1)[0], args.ticket):
+        _err(note)
+    previous = put_mapping(_dynamodb(), table, key, numbers, expires_at)
+    _out(f"wrote {MappingItem(key, numbers, expires_at).describe()}")
+    if previous is not None:
+        _out(f"  replaced {previous.describe()}")
+    return EXIT_OK
+
+
+def cmd_mapping_get(args: argparse.Namespace) -> int:
+    """Show the masking recorded for a ticket.
+
+    Show the ticket -> masking item under the key the source looks up, its numbers cut to their
+    last four digits, its expires_at, and any number the functions could not use.
+
+    examples:
+      masking-unset mapping get --source hubspot --ticket 3141592
+      masking-unset mapping get --source zendesk --ticket 5160 --json
+
+    No item for the ticket exits 1.
+    """
+    from masking_unset_tools.ops.mapping import (
+        get_mapping,
+        key_for,
+        phone_region,
+        print_item,
+        table_name,
+    )
+
+    key = key_for(args.source, args.ticket)
+    region = phone_region()
+    item = get_mapping(_dynamodb(), table_name(args.table), key, region=region)
+    if args.json:
+        _out(json.dumps(item.to_dict()))
+    else:
+        print_item(item, _out)
+    return EXIT_OK
+
+
+def cmd_mapping_delete(args: argparse.Namespace) -> int:
+    """Remove the masking recorded for a ticket.
+
+    Delete the ticket -> masking item under the key the source looks up. A close of the ticket
+    that names no number is then answered unresolved_target.
+
+    examples:
+      masking-unset mapping delete --source hubspot --ticket 3141592
+
+    No item for the ticket exits 1.
+    """
+    from masking_unset_tools.ops.mapping import delete_mapping, key_for, table_name
+
+    key = key_for(args.source, args.ticket)
+    delete_mapping(_dynamodb(), table_name(args.table), key)
+    _out(f"deleted {key}")
+    return EXIT_OK
+
+
 def cmd_openapi(args: argparse.Namespace) -> int:
     """Write or check docs/openapi.json.
 
@@ -491,6 +587,42 @@ def build_parser() -> argparse.ArgumentParser:
     redrive.add_argument("--poll-seconds", type=float, default=5.0, help="poll interval (5)")
     redrive.add_argument("--timeout", type=float, default=900.0, help="stop waiting after (900)")
     redrive.add_argument("--queue-url", help="main queue URL (default: $QUEUE_URL)")
+
+    mapping = commands.add_parser(
+        "mapping",
+        help="write, show and remove ticket -> masking items",
+        description="The ticket -> masking table (MASKING_MAP_TABLE) a close without numbers "
+        "is resolved with: docs/mapping.md.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    mapping_commands = mapping.add_subparsers(
+        dest="mapping_command", required=True, metavar="COMMAND"
+    )
+    ticket = argparse.ArgumentParser(add_help=False)
+    ticket.add_argument(
+        "--source",
+        required=True,
+        help="the source whose events name the ticket: a webhook source, or queue",
+    )
+    ticket.add_argument("--ticket", required=True, help="the ticket id, as the source sends it")
+    ticket.add_argument("--table", help="the table (default: $MASKING_MAP_TABLE)")
+    mapping_put = _command(mapping_commands, "put", cmd_mapping_put, ticket)
+    mapping_put.add_argument("--mask", help="the masking number")
+    mapping_put.add_argument("--m1", help="one of the two masked numbers")
+    mapping_put.add_argument("--m2", help="the other masked number")
+    expires = mapping_put.add_mutually_exclusive_group()
+    expires.add_argument(
+        "--expires-in", type=int, metavar="DAYS", help="let DynamoDB delete the item after DAYS"
+    )
+    expires.add_argument(
+        "--expires-at",
+        metavar="WHEN",
+        help="... at WHEN: unix seconds or an ISO-8601 date or time (UTC unless it says)",
+    )
+    mapping_get = _command(mapping_commands, "get", cmd_mapping_get, ticket)
+    mapping_get.add_argument("--json", action="store_true", help="one JSON object")
+    _command(mapping_commands, "delete", cmd_mapping_delete, ticket)
 
     openapi = _command(commands, "openapi", cmd_openapi)
     openapi.add_argument("--check", action="store_true", help="fail if the file is out of date")

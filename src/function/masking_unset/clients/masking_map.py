@@ -8,14 +8,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from masking_unset.models.deepcall import NUMBER_FIELDS
 from masking_unset.models.errors import ConfigurationError, UpstreamUnavailable
+from masking_unset.models.mapping import KEY_ATTRIBUTE, mapping_key
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-
-def mapping_key(source: str, ticket_id: str) -> str:
-    """The partition key of a ticket's item: ``<source>#<ticket id>``."""
-    return f"{source}#{ticket_id}"
+__all__ = ["MaskingMapTable", "mapping_key"]
 
 
 class MaskingMapTable:
@@ -30,7 +28,7 @@ class MaskingMapTable:
         try:
             item = self._client.get_item(
                 TableName=self._table,
-                Key={"pk": {"S": mapping_key(source, ticket_id)}},
+                Key={KEY_ATTRIBUTE: {"S": mapping_key(source, ticket_id)}},
                 ConsistentRead=True,
                 ProjectionExpression=", ".join(NUMBER_FIELDS),
             ).get("Item")
@@ -51,7 +49,7 @@ class MaskingMapTable:
         """Delete the ticket's item: the masking is gone, and so should its numbers be."""
         try:
             self._client.delete_item(
-                TableName=self._table, Key={"pk": {"S": mapping_key(source, ticket_id)}}
+                TableName=self._table, Key={KEY_ATTRIBUTE: {"S": mapping_key(source, ticket_id)}}
             )
         except (ClientError, BotoCoreError) as exc:
             raise UpstreamUnavailable(f"masking map unreachable ({type(exc).__name__})") from None

@@ -44,6 +44,7 @@ from masking_unset.models.errors import (
 )
 from masking_unset.models.events import Action, CloseEvent, Outcome, UnsetResult
 from masking_unset.models.hashing import HASH_KEY_VARIABLE, HashKeys, parse_hash_keys
+from masking_unset.models.mapping import shown_mapping_key
 from masking_unset.models.redact import redact_number
 from masking_unset.models.tickets import TicketState, epoch_ms, ticket_keys
 from masking_unset.observability import count, count_by, logger, milliseconds, subsegment
@@ -495,7 +496,11 @@ class MaskingExpirer:
         assert event.ticket_id is not None
         numbers = self._mapping.lookup(event.source, event.ticket_id)
         if not numbers:
-            raise UnresolvedTarget("no number in the event and no masking recorded for this ticket")
+            key = shown_mapping_key(event.source, event.ticket_id)
+            raise UnresolvedTarget(
+                "no number in the event and no masking recorded under mapping key "
+                f"'{key}' (MASKING_MAP_TABLE)"
+            )
         return target_from_numbers(numbers, self._settings)
 
     def _forget(self, event: CloseEvent) -> None:
