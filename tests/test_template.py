@@ -470,6 +470,7 @@ def test_the_dashboard_shows_the_lifecycle(resources: dict[str, Any]) -> None:
         "DeadLettered",
         "ApproximateNumberOfMessagesVisible",
         "UpstreamErrors",
+        "UnrecognisedStatus",
     ):
         assert metric in shown, metric
     stats = [

@@ -78,6 +78,22 @@ def test_given_reopens_disabled_when_reopened_then_nothing_is_called() -> None:
     assert deepcall.calls == []
 
 
+@pytest.mark.parametrize(
+    ("previously_closed", "reason"),
+    [
+        (True, "reopen ignored: REOPEN_EXTEND_MINUTES is 0"),
+        (None, "not a close (the ticket is open); reopens are off: REOPEN_EXTEND_MINUTES is 0"),
+        (False, "not a close (the ticket is open); reopens are off: REOPEN_EXTEND_MINUTES is 0"),
+    ],
+)
+def test_given_reopens_disabled_the_reason_claims_a_reopen_only_when_one_is_shown(
+    previously_closed: bool | None, reason: str
+) -> None:
+    # Nothing shows a reopen unless the payload says the ticket was closed before.
+    result = expirer(FakeDeepCall()).expire(reopen(previously_closed=previously_closed))
+    assert (result.status, result.reason) == (Outcome.IGNORED, reason)
+
+
 def test_given_a_proven_reopen_when_enabled_then_the_masking_is_extended() -> None:
     deepcall = FakeDeepCall()
     config = settings(REOPEN_EXTEND_MINUTES="120")

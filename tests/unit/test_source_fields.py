@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 
 import pytest
 from hypothesis import given
@@ -10,6 +12,8 @@ from hypothesis import strategies as st
 
 from masking_unset.config import Settings
 from masking_unset.logic.fields import (
+    SHOWN_VALUE_LENGTH,
+    KnownStatuses,
     Lifecycle,
     as_action,
     as_minutes,
@@ -18,6 +22,7 @@ from masking_unset.logic.fields import (
     event_document,
     lifecycle,
     read_fields,
+    shown_value,
 )
 from masking_unset.models.errors import ConfigurationError, InvalidEvent
 from masking_unset.models.events import Action, CloseEvent
@@ -284,3 +289,100 @@ def test_event_document_carries_the_lifecycle() -> None:
     }
     assert "previously_closed" not in event_document(fields, Lifecycle(Action.REOPEN, None))
     assert event_document(fields)["expire_after_minutes"] == 5
+
+
+# -- Statuses neither closed nor open (issue 21: "ignored" tells the truth) ----------------------
+
+KNOWN = KnownStatuses(
+    closed=("solved", "closed"),
+    open=("new", "open", "pending", "hold"),
+    closed_setting="ZENDESK_CLOSED_STATUSES",
+    open_setting="ZENDESK_OPEN_STATUSES",
+)
+BIDI = set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+hostile_text = st.text(
+    alphabet=st.sampled_from(list("0123456789 -+.()'\"\\ab\u00e9\u202e\u200b\x1b\n\x85\u0663"))
+    | st.characters(),
+    max_size=300,
+)
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"status": "Gelöst"}, None),
+        ({"status": "Gelöst", "previous_status": "Solved"}, None),  # a reopen to it: no reopen
+        ({"status": "Gelöst", "action": "reopen"}, None),
+        ({"status": "Gelöst", "action": "close"}, Action.CLOSE),  # the rule's action wins
+        ({"status": "Gelöst", "closed": "true"}, Action.CLOSE),  # a flag decides on its own
+        ({"status": "Gelöst", "closed": "false"}, Action.REOPEN),
+        ({"status": "Pending"}, Action.REOPEN),
+        ({"status": "SOLVED"}, Action.CLOSE),
+    ],
+)
+def test_only_a_known_open_status_reopens(fields: dict[str, object], expected: Action) -> None:
+    change = lifecycle(fields, KNOWN, not_closed="not closed")
+    assert change.action is expected
+    assert change.unrecognised is (expected is None)
+    if expected is None:
+        assert change.reason == (
+            "status 'Gelöst' is not a close: add it to ZENDESK_CLOSED_STATUSES, "
+            "or to ZENDESK_OPEN_STATUSES if it is open"
+        )
+
+
+def unescaped(quoted: str) -> str:
+    """The value of a reason's quotes, its escapes undone; fails on an unescaped quote."""
+    out, escaped = [], False
+    for ch in quoted:
+        if escaped:
+            out.append(ch)
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        else:
+            assert ch != "'", quoted
+            out.append(ch)
+    assert not escaped, quoted
+    return "".join(out)
+
+
+@given(status=hostile_text)
+def test_an_unrecognised_status_is_shown_short_clean_and_without_numbers(status: str) -> None:
+    change = lifecycle({"status": status}, KNOWN, not_closed="not closed")
+    if not change.unrecognised:
+        return
+    reason = change.reason or ""
+    prefix, suffix = "status '", "' is not a close: add it to ZENDESK_CLOSED_STATUSES"
+    assert reason.startswith(prefix)
+    quoted = reason[len(prefix) : reason.rindex(suffix)]
+    assert len(unescaped(quoted)) <= SHOWN_VALUE_LENGTH
+    assert not any(unicodedata.category(ch) in {"Cc", "Cf", "Zl", "Zp"} for ch in reason)
+    assert not BIDI & set(reason)
+    assert re.search(r"\d{7,}", reason) is None
+    assert re.search(r"\d{5,}", quoted) is None  # as every number shown: its last four digits
+
+
+@given(value=hostile_text)
+def test_a_shown_value_never_holds_a_phone_number(value: str) -> None:
+    shown = shown_value(value)
+    # Separators (any blank, dash, invisible character) hide no number either.
+    assert re.search(r"\d{5,}", re.sub(r"\s", "", shown.replace("***", "|"))) is None
+    assert len(shown) <= 2 * SHOWN_VALUE_LENGTH  # escapes at most double it
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("Gelöst", "Gelöst"),
+        ("+91 98765 43210", "***3210"),
+        ("call 9876543210 back", "call ***3210 back"),
+        ("it's\u202e\x1b[31m red\nnow", "it\\'s red now"),
+        ("a\\b", "a\\\\b"),
+        ("x" * 100, "x" * (SHOWN_VALUE_LENGTH - 1) + "…"),
+        ("1234\u200b\u200b\u200b\u200b5678", "***5678"),
+        ("1234\u00a0 \u2003 5678", "***5678"),
+    ],
+)
+def test_shown_value_examples(value: str, shown: str) -> None:
+    assert shown_value(value) == shown

@@ -101,6 +101,7 @@ def test_each_source_setting_belongs_to_one_source_and_keeps_its_variable() -> N
     assert set(claimed) <= set(Settings.model_fields)
     assert SOURCES["hubspot"].env_vars() == (
         "HUBSPOT_CLOSED_STAGES",
+        "HUBSPOT_OPEN_STAGES",
         "PUBLIC_BASE_URL",
         "SOURCE_FIELDS_HUBSPOT",
     )

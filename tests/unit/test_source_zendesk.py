@@ -238,8 +238,12 @@ def test_trigger_body_without_status_is_a_close() -> None:
 def test_localized_labels_count_once_configured() -> None:
     body = {"ticket_id": "1", "status": "Gelöst", "mask": "08040001234"}
     unknown = parse(body)
-    assert isinstance(unknown, CloseEvent)
-    assert unknown.action is Action.REOPEN  # not a close: a label not known to be closed
+    # Neither a close nor a reopen: ignored, saying which setting would make it one.
+    assert isinstance(unknown, Ignored)
+    assert unknown.reason == (
+        "status 'Gelöst' is not a close: add it to ZENDESK_CLOSED_STATUSES, "
+        "or to ZENDESK_OPEN_STATUSES if it is open"
+    )
     settings = Settings.from_env({**BASE_ENV, "ZENDESK_CLOSED_STATUSES": "gelöst,geschlossen"})
     event = parse(body, settings)
     assert isinstance(event, CloseEvent)

@@ -157,12 +157,19 @@ class Settings(BaseModel):
         default=0.0, alias="DEEPCALL_MAX_RPS_PER_CONTAINER", ge=0
     )
     hubspot_closed_stages: CsvList = Field(default=(), alias="HUBSPOT_CLOSED_STAGES")
+    # Stages known to be open besides the default pipeline's; a stage in neither list is ignored.
+    hubspot_open_stages: CsvList = Field(default=(), alias="HUBSPOT_OPEN_STAGES")
     public_base_url: OptionalText = Field(default=None, alias="PUBLIC_BASE_URL")
     salesforce_org_ids: CsvList = Field(default=(), alias="SALESFORCE_ORG_IDS")
     # Status labels counted as closed on top of each source's own (localized or custom labels).
     zendesk_closed_statuses: CsvList = Field(default=(), alias="ZENDESK_CLOSED_STATUSES")
     freshdesk_closed_statuses: CsvList = Field(default=(), alias="FRESHDESK_CLOSED_STATUSES")
     salesforce_closed_statuses: CsvList = Field(default=(), alias="SALESFORCE_CLOSED_STATUSES")
+    # Status labels counted as open on top of each source's own: only an open status reopens,
+    # and one in neither list is ignored as unrecognised.
+    zendesk_open_statuses: CsvList = Field(default=(), alias="ZENDESK_OPEN_STATUSES")
+    freshdesk_open_statuses: CsvList = Field(default=(), alias="FRESHDESK_OPEN_STATUSES")
+    salesforce_open_statuses: CsvList = Field(default=(), alias="SALESFORCE_OPEN_STATUSES")
     # JSON objects {field: JMESPath expression or null} overriding where a source reads a field.
     source_fields_zendesk: FieldOverrides = Field(
         default_factory=dict, alias="SOURCE_FIELDS_ZENDESK"

@@ -114,6 +114,14 @@ _UNPROVEN_REOPEN = (
 )
 
 
+def _reopens_off(event: CloseEvent) -> str:
+    """Why a reopen is ignored while ``REOPEN_EXTEND_MINUTES`` is 0, claiming no more than the
+    event shows: only a payload that says the ticket was closed before shows a reopen."""
+    if event.previously_closed is True:
+        return "reopen ignored: REOPEN_EXTEND_MINUTES is 0"
+    return "not a close (the ticket is open); reopens are off: REOPEN_EXTEND_MINUTES is 0"
+
+
 class _Unproven(Exception):
     """A reopen that nothing shows was closed before. Raised out of the idempotency guard, so
     that nothing is recorded for it."""
@@ -229,7 +237,7 @@ class MaskingExpirer:
         self._refuse_future(event)
         wanted = plan(event, self._settings)
         if wanted is None:
-            return self._ignored(event, "reopen ignored: REOPEN_EXTEND_MINUTES is 0")
+            return self._ignored(event, _reopens_off(event))
         payload_target = resolve_numbers(event, self._settings) if event.has_numbers else None
         if payload_target is None and not (self._mapping and event.ticket_id):
             raise UnusableTarget("the event names no masking: give mask, or m1 and/or m2")

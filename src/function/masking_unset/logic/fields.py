@@ -15,10 +15,15 @@ from masking_unset.models.deepcall import NUMBER_FIELDS
 from masking_unset.models.errors import InvalidEvent
 from masking_unset.models.events import Action, CloseEvent, Ignored, Minutes, SourceItem
 from masking_unset.models.fields import ID_FIELDS, MAX_ID_LENGTH, compiled
+from masking_unset.models.redact import displayable, scrub
+from masking_unset.observability import count_by
 
 _MINUTES = TypeAdapter(Minutes)
 # Whole minutes as text; Salesforce sends a Number field as "60.0".
 _WHOLE_TEXT = re.compile(r"[0-9]{1,9}(?:\.0*)?")
+# At most this much of a value a sender wrote is shown back in a reason.
+SHOWN_VALUE_LENGTH = 40
+_SCANNED_LENGTH = 256  # a longer value is cut before it is cleaned (and cut again after)
 
 
 def read_fields(
@@ -91,6 +96,40 @@ def status_in(status: str | None, statuses: Iterable[str]) -> bool:
     return any(wanted == candidate.strip().casefold() for candidate in statuses)
 
 
+def shown_value(value: str) -> str:
+    """A value a sender wrote (a status, a stage), made fit to quote back in a reason: no control
+    or bidirectional character, blanks collapsed, every run of digits that could be a phone
+    number cut to its last four digits, at most :data:`SHOWN_VALUE_LENGTH` characters (the last
+    one ``…`` when cut), then backslashes and single quotes escaped."""
+    text = displayable(value[:_SCANNED_LENGTH])
+    # Anything else unprintable (zero-width, other spaces) becomes a blank, and blanks are
+    # collapsed before numbers are looked for: afterwards, either could join two short runs of
+    # digits into one long one that was never checked.
+    text = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+    text = scrub(text, limit=SHOWN_VALUE_LENGTH).strip()
+    return text.replace("\\", "\\\\").replace("'", "\\'")
+
+
+@dataclass(frozen=True, slots=True)
+class KnownStatuses:
+    """The statuses a source recognises: ``closed`` and ``open`` (built-in ones and its settings,
+    compared ignoring case), and the settings that extend each, named in the reason an
+    unrecognised status is ignored with. A status in neither is no close and no reopen."""
+
+    closed: tuple[str, ...]
+    open: tuple[str, ...]
+    closed_setting: str
+    open_setting: str
+    noun: str = "status"
+
+    def unrecognised(self, status: str) -> str:
+        """Why ``status`` (in neither list) is ignored, naming the settings to add it to."""
+        return (
+            f"{self.noun} '{shown_value(status)}' is not a close: add it to "
+            f"{self.closed_setting}, or to {self.open_setting} if it is open"
+        )
+
+
 def closes(
     fields: Mapping[str, Any], closed_statuses: Iterable[str], *, status_required: bool = False
 ) -> bool:
@@ -153,11 +192,12 @@ class Lifecycle:
     action: Action | None
     previously_closed: bool | None = None
     reason: str | None = None
+    unrecognised: bool = False  # a status the source knows neither as closed nor as open
 
 
 def lifecycle(
     fields: Mapping[str, Any],
-    closed_statuses: Iterable[str],
+    closed_statuses: Iterable[str] | KnownStatuses,
     *,
     not_closed: str,
     status_required: bool = False,
@@ -166,6 +206,10 @@ def lifecycle(
 
     - An ``action`` the rule wrote wins: ``close`` closes; ``reopen`` reopens unless the payload
       shows it is none (the previous status is not closed, or the ticket is still closed).
+    - With :class:`KnownStatuses`, a status that is neither closed nor open (and no ``closed``
+      flag to decide) is neither, ``unrecognised``: a close the source was not told of, or an
+      open status it was not told of, never a reopen. Given only closed statuses, every other
+      status counts as open.
     - Otherwise a closed status (or flag, see :func:`closes`) closes, except when the previous
       status was closed too: a solved ticket being closed is no new close, and must not restart
       a grace period. A body with a closed previous status but no status is neither.
@@ -174,6 +218,9 @@ def lifecycle(
       ticket state table must prove (``previously_closed`` None); with an open previous status
       it is status churn on an open ticket, answered ``not_closed``.
     """
+    known: KnownStatuses | None = None
+    if isinstance(closed_statuses, KnownStatuses):
+        known, closed_statuses = closed_statuses, closed_statuses.closed
     closed_statuses = tuple(closed_statuses)
     explicit = as_action(fields.get("action"))
     previous = as_text(fields.get("previous_status"), "previous_status")
@@ -182,6 +229,14 @@ def lifecycle(
     flag = fields.get("closed")
     if explicit is Action.CLOSE:
         return Lifecycle(Action.CLOSE)
+    if (
+        known is not None
+        and status is not None
+        and flag is None
+        and not status_in(status, closed_statuses)
+        and not status_in(status, known.open)
+    ):
+        return Lifecycle(None, reason=known.unrecognised(status), unrecognised=True)
     if explicit is Action.REOPEN:
         if was_closed is False:
             return Lifecycle(None, reason="not a reopen: the previous status is not closed")
@@ -200,6 +255,13 @@ def lifecycle(
     if not shown_open or was_closed is False:
         return Lifecycle(None, reason=not_closed)
     return Lifecycle(Action.REOPEN, previously_closed=was_closed)
+
+
+def note_unrecognised(change: Lifecycle, source: str) -> None:
+    """Count (``UnrecognisedStatus`` by source) a status ``change`` found unrecognised: most
+    often a close the settings do not list, and the masking stays active until they do."""
+    if change.unrecognised:
+        count_by("UnrecognisedStatus", "source", source)
 
 
 def unproven_reopen(change: Lifecycle) -> bool:
@@ -246,6 +308,7 @@ def lifecycle_item(
     reason. A reopen only the ticket state table could prove that cannot be read is ignored
     (:func:`unproven_reopen`); any other unreadable event raises :class:`InvalidEvent`."""
     if change.action is None:
+        note_unrecognised(change, source)
         return ignored(change.reason or not_closed, fields)
     try:
         return CloseEvent.from_document(event_document(fields, change), source=source)

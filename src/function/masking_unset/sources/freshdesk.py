@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from masking_unset.config import Settings
 from masking_unset.logic.fields import (
+    KnownStatuses,
     lifecycle,
     lifecycle_item,
     read_fields,
@@ -22,6 +23,8 @@ from masking_unset.sources.base import Credential, SignedParts, SourceDoc, Webho
 TOKEN_HEADER = "X-Webhook-Token"  # noqa: S105 - a header name
 # Freshdesk status ids: 2 Open, 3 Pending, 4 Resolved, 5 Closed.
 CLOSED_STATUSES = ("resolved", "closed", "4", "5")
+# Open, Pending, and the two statuses Freshdesk creates in new accounts (their ids vary).
+OPEN_STATUSES = ("open", "pending", "2", "3", "waiting on customer", "waiting on third party")
 FIELDS = {
     "ticket_id": "freshdesk_webhook.ticket_id",
     "status": "freshdesk_webhook.ticket_status",
@@ -62,7 +65,11 @@ class FreshdeskSource(WebhookSource):
     """Freshdesk automation webhooks: ``{"freshdesk_webhook": {...}}`` with the chosen fields."""
 
     name = "freshdesk"
-    settings_fields = ("freshdesk_closed_statuses", "source_fields_freshdesk")
+    settings_fields = (
+        "freshdesk_closed_statuses",
+        "freshdesk_open_statuses",
+        "source_fields_freshdesk",
+    )
     doc = SourceDoc(
         summary="Freshdesk automation webhooks, authenticated by a shared token.",
         credentials=(
@@ -102,12 +109,18 @@ class FreshdeskSource(WebhookSource):
 
     def parse(self, request: WebhookRequest, settings: Settings) -> Sequence[SourceItem]:
         """One event: a close when the status is Resolved or Closed (4 or 5), a reopen when it
-        leaves them (:func:`~masking_unset.logic.fields.lifecycle`), otherwise ignored."""
+        leaves them for an open status (:func:`~masking_unset.logic.fields.lifecycle`),
+        otherwise ignored; a status in neither list is ignored as unrecognised."""
         document = load_json(request.body)
         if not isinstance(document, dict):
             raise MalformedBody("body must be a JSON object")
         fields = read_fields(document, FIELDS, settings.source_fields_freshdesk)
-        statuses = (*CLOSED_STATUSES, *settings.freshdesk_closed_statuses)
+        statuses = KnownStatuses(
+            closed=(*CLOSED_STATUSES, *settings.freshdesk_closed_statuses),
+            open=(*OPEN_STATUSES, *settings.freshdesk_open_statuses),
+            closed_setting="FRESHDESK_CLOSED_STATUSES",
+            open_setting="FRESHDESK_OPEN_STATUSES",
+        )
         not_closed = "ticket is not resolved or closed"
         change = lifecycle(fields, statuses, not_closed=not_closed)
         # No delivery id: the pipeline keys duplicates on ticket, masking and occurred_at.

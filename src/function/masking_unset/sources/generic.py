@@ -8,19 +8,24 @@ import uuid
 from collections.abc import Mapping, Sequence
 
 from masking_unset.config import Settings
+from masking_unset.logic.fields import shown_value
 from masking_unset.logic.signatures import (
     MIN_STANDARD_WEBHOOKS_KEY_BYTES,
     standard_webhooks_key,
     standard_webhooks_sign,
     verify_standard_webhooks,
 )
-from masking_unset.models.events import CloseEvent, SourceItem
+from masking_unset.models.errors import InvalidEvent
+from masking_unset.models.events import Action, CloseEvent, SourceItem
 from masking_unset.models.http import WebhookRequest
+from masking_unset.models.json_input import load_json
+from masking_unset.observability import count_by
 from masking_unset.sources.base import Credential, SignedParts, SourceDoc, WebhookSource
 
 ID_HEADER = "webhook-id"
 TIMESTAMP_HEADER = "webhook-timestamp"
 SIGNATURE_HEADER = "webhook-signature"
+_ACTIONS = frozenset(action.value for action in Action)
 
 
 class GenericSource(WebhookSource):
@@ -106,8 +111,17 @@ class GenericSource(WebhookSource):
         )
 
     def parse(self, request: WebhookRequest, settings: Settings) -> Sequence[SourceItem]:
-        """The canonical event; the delivery id stands in for a missing ``event_id``."""
-        event = CloseEvent.from_json(request.body, source=self.name)
+        """The canonical event; the delivery id stands in for a missing ``event_id``. An
+        ``action`` other than ``close`` or ``reopen`` is refused naming it (and counted as
+        ``UnrecognisedStatus``): this format is the sender's own, and exact."""
+        document = load_json(request.body)
+        action = document.get("action") if isinstance(document, dict) else None
+        if isinstance(action, str) and action not in _ACTIONS:
+            count_by("UnrecognisedStatus", "source", self.name)
+            raise InvalidEvent(
+                f'action \'{shown_value(action)}\' is not a close: send "close" or "reopen"'
+            )
+        event = CloseEvent.from_document(document, source=self.name)
         if event.event_id is None and (delivery_id := request.header(ID_HEADER)):
             event = event.model_copy(update={"event_id": delivery_id[:256]})
         return [event]

@@ -8,9 +8,11 @@ from typing import Any
 
 from masking_unset.config import Settings
 from masking_unset.logic.fields import (
+    KnownStatuses,
     Lifecycle,
     event_document,
     lifecycle,
+    note_unrecognised,
     read_fields,
     safe_id,
     unproven_reopen,
@@ -39,6 +41,9 @@ LEGACY_STAGE_CHANGE = "ticket.propertyChange"
 # The generic ("object.*") format names the object type by id; 0-5 is tickets.
 GENERIC_PROPERTY_CHANGE = "object.propertyChange"
 TICKET_TYPE_ID = "0-5"
+# The open stages of HubSpot's default Support Pipeline: New, Waiting on contact, Waiting on us
+# (its Closed is 4). Other pipelines' stages are listed in HUBSPOT_OPEN_STAGES.
+OPEN_STAGES = ("1", "2", "3")
 # occurredAt is unix milliseconds; the canonical event reads such large numbers as milliseconds.
 FIELDS = {"ticket_id": "objectId", "status": "propertyValue", "occurred_at": "occurredAt"}
 # HubSpot decodes exactly these escapes in the URI before signing it.
@@ -81,7 +86,12 @@ class HubSpotSource(WebhookSource):
     """HubSpot ticket stage changes; each event of a delivery is handled on its own."""
 
     name = "hubspot"
-    settings_fields = ("hubspot_closed_stages", "public_base_url", "source_fields_hubspot")
+    settings_fields = (
+        "hubspot_closed_stages",
+        "hubspot_open_stages",
+        "public_base_url",
+        "source_fields_hubspot",
+    )
     doc = SourceDoc(
         summary="HubSpot ticket stage changes, signed with signature v3.",
         credentials=(
@@ -127,7 +137,8 @@ class HubSpotSource(WebhookSource):
 
     def parse(self, request: WebhookRequest, settings: Settings) -> Sequence[SourceItem]:
         """Every event of the array: a close when a ticket entered a closed stage, a reopen
-        (unproven: HubSpot does not say which stage it left) when it entered another one."""
+        (unproven: HubSpot does not say which stage it left) when it entered an open one
+        (:data:`OPEN_STAGES` or ``HUBSPOT_OPEN_STAGES``), ignored as unrecognised otherwise."""
         if not settings.hubspot_closed_stages:
             raise ConfigurationError("HUBSPOT_CLOSED_STAGES is empty: no stage counts as closed")
         document = load_json(request.body)
@@ -148,15 +159,23 @@ class HubSpotSource(WebhookSource):
                 fields["event_id"] = _event_id(item)
             if not stage_change:
                 return self._ignored("not a ticket stage change", fields)
-            # HubSpot never sends the stage a ticket left: a move to another stage is a reopen
+            # HubSpot never sends the stage a ticket left: a move to an open stage is a reopen
             # only if the ticket state table shows the ticket closed (previously_closed None).
+            stages = KnownStatuses(
+                closed=settings.hubspot_closed_stages,
+                open=(*OPEN_STAGES, *settings.hubspot_open_stages),
+                closed_setting="HUBSPOT_CLOSED_STAGES",
+                open_setting="HUBSPOT_OPEN_STAGES",
+                noun="stage",
+            )
             change = lifecycle(
                 fields,
-                settings.hubspot_closed_stages,
+                stages,
                 not_closed="stage is not in HUBSPOT_CLOSED_STAGES",
                 status_required=True,
             )
             if change.action is None:
+                note_unrecognised(change, self.name)
                 return self._ignored(change.reason or "not a close", fields)
             return CloseEvent.from_document(event_document(fields, change), source=self.name)
         except InvalidEvent as exc:

@@ -12,10 +12,12 @@ from defusedxml.ElementTree import fromstring
 
 from masking_unset.config import Settings
 from masking_unset.logic.fields import (
+    KnownStatuses,
     Lifecycle,
     as_text,
     event_document,
     lifecycle,
+    note_unrecognised,
     read_fields,
     safe_id,
     unproven_reopen,
@@ -36,6 +38,8 @@ SOAP_ENV_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 _XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
 _MAX_DEPTH = 16  # an outbound message nests 6 deep; deeper is not one
 CLOSED_STATUSES = ("closed", "resolved")
+# The standard Case Status values that are open; IsClosed, when sent, decides on its own.
+OPEN_STATUSES = ("new", "working", "escalated", "on hold")
 # Relative to one Notification, converted from XML as {"Id": ..., "sObject": {field: text}}.
 FIELDS = {
     "event_id": "Id",
@@ -142,6 +146,7 @@ class SalesforceSource(WebhookSource):
     settings_fields = (
         "salesforce_org_ids",
         "salesforce_closed_statuses",
+        "salesforce_open_statuses",
         "source_fields_salesforce",
     )
     doc = SourceDoc(
@@ -201,9 +206,15 @@ class SalesforceSource(WebhookSource):
         change: Lifecycle | None = None
         try:
             fields = read_fields(item, FIELDS, settings.source_fields_salesforce)
-            statuses = (*CLOSED_STATUSES, *settings.salesforce_closed_statuses)
+            statuses = KnownStatuses(
+                closed=(*CLOSED_STATUSES, *settings.salesforce_closed_statuses),
+                open=(*OPEN_STATUSES, *settings.salesforce_open_statuses),
+                closed_setting="SALESFORCE_CLOSED_STATUSES",
+                open_setting="SALESFORCE_OPEN_STATUSES",
+            )
             change = lifecycle(fields, statuses, not_closed="case is not closed")
             if change.action is None:
+                note_unrecognised(change, self.name)
                 return Ignored(
                     reason=change.reason or "case is not closed",
                     event_id=safe_id(fields.get("event_id"), "event_id"),

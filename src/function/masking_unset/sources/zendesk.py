@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from masking_unset.config import Settings
 from masking_unset.logic.fields import (
+    KnownStatuses,
     ignored,
     lifecycle,
     lifecycle_item,
@@ -34,6 +35,8 @@ TIMESTAMP_HEADER = "X-Zendesk-Webhook-Signature-Timestamp"
 INVOCATION_HEADER = "X-Zendesk-Webhook-Invocation-Id"
 STATUS_CHANGED = "zen:event-type:ticket.status_changed"
 CLOSED_STATUSES = ("solved", "closed")
+# Events send NEW, OPEN, PENDING, HOLD; a trigger's {{ticket.status}} in English "On-hold".
+OPEN_STATUSES = ("new", "open", "pending", "hold", "on-hold")
 
 # An event subscription's payload is fixed by Zendesk; it carries no masking numbers unless an
 # override points at a ticket field that holds them (external_id, for example).
@@ -78,7 +81,11 @@ class ZendeskSource(WebhookSource):
     """Zendesk webhooks: ``ticket.status_changed`` events, or a trigger's own JSON body."""
 
     name = "zendesk"
-    settings_fields = ("zendesk_closed_statuses", "source_fields_zendesk")
+    settings_fields = (
+        "zendesk_closed_statuses",
+        "zendesk_open_statuses",
+        "source_fields_zendesk",
+    )
     doc = SourceDoc(
         summary="Zendesk webhooks: ticket status events, or a trigger's own JSON body.",
         credentials=(
@@ -115,7 +122,8 @@ class ZendeskSource(WebhookSource):
 
     def parse(self, request: WebhookRequest, settings: Settings) -> Sequence[SourceItem]:
         """One event: a close when the ticket is solved or closed, a reopen when it leaves
-        solved or closed (:func:`~masking_unset.logic.fields.lifecycle`), otherwise ignored."""
+        solved or closed for an open status (:func:`~masking_unset.logic.fields.lifecycle`),
+        otherwise ignored; a status in neither list is ignored as unrecognised."""
         document = load_json(request.body)
         if not isinstance(document, dict):
             raise MalformedBody("body must be a JSON object")
@@ -129,7 +137,12 @@ class ZendeskSource(WebhookSource):
             fields["event_id"] = signed_delivery_id(request)
         if subscription and kind != STATUS_CHANGED:
             return [ignored("not a ticket status change", fields)]
-        statuses = (*CLOSED_STATUSES, *settings.zendesk_closed_statuses)
+        statuses = KnownStatuses(
+            closed=(*CLOSED_STATUSES, *settings.zendesk_closed_statuses),
+            open=(*OPEN_STATUSES, *settings.zendesk_open_statuses),
+            closed_setting="ZENDESK_CLOSED_STATUSES",
+            open_setting="ZENDESK_OPEN_STATUSES",
+        )
         not_closed = "ticket is not solved or closed"
         change = lifecycle(fields, statuses, not_closed=not_closed, status_required=subscription)
         return [lifecycle_item(fields, change, source=self.name, not_closed=not_closed)]
