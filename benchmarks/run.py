@@ -97,10 +97,10 @@ QUICK = Sizes(
     cold_reps=1,
     memory_invocations=200,
     memory_checkpoint=20,
-    burst_closes=40,
-    outage_closes=40,
-    outage_seconds=3.0,
-    dynamodb_closes=20,
+    burst_closes=20,
+    outage_closes=20,
+    outage_seconds=2.0,
+    dynamodb_closes=10,
     timeout=120.0,
 )
 
