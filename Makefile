@@ -58,7 +58,7 @@ cfn-lint: dev
 openapi: dev  ## fail if docs/openapi.json no longer matches the models
 	$(BIN)/masking-unset openapi --check
 
-bench: dev  ## performance benchmark, about 5 minutes; QUICK=1 for a smoke run (docs/performance.md)
+bench: dev  ## performance benchmark, about 10 minutes; QUICK=1 for a smoke run (docs/performance.md)
 	$(BIN)/python -m benchmarks.run $(if $(QUICK),--quick)
 
 ci: lint typecheck cfn-lint openapi test  ## everything CI checks

@@ -29,18 +29,24 @@ def national(index: int) -> str:
     return f"804{index % _NUMBERS:07d}"
 
 
-def close_body(run: str, index: int) -> dict[str, str]:
-    """The canonical close event of ticket ``index`` of ``run``."""
-    return {
+def close_body(run: str, index: int, *, occurred_at: str | None = None) -> dict[str, str]:
+    """The canonical close event of ticket ``index`` of ``run`` (``occurred_at``: an ordered
+    close, which TICKET_STATE_TABLE records)."""
+    body = {
         "event_id": f"bench-{run}-{index}",
         "ticket_id": f"T-{index}",
         "mask": mask_number(index),
     }
+    if occurred_at is not None:
+        body["occurred_at"] = occurred_at
+    return body
 
 
-def webhook_event(run: str, index: int, secret: str, *, now: int | None = None) -> dict[str, Any]:
+def webhook_event(
+    run: str, index: int, secret: str, *, now: int | None = None, occurred_at: str | None = None
+) -> dict[str, Any]:
     """A signed ``generic`` close event as an HTTP API (payload 2.0) delivers it."""
-    raw = json.dumps(close_body(run, index))
+    raw = json.dumps(close_body(run, index, occurred_at=occurred_at))
     msg_id = f"msg_{run}_{index}"
     timestamp = int(time.time()) if now is None else now
     headers = {
@@ -55,14 +61,16 @@ def webhook_event(run: str, index: int, secret: str, *, now: int | None = None) 
     )
 
 
-def sqs_event(run: str, first: int, count: int) -> dict[str, Any]:
+def sqs_event(
+    run: str, first: int, count: int, *, occurred_at: str | None = None
+) -> dict[str, Any]:
     """An SQS batch of ``count`` close events (standard queue: no message groups)."""
     return {
         "Records": [
             {
                 "messageId": f"{run}-{index}",
                 "receiptHandle": f"rh-{run}-{index}",
-                "body": json.dumps(close_body(run, index)),
+                "body": json.dumps(close_body(run, index, occurred_at=occurred_at)),
                 "attributes": {"ApproximateReceiveCount": "1"},
                 "messageAttributes": {},
                 "eventSource": "aws:sqs",

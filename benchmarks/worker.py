@@ -12,6 +12,7 @@ import json
 import math
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -41,13 +42,16 @@ def _context() -> Any:
     return LocalLambdaContext(timeout_seconds=900.0)
 
 
-def _webhook_invoker(config: dict[str, Any]) -> Callable[[int], bool]:
+def _webhook_invoker(
+    config: dict[str, Any], occurred_at: str | None = None
+) -> Callable[[int], bool]:
     from masking_unset.handlers.webhook import lambda_handler
 
     secret, run = config["webhook_secret"], config["run"]
 
     def invoke(index: int) -> bool:
-        response = lambda_handler(webhook_event(run, index, secret), _context())
+        event = webhook_event(run, index, secret, occurred_at=occurred_at)
+        response = lambda_handler(event, _context())
         return bool(response["statusCode"] == 200)
 
     return invoke
@@ -198,7 +202,52 @@ def floor_memory(config: dict[str, Any]) -> dict[str, Any]:
     return {"rss_end_kib": current, "peak_kib": peak, "failures": failures}
 
 
+def dynamodb_calls(config: dict[str, Any]) -> dict[str, Any]:
+    """DynamoDB calls per close on the happy path, by operation: ``closes`` webhook closes one
+    after another, then as many queue records in batches of ten (the template's BatchSize),
+    each path after one uncounted close of its own. With ``ordered`` every close carries an
+    ``occurred_at`` (now), as a CRM's does, so TICKET_STATE_TABLE records it."""
+    import datetime
+
+    from benchmarks.fleet import AwsCallCounter
+    from masking_unset.handlers.queue import lambda_handler as queue_handler
+
+    counter = AwsCallCounter()
+    counter.install()
+    occurred_at = None
+    if config["ordered"]:
+        occurred_at = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    invoke = _webhook_invoker(config, occurred_at)
+    run, closes = config["run"], config["closes"]
+    next_index = config["first"]
+    failures = 0
+
+    def dynamodb(calls: Counter[str]) -> dict[str, int]:
+        return {k.split(":", 1)[1]: v for k, v in calls.items() if k.startswith("dynamodb:")}
+
+    failures += not invoke(next_index)
+    next_index += 1
+    before = counter.snapshot()
+    for index in range(next_index, next_index + closes):
+        failures += not invoke(index)
+    next_index += closes
+    webhook = dynamodb(counter.snapshot() - before)
+
+    warm_up = queue_handler(sqs_event(run, next_index, 1, occurred_at=occurred_at), _context())
+    failures += len(warm_up["batchItemFailures"])
+    next_index += 1
+    before = counter.snapshot()
+    for start in range(next_index, next_index + closes, 10):
+        count = min(10, next_index + closes - start)
+        batch = sqs_event(run, start, count, occurred_at=occurred_at)
+        response = queue_handler(batch, _context())
+        failures += len(response["batchItemFailures"])
+    queue = dynamodb(counter.snapshot() - before)
+    return {"webhook": webhook, "queue": queue, "closes": closes, "failures": failures}
+
+
 MODES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "dynamodb_calls": dynamodb_calls,
     "warm": warm,
     "batch": batch,
     "memory": memory,

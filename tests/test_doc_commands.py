@@ -272,7 +272,9 @@ COMMANDS: dict[str, Run | Recipe | NotRun] = {
     "make local-invoke": Recipe(
         "needs Docker; the README's two uses above", says=".cache/tools/sam/bin/sam local invoke"
     ),
-    "make bench": Recipe("takes about 5 minutes; the --quick run is tested", says="benchmarks.run"),
+    "make bench": Recipe(
+        "takes about 10 minutes; the --quick run is tested", says="benchmarks.run"
+    ),
     "make bench QUICK=1": Recipe(
         "its recipe is run as written by tests/integration/test_benchmarks_quick.py",
         says=".venv/bin/python -m benchmarks.run --quick",
@@ -477,7 +479,10 @@ COMMANDS: dict[str, Run | Recipe | NotRun] = {
     "masking-unset openapi --check": Run(in_repo=True),
     "masking-unset openapi --output -": Run(says=('^  "openapi": "3.1',)),
     # docs/performance.md
-    ".venv/bin/python -m benchmarks.run": NotRun("takes 4-5 minutes; the --quick run is tested"),
+    ".venv/bin/python -m benchmarks.run": NotRun("takes 8-10 minutes; the --quick run is tested"),
+    ".venv/bin/python -m benchmarks.run --only ghi": NotRun(
+        "3-5 minutes of fleet scenarios; the --quick run has the same rows and is tested"
+    ),
     ".venv/bin/python -m benchmarks.run --quick": NotRun(
         "run as written by tests/integration/test_benchmarks_quick.py"
     ),

@@ -29,6 +29,22 @@ FIGURES = (
 PACKAGE_FIGURE = "e. package + layer"
 # Figures with one row only: a reference measured once, not per setup.
 PLAIN_ONLY = ("c. libraries floor / floor",)
+# The fleet's burst (g) has a row per setup; the outage (h) one row each, setup "fleet".
+BURST_FIGURES = ("g. burst wall time / N/R", "g. burst 429s received / closes")
+BURST_SETUPS = ("defaults", "sized for R")
+FLEET_ONLY = (
+    "h. outage DeepCall requests / deferred event",
+    "h. outage lag after recovery",
+    "h. outage lost + doubled + parked / closes",
+)
+# Figure i: DynamoDB writes per close, per path and per setup.
+DYNAMODB_FIGURES = ("i. DynamoDB writes per close, webhook", "i. DynamoDB writes per close, queue")
+DYNAMODB_SETUPS = (
+    "no occurred_at; no fleet table, no rate",
+    "occurred_at; no fleet table, no rate",
+    "occurred_at; fleet + rate",
+    "occurred_at; fleet + rate, breaker cache 0",
+)
 COLUMNS = ["figure", "setup", "measured", "reference", "ratio", "target", "met"]
 
 
@@ -69,13 +85,47 @@ def test_quick_mode_prints_every_row_with_a_numeric_ratio() -> None:
         for figure in PLAIN_ONLY
         if row["figure"].startswith(figure)
     )
+    found += sorted(
+        (figure, row["setup"])
+        for row in rows
+        for figure in FLEET_ONLY
+        if row["figure"].startswith(figure)
+    )
+    found += sorted(
+        (figure, row["setup"])
+        for row in rows
+        for figure in BURST_FIGURES
+        if row["figure"] == figure
+    )
+    found += sorted(
+        (figure, row["setup"])
+        for row in rows
+        for figure in DYNAMODB_FIGURES
+        if row["figure"] == figure
+    )
     expected = sorted((figure, setup) for figure in FIGURES for setup in SETUPS)
-    assert found == expected + [(figure, "plain") for figure in PLAIN_ONLY]
-    assert len(rows) == len(FIGURES) * len(SETUPS) + len(PLAIN_ONLY)
+    assert found == (
+        expected
+        + [(figure, "plain") for figure in PLAIN_ONLY]
+        + sorted((figure, "fleet") for figure in FLEET_ONLY)
+        + sorted((figure, setup) for figure in BURST_FIGURES for setup in BURST_SETUPS)
+        + sorted((figure, setup) for figure in DYNAMODB_FIGURES for setup in DYNAMODB_SETUPS)
+    )
+    assert len(rows) == (
+        len(FIGURES) * len(SETUPS)
+        + len(PLAIN_ONLY)
+        + len(FLEET_ONLY)
+        + len(BURST_FIGURES) * len(BURST_SETUPS)
+        + len(DYNAMODB_FIGURES) * len(DYNAMODB_SETUPS)
+    )
     for row in rows:
         ratio = float(row["ratio"])
         assert math.isfinite(ratio), row
-        assert ratio > 0, row
+        # Counts of what should not happen (429s; lost, doubled, parked) may be 0.
+        assert ratio > 0 or row["target"] == "= 0", row
         assert row["met"] in {"yes", "NO"}, row
+    # Not a timing: whatever the load, an outage loses, doubles and parks nothing.
+    [kept] = [row for row in rows if row["figure"].startswith("h. outage lost")]
+    assert float(kept["ratio"]) == 0, kept
     assert "machine:" in proc.stdout
     assert "python:" in proc.stdout

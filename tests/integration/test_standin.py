@@ -191,6 +191,31 @@ def test_retry_after_fault(http: requests.Session, standin: DeepCallStandIn) -> 
     assert standin.expired == {}
 
 
+def test_max_rps_answers_429_beyond_the_rate_in_one_second_of_its_clock(
+    http: requests.Session,
+) -> None:
+    now = [1000.2]
+    with DeepCallStandIn(credentials={"ssid": SSID}, max_rps=2, clock=lambda: now[0]) as server:
+        answers = [unset(http, server, mask=f"900000001{i}") for i in range(3)]
+        assert [a.status_code for a in answers] == [200, 200, 429]
+        assert answers[2].headers["Retry-After"] == "1"
+        assert answers[2].json() == {"message": "Too Many Requests"}
+        assert server.throttled == 1
+        assert server.expired == {"9000000010": 1, "9000000011": 1}  # the refused one: untouched
+        assert len(server.unset_calls) == 3  # a refused request was still received
+        now[0] = 1000.99
+        assert unset(http, server, mask="9000000013").status_code == 429  # the same second
+        now[0] = 1001.0
+        assert unset(http, server, mask="9000000012").status_code == 200  # the next one
+        server.max_rps = None
+        assert [unset(http, server, mask=f"900000002{i}").status_code for i in range(3)] == [
+            200
+        ] * 3
+        assert server.throttled == 2
+        server.clear()
+        assert server.throttled == 0
+
+
 def test_html_fault(http: requests.Session, standin: DeepCallStandIn) -> None:
     standin.enqueue(Fault.html())
 

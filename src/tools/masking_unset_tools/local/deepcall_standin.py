@@ -22,6 +22,7 @@ import json
 import signal
 import sys
 import threading
+import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -258,6 +259,12 @@ class DeepCallStandIn(Served):
     keys that have an active masking (None: every target is active). A target that is not active,
     or was already expired, answers ``already_done_reply`` with HTTP 200. ``latency`` (seconds) is
     added before every unset answer and may be changed while serving.
+
+    ``max_rps`` (None or 0: no limit; may be changed while serving) is a rate limit in front of
+    DeepCall, as an API gateway's would be: an unset request beyond ``max_rps`` in one second of
+    ``clock`` (the wall clock, cut at whole seconds) is answered HTTP 429 with ``Retry-After: 1``
+    and not processed; :attr:`throttled` counts those answers. Refused requests are recorded but
+    do not count against the second's allowance.
     """
 
     def __init__(
@@ -269,8 +276,15 @@ class DeepCallStandIn(Served):
         port: int = 0,
         active: set[str] | None = None,
         already_done_reply: Mapping[str, Any] = DEFAULT_ALREADY_DONE_REPLY,
+        max_rps: float | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.latency = latency
+        self.max_rps = max_rps
+        self._clock = clock
+        self._rate_second = -1
+        self._rate_count = 0
+        self._throttled = 0
         self.active = active
         self.already_done_reply: Mapping[str, Any] = dict(already_done_reply)
         self._host = host
@@ -341,13 +355,22 @@ class DeepCallStandIn(Served):
         with self._lock:
             return self._streamed_bytes
 
+    @property
+    def throttled(self) -> int:
+        """How many unset requests were answered 429 for going over ``max_rps``."""
+        with self._lock:
+            return self._throttled
+
     def clear(self) -> None:
-        """Forget recorded requests, the expired counter, the streamed bytes and queued faults."""
+        """Forget recorded requests, the expired counter, the streamed bytes, queued faults and
+        the 429s answered for ``max_rps``."""
         with self._lock:
             self._requests.clear()
             self._expired.clear()
             self._faults.clear()
             self._streamed_bytes = 0
+            self._throttled = 0
+            self._rate_second, self._rate_count = -1, 0
 
     # -- scripting -------------------------------------------------------------------------
 
@@ -408,6 +431,12 @@ class DeepCallStandIn(Served):
                 json=_parse_json(request.body),
             )
         )
+        if self._over_rate():
+            return _Reply(
+                429,
+                _dump({"message": "Too Many Requests"}),
+                {"Content-Type": _JSON, "Retry-After": "1"},
+            )
         fault = self._next_fault()
         delay = self.latency + (fault.delay if fault is not None else 0.0)
         # Waiting on the stop event (not sleeping) lets stop() cut in-flight delays short.
@@ -463,6 +492,21 @@ class DeepCallStandIn(Served):
             watcher = self._watcher
         if watcher is not None:
             watcher(request)
+
+    def _over_rate(self) -> bool:
+        """Whether this request goes over ``max_rps`` in the current second (counted if so)."""
+        with self._lock:
+            rate = self.max_rps
+            if not rate:
+                return False
+            second = int(self._clock())
+            if second != self._rate_second:
+                self._rate_second, self._rate_count = second, 0
+            if self._rate_count >= rate:
+                self._throttled += 1
+                return True
+            self._rate_count += 1
+            return False
 
     def _next_fault(self) -> Fault | None:
         with self._lock:
@@ -543,6 +587,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--user-id", help="accept this userId (with --token)")
     parser.add_argument("--token", help="accept this token (with --user-id)")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
+    parser.add_argument(
+        "--max-rps",
+        type=float,
+        default=None,
+        help="answer 429 to unset requests beyond this many in one second (default: no limit)",
+    )
     args = parser.parse_args(argv)
 
     credentials: dict[str, str] | None = None
@@ -562,7 +612,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    with DeepCallStandIn(credentials=credentials, latency=args.latency, port=args.port) as standin:
+    with DeepCallStandIn(
+        credentials=credentials, latency=args.latency, port=args.port, max_rps=args.max_rps
+    ) as standin:
         # The URL alone on stdout so a parent process can read it from the first line.
         print(standin.base_url, flush=True)
         print(f"DeepCall stand-in: POST {standin.base_url}{UNSET_PATH}", file=sys.stderr)
