@@ -212,7 +212,9 @@ def test_invoke_answers_each_shipped_event_as_the_demo_does(
 
 
 def test_the_manifest_covers_every_shipped_event() -> None:
-    assert sorted(MANIFEST) == sorted(p.name for p in EVENTS.glob("*.json") if p.name != "manifest.json")
+    assert sorted(MANIFEST) == sorted(
+        p.name for p in EVENTS.glob("*.json") if p.name != "manifest.json"
+    )
 
 
 @pytest.mark.usefixtures("clean_settings")

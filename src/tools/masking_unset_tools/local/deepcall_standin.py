@@ -22,7 +22,7 @@ import signal
 import sys
 import threading
 from collections import Counter, deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from types import FrameType
@@ -282,6 +282,9 @@ class DeepCallStandIn(Served):
         self._streamed_bytes = 0
         self._stopping = threading.Event()
         self._server: HttpServer | None = None
+        # Told of each recorded request as it arrives (serve prints them); called on the
+        # connection's thread.
+        self.on_request: Callable[[RecordedRequest], None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -444,6 +447,8 @@ class DeepCallStandIn(Served):
     def _record(self, request: RecordedRequest) -> None:
         with self._lock:
             self._requests.append(request)
+        if (listener := self.on_request) is not None:
+            listener(request)
 
     def _next_fault(self) -> Fault | None:
         with self._lock:
