@@ -392,7 +392,10 @@ def test_the_console_script_shows_what_reached_deepcall_and_publishes_its_stack(
         )
         response = http.post(f"{base}/webhooks/generic", data=BODY, headers=signed(BODY))
         process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=60)
+        process.wait(timeout=60)
+        # Not communicate(): readline() above holds the rest of stdout in its buffer.
+        assert process.stderr is not None
+        out, err = first + process.stdout.read(), process.stderr.read()
     finally:
         if process.poll() is None:
             process.kill()
