@@ -34,6 +34,7 @@ def test_a_published_stack_is_listed_until_the_block_ends(folder: Path) -> None:
         assert stack.pid == os.getpid()
         assert stack.variables == VARIABLES
         assert oct(path.stat().st_mode & 0o777) == oct(0o600)
+        assert oct(folder.stat().st_mode & 0o077) == oct(0)  # no one else's to read
     assert running_stacks() == []
     assert not path.exists()
 

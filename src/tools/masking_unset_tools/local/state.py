@@ -86,6 +86,8 @@ def published(url: str, variables: Mapping[str, str], folder: Path | None = None
 
 def _read(path: Path) -> RunningStack | None:
     try:
+        if path.stat().st_uid != os.getuid():  # planted by someone else: not this user's serve
+            return None
         document: Any = json.loads(path.read_text(encoding="utf-8"))
         stack = RunningStack(
             pid=int(document["pid"]),
