@@ -475,6 +475,16 @@ COMMANDS: dict[str, Run | Recipe | NotRun] = {
         then='echo "QUEUE_URL=$QUEUE_URL"; echo "NOTE=$NOTE"',
         says=("^QUEUE_URL=https://sqs.example/1/q$", "^NOTE=it's here$"),
     ),
+    # With a `masking-unset serve` running: its exports reach its own stack.
+    'eval "$(masking-unset local env)"': Run(
+        behind_serve=True,
+        then='echo "TABLE=$MASKING_MAP_TABLE"; masking-unset dlq list',
+        says=(r"^TABLE=mu-[0-9a-f]{8}-masking-map$", r"^0 message\(s\) listed"),
+    ),
+    # No serve on port 9000 here (nor any): the documented refusal.
+    "masking-unset local env --port 9000": Run(
+        exit=1, says=("no local stack is running on port 9000: start masking-unset serve",)
+    ),
     "masking-unset openapi": Run(),  # writes docs/openapi.json in the scratch directory
     "masking-unset openapi --check": Run(in_repo=True),
     "masking-unset openapi --output -": Run(says=('^  "openapi": "3.1',)),
@@ -716,7 +726,7 @@ def test_the_command_exits_as_the_document_says(
         env_serve = _environment("offline", home, None)
         with _serving("masking-unset serve --port 0", work, env_serve) as (_, base, _):
             env["TOKEN"] = DEMO_SOURCE_SECRETS["freshdesk"][0]
-            done = _shell(script.replace("{serve}", base), cwd, env)
+            done = _shell(f"{script.replace('{serve}', base)}\n{entry.then}", cwd, env)
         code, output = done.returncode, done.stdout + done.stderr
     else:
         done = _shell(f"{script}\n{entry.then}", cwd, env)

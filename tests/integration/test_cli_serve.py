@@ -4,6 +4,8 @@ handler, and the answers come back as sent; plus the console script itself in a 
 from __future__ import annotations
 
 import json
+import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,10 +18,15 @@ import pytest
 import requests
 
 from masking_unset.logic.signatures import standard_webhooks_sign
-from masking_unset_tools.cli import EXIT_OK, EXIT_USAGE, main
+from masking_unset_tools.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
 from masking_unset_tools.local.deepcall_standin import DeepCallStandIn
-from masking_unset_tools.local.stack import DEMO_SSID, DEMO_WEBHOOK_SECRET, LocalStack
-from masking_unset_tools.ops.serve import WebhookServer, running_server, serving
+from masking_unset_tools.local.stack import (
+    DEMO_SSID,
+    DEMO_WEBHOOK_SECRET,
+    LocalStack,
+    setting_names,
+)
+from masking_unset_tools.ops.serve import WebhookServer, announce, running_server, serving
 
 CONSOLE_SCRIPT = Path(sys.executable).parent / "masking-unset"
 BODY = b'{"event_id": "evt-serve", "ticket_id": "T-5", "mask": "+91 80 4000 1234"}'
@@ -270,3 +277,145 @@ def test_the_console_script_serves_until_interrupted(http: requests.Session) -> 
     assert "Traceback" not in err
     assert "demo-ssid" not in out + err
     assert DEMO_WEBHOOK_SECRET not in out + err
+
+
+# --- the user's settings, and seeing into the local stack ---------------------------------------
+
+
+@pytest.fixture
+def clean_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """None of the functions' settings from the caller's environment."""
+    for name in setting_names():
+        monkeypatch.delenv(name, raising=False)
+
+
+def hubspot_close(stage: str) -> bytes:
+    change = {
+        "eventId": int(stage[:6]),
+        "occurredAt": int(time.time() * 1000),
+        "subscriptionType": "ticket.propertyChange",
+        "objectId": 3141592,
+        "propertyName": "hs_pipeline_stage",
+        "propertyValue": stage,
+    }
+    return json.dumps([change]).encode()
+
+
+@pytest.mark.usefixtures("clean_settings")
+def test_local_mode_keeps_the_users_settings_and_says_which_it_ignores(
+    http: requests.Session,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("HUBSPOT_CLOSED_STAGES", "98765432")
+    monkeypatch.setenv("SALESFORCE_ORG_IDS", "00D000000000MINEAA")
+    monkeypatch.setenv("QUEUE_URL", "https://sqs.example/1/mine")
+    body_file = tmp_path / "hubspot.json"
+    results = {}
+    with serving("127.0.0.1", 0) as running:
+        assert running.stack is not None
+        running.stack.put_mapping("hubspot#3141592", {"mask": "+91 80 4000 3141"})
+        for stage in ("4", "98765432"):  # the demo's closed stage, then the user's
+            body_file.write_bytes(hubspot_close(stage))
+            url = f"{running.url}/webhooks/hubspot"
+            args = ["sign", "--source", "hubspot", "--demo-secret", str(body_file), "--url", url]
+            assert main(args) == EXIT_OK
+            printed = capsys.readouterr().out
+            head = printed[printed.index("POST ") :].split("\n\n", 1)[0].splitlines()
+            headers = dict(line.split(": ", 1) for line in head[1:])
+            answer = http.post(url, data=body_file.read_bytes(), headers=headers)
+            results[stage] = answer.json()["status"]
+        assert os.environ["SALESFORCE_ORG_IDS"] == "00D000000000MINEAA"
+        assert os.environ["QUEUE_URL"] == running.stack.queue_url
+        banner: list[str] = []
+        announce(running, banner.append)
+        calls = len(running.stack.deepcall.unset_calls)
+    assert results == {"4": "ignored", "98765432": "unset"}
+    assert calls == 1
+    assert os.environ["QUEUE_URL"] == "https://sqs.example/1/mine"  # restored
+    assert "your settings in effect: HUBSPOT_CLOSED_STAGES, SALESFORCE_ORG_IDS" in banner
+    assert "ignored: QUEUE_URL (the local stack's own is used)" in banner
+    assert not [line for line in banner if line.startswith("demo values:")]
+
+
+@pytest.mark.usefixtures("clean_settings")
+def test_local_mode_names_the_demo_values_and_its_resources() -> None:
+    banner: list[str] = []
+    with serving("127.0.0.1", 0) as running:
+        assert running.stack is not None
+        announce(running, banner.append)
+        stack = running.stack
+    assert (
+        "demo values: HUBSPOT_CLOSED_STAGES=4, SALESFORCE_ORG_IDS=00D000000000DEMOAA; "
+        "set them to use your own"
+    ) in banner
+    assert not [line for line in banner if line.startswith("ignored:")]
+    shown = "\n".join(banner)
+    for name in (stack.masking_map_table, stack.ticket_state_table, stack.idempotency_table):
+        assert f"  {name}" in shown
+    assert stack.queue_url in shown
+    assert stack.dead_letter_queue_url in shown
+    assert stack.deepcall_secret_id in shown
+    assert DEMO_SSID not in shown
+
+
+def test_the_console_script_shows_what_reached_deepcall_and_publishes_its_stack(
+    http: requests.Session, tmp_path: Path
+) -> None:
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in setting_names()},
+        "MASKING_UNSET_STATE_DIR": str(tmp_path / "state"),
+    }
+    local_env = [str(CONSOLE_SCRIPT), "local", "env"]
+    process = subprocess.Popen(  # noqa: S603
+        [str(CONSOLE_SCRIPT), "serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()  # blocks until the server listens
+        base = first.split(" on ", 1)[1].split("/webhooks/", 1)[0]
+        exports = subprocess.run(  # noqa: S603
+            local_env, capture_output=True, text=True, timeout=60, env=env, check=True
+        ).stdout
+        # The exports point the CLI at the served stack: its (empty) dead-letter queue.
+        listed = subprocess.run(  # noqa: S603
+            ["bash", "-c", f"{exports}\n{CONSOLE_SCRIPT} dlq list"],  # noqa: S607
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )
+        response = http.post(f"{base}/webhooks/generic", data=BODY, headers=signed(BODY))
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+        # Not communicate(): readline() above holds the rest of stdout in its buffer.
+        assert process.stderr is not None
+        out, err = first + process.stdout.read(), process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert response.status_code == 200
+    assert process.returncode == EXIT_OK
+    assert "export AWS_ENDPOINT_URL=http://127.0.0.1:" in exports
+    assert "export AWS_ACCESS_KEY_ID=testing" in exports
+    table = re.search(r"^export MASKING_MAP_TABLE=(mu-\w+-masking-map)$", exports, re.M)
+    assert table is not None
+    assert f"  {table.group(1)}" in out  # the banner names the same table
+    assert listed.returncode == EXIT_OK, listed.stderr
+    assert "0 message(s) listed" in listed.stdout
+    assert (
+        "DeepCall stand-in received POST /api/v2/Masking/unset "
+        '{"ssid": "<secret>", "mask": "******1234", "expiry_duration": -1}\n'
+        "POST /webhooks/generic -> 200"
+    ) in err
+    assert "8040001234" not in out + err
+    assert "demo-ssid" not in out + err
+    gone = subprocess.run(local_env, capture_output=True, text=True, timeout=60, env=env)  # noqa: S603
+    assert gone.returncode == EXIT_FAILED
+    assert "no local stack is running: start masking-unset serve" in gone.stderr

@@ -62,14 +62,15 @@ def lowered(headers: dict[str, str]) -> dict[str, str]:
 def test_help_lists_every_command_and_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == EXIT_OK
     out = capsys.readouterr().out
-    for command in [*COMMANDS, "dlq", "mapping"]:
+    for command in [*COMMANDS, "dlq", "mapping", "local"]:
         assert f"    {command}" in out
     assert "exit codes:" in out
     assert "2  usage or configuration error" in out
 
 
 @pytest.mark.parametrize(
-    "command", [*COMMANDS, "dlq list", "mapping put", "mapping get", "mapping delete"]
+    "command",
+    [*COMMANDS, "dlq list", "mapping put", "mapping get", "mapping delete", "local env"],
 )
 def test_every_command_documents_its_exit_codes(
     command: str, capsys: pytest.CaptureFixture[str]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
 import json
 import os
@@ -20,6 +21,7 @@ from masking_unset_tools.ops.errors import (
     EXIT_OK,
     EXIT_USAGE,
     CommandError,
+    OperationFailed,
     UsageError,
 )
 
@@ -163,7 +165,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from masking_unset_tools.ops.console import function_logs
 
     try:
-        from masking_unset_tools.ops.serve import announce, serving
+        from masking_unset_tools.ops.serve import announce, serving, show_deepcall_requests
     except ModuleNotFoundError as exc:  # h11 is a development dependency
         raise UsageError(f"serve needs {exc.name}: install the dev tools (make dev)") from None
 
@@ -186,13 +188,59 @@ def cmd_serve(args: argparse.Namespace) -> int:
             serving(
                 args.host, args.port, live=args.live, public_url=args.public_url, out=_err
             ) as running,
+            _published(running),
         ):
+            show_deepcall_requests(running, printer(sys.stderr))  # beside the request log
             announce(running, out)
             stop.wait()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     _err("stopped")
+    return EXIT_OK
+
+
+def _published(running: Any) -> contextlib.AbstractContextManager[Any]:
+    """On the stand-ins, publish the stack for ``local env`` while serving."""
+    if running.stack is None:
+        return contextlib.nullcontext()
+    from masking_unset_tools.local.state import published
+
+    return published(running.url, running.stack.resources())
+
+
+def cmd_local_env(args: argparse.Namespace) -> int:
+    """Print the exports that point boto3 and the CLI at a running serve's local stack.
+
+    Print export lines for the local stack of a running `masking-unset serve` (on the stand-ins):
+    the moto endpoint, its region and dummy credentials, the tables, queues and secrets, and the
+    DeepCall stand-in. With them, boto3, the aws CLI and `masking-unset dlq list` or `expire` reach
+    that stack.
+
+    examples:
+      eval "$(masking-unset local env)"
+      masking-unset local env --port 9000
+
+    With several serve processes running, the newest is shown unless --port picks one.
+    Exits 1 when no serve on the stand-ins is running.
+    """
+    from masking_unset_tools.local.state import running_stacks, state_dir
+
+    stacks = running_stacks()
+    if args.port is not None:
+        stacks = [stack for stack in stacks if stack.url.rsplit(":", 1)[-1] == str(args.port)]
+    if not stacks:
+        where = f" on port {args.port}" if args.port is not None else ""
+        raise OperationFailed(
+            f"no local stack is running{where}: start masking-unset serve (looked in {state_dir()})"
+        )
+    chosen = stacks[0]
+    if len(stacks) > 1:
+        others = ", ".join(stack.url for stack in stacks[1:])
+        _err(f"note: several serve processes are running; this is {chosen.url} (also: {others})")
+    _out(f"# the local stack of masking-unset serve on {chosen.url} (pid {chosen.pid})")
+    for line in chosen.exports():
+        _out(line)
     return EXIT_OK
 
 
@@ -628,6 +676,19 @@ def build_parser() -> argparse.ArgumentParser:
     openapi.add_argument("--check", action="store_true", help="fail if the file is out of date")
     openapi.add_argument(
         "--output", default="docs/openapi.json", help="file to write or check ('-' = stdout)"
+    )
+
+    local = commands.add_parser(
+        "local",
+        help="see into the local stack of a running serve",
+        description="See into the local stack of a running `masking-unset serve`.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    local_commands = local.add_subparsers(dest="local_command", required=True, metavar="COMMAND")
+    local_env = _command(local_commands, "env", cmd_local_env)
+    local_env.add_argument(
+        "--port", type=_port, help="the serve listening on this port (default: the newest)"
     )
     return parser
 

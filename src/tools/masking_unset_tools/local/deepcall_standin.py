@@ -299,6 +299,9 @@ class DeepCallStandIn(Served):
         self._streamed_bytes = 0
         self._stopping = threading.Event()
         self._server: HttpServer | None = None
+        # Told of each recorded request as it arrives (serve prints them); called on the
+        # connection's thread.
+        self.on_request: Callable[[RecordedRequest], None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -492,6 +495,8 @@ class DeepCallStandIn(Served):
             watcher = self._watcher
         if watcher is not None:
             watcher(request)
+        if (listener := self.on_request) is not None:
+            listener(request)
 
     def _over_rate(self) -> bool:
         """Whether this request goes over ``max_rps`` in the current second (counted if so)."""

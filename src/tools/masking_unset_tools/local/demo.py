@@ -4,8 +4,10 @@ stand-in, with no AWS account and no Docker; then a DeepCall outage (``outage.py
 from __future__ import annotations
 
 import json
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,12 @@ from masking_unset.sources import SOURCES
 from masking_unset_tools.local.lambda_context import LocalLambdaContext
 from masking_unset_tools.local.outage import play_outage
 from masking_unset_tools.local.signers import sign_event, with_headers
-from masking_unset_tools.local.stack import LocalStack, environment, local_stack
+from masking_unset_tools.local.stack import (
+    LocalStack,
+    environment,
+    local_environment,
+    local_stack,
+)
 
 
 def shown_request(body: Any) -> str:
@@ -198,39 +205,96 @@ def load_manifest(events_dir: Path) -> dict[str, dict[str, Any]]:
     return manifest
 
 
-def replay(
-    stack: LocalStack, events_dir: Path, out: Callable[[str], None], only: str | None = None
-) -> int:
-    """Invoke the handler named by ``events/manifest.json`` for each event; count mismatches."""
+def entry_environment(
+    spec: Mapping[str, Any], environ: Mapping[str, str] | None = None
+) -> tuple[dict[str, str], list[str]]:
+    """The manifest entry's settings to apply, and the names of those the user set (the user's
+    value wins, as for every setting of a local run)."""
+    from masking_unset_tools.local.stack import user_value
+
+    environ = os.environ if environ is None else environ
+    wanted: dict[str, str] = spec.get("env", {})
+    kept = sorted(name for name in wanted if user_value(environ, name) is not None)
+    return {name: value for name, value in wanted.items() if name not in kept}, kept
+
+
+def prepare_event(
+    stack: LocalStack, spec: Mapping[str, Any], event: dict[str, Any], *, resign: bool = True
+) -> dict[str, Any]:
+    """Do what the manifest entry says before its event runs: sign the event with its source's
+    demo secret and a fresh timestamp (then forge its signature when ``tamper``), and write the
+    entry's mapping items. ``resign=False`` keeps the event's own signature."""
+    if resign and (source := spec.get("sign")) is not None:  # load_manifest checked the source
+        now = time.time()
+        event = sign_event(event, source, now=now)
+        if spec.get("tamper"):
+            event = tamper_signature(event, source, now)
+    write_mappings(stack, spec.get("mapping", {}))
+    return event
+
+
+def describe_entry(spec: Mapping[str, Any], applied: Mapping[str, str], kept: list[str]) -> str:
+    """One line on what a manifest entry sets up, for ``invoke``."""
+    parts = []
+    if (source := spec.get("sign")) is not None:
+        parts.append(f"signed for {source}" + (", signature forged" if spec.get("tamper") else ""))
+    parts.extend(f"{name}={value}" for name, value in applied.items())
+    parts.extend(f"mapping {key} written first" for key in spec.get("mapping", {}))
+    line = "; ".join(parts) or "nothing to set up"
+    if kept:
+        line += f"; your {', '.join(kept)} used instead of the manifest's"
+    return line
+
+
+@dataclass
+class EntryOutcome:
+    """What one manifest entry's event did."""
+
+    answer: dict[str, Any]
+    calls: list[Any]  # RecordedRequest
+    left: list[str]  # mapping items still there
+    kept: list[str]  # the entry's settings the user's own values replaced
+
+
+def run_entry(
+    stack: LocalStack, events_dir: Path, name: str, spec: Mapping[str, Any]
+) -> EntryOutcome:
+    """Run one manifest entry's event on ``stack``, as Lambda would on a fresh container."""
     from masking_unset.app import reset_app
     from masking_unset.handlers import queue, webhook
     from masking_unset_tools.ops.console import function_stdout
 
+    reset_app()
+    event = prepare_event(stack, spec, json.loads((events_dir / name).read_text()))
+    mappings: dict[str, dict[str, str]] = spec.get("mapping", {})
+    before = len(stack.deepcall.unset_calls)
+    handler = webhook.lambda_handler if spec["function"] == "webhook" else queue.lambda_handler
+    applied, kept = entry_environment(spec)
+    # Per-event settings, read afresh after reset_app; the function's own output (EMF metric
+    # lines) is dropped unless function_logs is verbose.
+    with environment(applied), function_stdout():
+        answer = handler(event, LocalLambdaContext())  # type: ignore[arg-type]
+    reset_app()
+    calls = stack.deepcall.unset_calls[before:]
+    left = [key for key in mappings if stack.mapping_exists(key)]
+    return EntryOutcome(answer, calls, left, kept)
+
+
+def replay(
+    stack: LocalStack, events_dir: Path, out: Callable[[str], None], only: str | None = None
+) -> int:
+    """Invoke the handler named by ``events/manifest.json`` for each event; count mismatches."""
     manifest = load_manifest(events_dir)
     mismatches = 0
     for name, spec in manifest.items():
         if only and name != only:
             continue
-        reset_app()
-        event = json.loads((events_dir / name).read_text())
-        if (source := spec.get("sign")) is not None:  # load_manifest checked it is a source
-            now = time.time()
-            event = sign_event(event, source, now=now)
-            if spec.get("tamper"):
-                event = tamper_signature(event, source, now)
-        mappings: dict[str, dict[str, str]] = spec.get("mapping", {})
-        write_mappings(stack, mappings)
-        before = len(stack.deepcall.unset_calls)
-        handler = webhook.lambda_handler if spec["function"] == "webhook" else queue.lambda_handler
-        # Per-event settings, read afresh after reset_app; the function's own output (EMF metric
-        # lines) is dropped unless function_logs is verbose.
-        with environment(spec.get("env", {})), function_stdout():
-            outcome = handler(event, LocalLambdaContext())  # type: ignore[arg-type]
-        reset_app()
-        calls = stack.deepcall.unset_calls[before:]
-        left = [key for key in mappings if stack.mapping_exists(key)]
+        ran = run_entry(stack, events_dir, name, spec)
+        outcome, calls, left = ran.answer, ran.calls, ran.left
         out(f"\n== {name}  ->  {spec['function']} handler")
-        for key in mappings:
+        if ran.kept:
+            out(f"   your {', '.join(ran.kept)} used instead of the manifest's")
+        for key in spec.get("mapping", {}):
             out(f"   mapping {key}: written first, {'still there' if key in left else 'removed'}")
         if spec["function"] == "webhook":
             out(f"   answered HTTP {outcome['statusCode']}: {outcome['body']}")
@@ -262,12 +326,20 @@ def run(events_dir: Path, *, verbose: bool = False, out: Callable[[str], None] =
     :class:`ManifestError` before anything starts when the manifest is wrong."""
     load_manifest(events_dir)
     with local_stack() as stack:
-        env = {**stack.env(), "POWERTOOLS_LOG_LEVEL": "INFO" if verbose else "ERROR"}
+        local = local_environment(stack)
+        env = {**local.values, "POWERTOOLS_LOG_LEVEL": "INFO" if verbose else "ERROR"}
         with environment(env):
             out(f"local AWS endpoint (moto): {stack.aws.url}")
             out(f"DeepCall stand-in:         {stack.deepcall.base_url}")
+            for line in local.banner():
+                out(line)
             mismatches = replay(stack, events_dir, out)
             mismatches += play_outage(stack, out)
     out("")
     out("all events behaved as expected" if not mismatches else f"{mismatches} event(s) differed")
+    if mismatches and local.yours:
+        out(
+            f"your own {', '.join(local.yours)} were in effect; the manifest's expectations "
+            "assume the demo's values: unset them to run the demo as shipped"
+        )
     return 1 if mismatches else 0

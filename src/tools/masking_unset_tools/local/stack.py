@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from masking_unset.sources import SOURCES
 from masking_unset_tools.local.aws_endpoint import LocalAwsEndpoint
@@ -28,6 +28,17 @@ DEMO_WEBHOOK_SECRET = DEMO_SOURCE_SECRETS["generic"][0]  # the canonical source'
 DEMO_HASH_KEY = base64.b64encode(hashlib.sha256(b"masking-unset demo hash key").digest()).decode()
 DEMO_HUBSPOT_CLOSED_STAGES = "4"  # "Closed" in HubSpot's default ticket pipeline
 DEMO_SALESFORCE_ORG_ID = "00D000000000DEMOAA"
+# Settings the shipped events need a value for; a value the user set wins over these.
+DEMO_SETTINGS: Final = {
+    "HUBSPOT_CLOSED_STAGES": DEMO_HUBSPOT_CLOSED_STAGES,
+    "SALESFORCE_ORG_IDS": DEMO_SALESFORCE_ORG_ID,
+}
+# The template's own values for these; a value the user set wins, silently.
+DEFAULTS: Final = {
+    "POWERTOOLS_SERVICE_NAME": "masking-unset",
+    "POWERTOOLS_METRICS_NAMESPACE": "MaskingUnset",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+}
 
 
 @dataclass
@@ -62,13 +73,17 @@ class LocalStack:
             "TICKET_STATE_TABLE": self.ticket_state_table,
             "FLEET_STATE_TABLE": self.fleet_state_table,
             "HASH_KEY_SECRET_ID": self.hash_key_secret_id,
-            "HUBSPOT_CLOSED_STAGES": DEMO_HUBSPOT_CLOSED_STAGES,
-            "SALESFORCE_ORG_IDS": DEMO_SALESFORCE_ORG_ID,
-            "POWERTOOLS_SERVICE_NAME": "masking-unset",
-            "POWERTOOLS_METRICS_NAMESPACE": "MaskingUnset",
-            "POWERTOOLS_TRACE_DISABLED": "true",
+            **DEMO_SETTINGS,
+            **DEFAULTS,
             **self.extra_env,
         }
+
+    def resources(self) -> dict[str, str]:
+        """The variables that point the functions, boto3 and the CLI at this stack (endpoint,
+        region, dummy credentials, tables, queues, secrets, the DeepCall stand-in): a user's
+        value for any of them is replaced, or the local run would reach something else."""
+        demo_only = set(DEMO_SETTINGS) | set(DEFAULTS)
+        return {name: value for name, value in self.env().items() if name not in demo_only}
 
     def put_mapping(
         self, key: str, numbers: Mapping[str, str], expires_at: int | None = None
@@ -176,6 +191,75 @@ def provision(
         hash_key_secret_id=hash_key_secret,
         fleet_state_table=fleet_table,
     )
+
+
+@dataclass(frozen=True)
+class LocalEnvironment:
+    """What a local run sets, and how it treats the variables the user set.
+
+    ``values`` go into the environment; what the user set and is not in ``values`` stays as the
+    user set it."""
+
+    values: dict[str, str]
+    demo: dict[str, str]  # demo values in effect: the user set none of these
+    ignored: list[str]  # variables the user set that the local stack's own replace
+    yours: list[str]  # the functions' settings the user set that are in effect
+
+    def banner(self) -> list[str]:
+        """Lines saying which values are the demo's and which of the user's are ignored."""
+        lines = []
+        if self.yours:
+            lines.append(f"your settings in effect: {', '.join(self.yours)}")
+        if self.demo:
+            shown = ", ".join(f"{name}={value}" for name, value in self.demo.items())
+            lines.append(f"demo values: {shown}; set them to use your own")
+        if self.ignored:
+            lines.append(f"ignored: {', '.join(self.ignored)} (the local stack's own is used)")
+        return lines
+
+
+def setting_names() -> frozenset[str]:
+    """Every environment variable the functions' settings read (``config.Settings`` aliases)."""
+    from masking_unset.config import Settings
+
+    return frozenset(field.alias for field in Settings.model_fields.values() if field.alias)
+
+
+def user_value(environ: Mapping[str, str], name: str) -> str | None:
+    """The value the user gave ``name``; a blank one counts as not set."""
+    value = environ.get(name)
+    return value if value is not None and value.strip() else None
+
+
+def local_environment(
+    stack: LocalStack,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, str] | None = None,
+) -> LocalEnvironment:
+    """The environment of a local run on ``stack``, given the user's ``environ`` (default: the
+    process's): the stack's resources always; a demo value or default only where the user set
+    none; ``overrides`` (the command's own, e.g. ``--public-url``) last."""
+    environ = os.environ if environ is None else environ
+    resources = stack.resources()
+    values = dict(resources)
+    demo: dict[str, str] = {}
+    for name, value in {**DEMO_SETTINGS, **DEFAULTS}.items():
+        if user_value(environ, name) is None:
+            values[name] = value
+            if name in DEMO_SETTINGS:
+                demo[name] = value
+    values.update(overrides or {})
+    ignored = sorted(
+        name
+        for name, value in resources.items()
+        if (given := user_value(environ, name)) is not None and given != value
+    )
+    yours = sorted(
+        name
+        for name in setting_names()
+        if name not in values and user_value(environ, name) is not None
+    )
+    return LocalEnvironment(values=values, demo=demo, ignored=ignored, yours=yours)
 
 
 @contextmanager

@@ -111,6 +111,7 @@ class Invocation:
     answer: dict[str, Any]
     deepcall_requests: list[Any] = field(default_factory=list)  # local mode: RecordedRequest
     dead_lettered: list[Any] = field(default_factory=list)  # local mode: ParkedMessage
+    notes: list[str] = field(default_factory=list)  # local mode: demo values, manifest entry
 
     @property
     def succeeded(self) -> bool:
@@ -138,24 +139,54 @@ def run_handler(function: Function, event: dict[str, Any]) -> dict[str, Any]:
         reset_app()
 
 
-def invoke_local(function: Function, event: dict[str, Any], *, resign: bool = True) -> Invocation:
+def manifest_entry(path: Path) -> dict[str, Any] | None:
+    """The entry ``manifest.json`` beside ``path`` has for it (a file of ``events/``, or of a
+    folder laid out like it), or None. :class:`UsageError` when that manifest is wrong."""
+    from masking_unset_tools.local.demo import ManifestError, load_manifest
+
+    if not (path.parent / "manifest.json").is_file():
+        return None
+    try:
+        manifest = load_manifest(path.parent)
+    except ManifestError as exc:
+        raise UsageError(f"{exc} (invoke applies the entry of each file it lists)") from None
+    return manifest.get(path.name)
+
+
+def invoke_local(
+    function: Function,
+    event: dict[str, Any],
+    *,
+    resign: bool = True,
+    entry: Mapping[str, Any] | None = None,
+) -> Invocation:
     """Run the handler against a fresh local stack (moto server + DeepCall stand-in, demo secrets).
 
-    A webhook event is signed again with its source's demo secret and a fresh timestamp, so a
-    stored event file verifies however old it is.
+    With the event's ``entry`` of ``events/manifest.json``, do what ``demo`` does for it: its
+    signing (or forged signature), mapping items and settings. Otherwise a webhook event is signed
+    again with its source's demo secret and a fresh timestamp, so a stored event file verifies
+    however old it is. The user's settings win over the demo's values and the entry's.
     """
     from masking_unset.sources import SOURCES
+    from masking_unset_tools.local.demo import describe_entry, entry_environment, prepare_event
     from masking_unset_tools.local.signers import sign_event
-    from masking_unset_tools.local.stack import environment, local_stack
+    from masking_unset_tools.local.stack import environment, local_environment, local_stack
     from masking_unset_tools.ops.dlq import list_dead_letters
 
-    source = event_source(event)
-    if resign and function == "webhook" and source in SOURCES:
-        event = sign_event(event, source)
-    with local_stack() as stack, environment(stack.env()):
-        answer = run_handler(function, event)
+    with local_stack() as stack:
+        local = local_environment(stack)
+        notes = local.banner()
+        applied: dict[str, str] = {}
+        if entry is not None:
+            applied, kept = entry_environment(entry)
+            event = prepare_event(stack, entry, event, resign=resign)
+            notes.append(f"events manifest entry: {describe_entry(entry, applied, kept)}")
+        elif resign and function == "webhook" and (source := event_source(event)) in SOURCES:
+            event = sign_event(event, source)
+        with environment({**local.values, **applied}):
+            answer = run_handler(function, event)
         parked = list_dead_letters(stack.aws.client("sqs"), stack.dead_letter_queue_url)
-        return Invocation(function, answer, stack.deepcall.unset_calls, parked.messages)
+        return Invocation(function, answer, stack.deepcall.unset_calls, parked.messages, notes)
 
 
 def invoke_live(function: Function, event: dict[str, Any]) -> Invocation:
@@ -169,6 +200,8 @@ def report(invocation: Invocation, out: Out, *, local: bool) -> None:
     from masking_unset_tools.local.demo import shown_request
 
     answer = invocation.answer
+    for note in invocation.notes:
+        out(note)
     if invocation.function == "webhook":
         out(f"webhook handler answered HTTP {answer.get('statusCode')}")
         for name, value in (answer.get("headers") or {}).items():
@@ -201,8 +234,14 @@ def invoke(
 ) -> Invocation:
     """Load ``path``, run its handler locally (or ``live``), print the outcome."""
     event = load_event(path)
-    chosen = choose_function(event, function)
-    run = invoke_live if live else partial(invoke_local, resign=resign)
+    entry = None if live else manifest_entry(path)
+    chosen = choose_function(event, function or (entry["function"] if entry else None))
+    if entry is not None and chosen != entry["function"]:
+        raise UsageError(
+            f"{path.parent / 'manifest.json'} runs {path.name} with the {entry['function']} "
+            "function (leave --function out)"
+        )
+    run = invoke_live if live else partial(invoke_local, resign=resign, entry=entry)
     invocation = run(chosen, event)
     report(invocation, out, local=not live)
     return invocation

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -137,6 +138,7 @@ class Serving:
 
     server: WebhookServer
     stack: Any | None  # LocalStack in local mode
+    local: Any | None = None  # LocalEnvironment in local mode: demo values, ignored variables
 
     @property
     def url(self) -> str:
@@ -174,16 +176,46 @@ def serving(
             finally:
                 reset_app()
         return
-    from masking_unset_tools.local.stack import local_stack
+    from masking_unset_tools.local.stack import local_environment, local_stack, user_value
 
     with local_stack() as stack, running_server(host, port, out=out) as server:
-        env = {**stack.env(), "PUBLIC_BASE_URL": public_url or server.url}
-        with environment(env):
+        # --public-url, else the user's PUBLIC_BASE_URL, else this server's own URL.
+        public = public_url or user_value(os.environ, "PUBLIC_BASE_URL")
+        local = local_environment(stack, overrides={"PUBLIC_BASE_URL": public or server.url})
+        with environment(local.values):
             reset_app()
             try:
-                yield Serving(server, stack)
+                yield Serving(server, stack, local)
             finally:
                 reset_app()
+
+
+# The stack's tables, queues and secrets, as ``announce`` lists them.
+LISTED_RESOURCES: Final = (
+    "MASKING_MAP_TABLE",
+    "TICKET_STATE_TABLE",
+    "IDEMPOTENCY_TABLE",
+    "FLEET_STATE_TABLE",
+    "QUEUE_URL",
+    "DEAD_LETTER_QUEUE_URL",
+    "DEEPCALL_SECRET_ID",
+    "WEBHOOK_SECRETS_ID",
+    "HASH_KEY_SECRET_ID",
+)
+
+
+def show_deepcall_requests(serving: Serving, out: Out) -> None:
+    """Print each request that reaches the DeepCall stand-in as it arrives, as ``invoke`` does:
+    credentials hidden, numbers cut to their last four digits."""
+    if serving.stack is None:
+        return
+    from masking_unset_tools.local.demo import shown_request
+
+    def show(request: Any) -> None:
+        shown = shown_request(request.json)
+        out(f"DeepCall stand-in received {request.method} {request.path} {shown}")
+
+    serving.stack.deepcall.on_request = show
 
 
 def announce(serving: Serving, out: Out) -> None:
@@ -195,6 +227,15 @@ def announce(serving: Serving, out: Out) -> None:
         return
     out(f"local AWS endpoint (moto): {serving.stack.aws.url}")
     out(f"DeepCall stand-in:         {serving.stack.deepcall.base_url}")
+    out(f"PUBLIC_BASE_URL (HubSpot signs it): {os.environ.get('PUBLIC_BASE_URL')}")
+    if serving.local is not None:
+        for line in serving.local.banner():
+            out(line)
+    out('local resources (`eval "$(masking-unset local env)"` points boto3 and the CLI at them):')
+    resources = serving.stack.resources()
+    width = max(len(name) for name in LISTED_RESOURCES)
+    for name in LISTED_RESOURCES:
+        out(f"  {name:<{width}}  {resources[name]}")
     from masking_unset_tools.local.stack import DEMO_SOURCE_SECRETS
 
     out(f"sources with demo secrets: {', '.join(sorted(DEMO_SOURCE_SECRETS))}")
