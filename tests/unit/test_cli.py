@@ -357,7 +357,7 @@ def no_configuration(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     [
         (["expire"], "give --mask, or --m1 and/or --m2"),
         (["expire", "--mask", "1", "--m1", "2"], "not both"),
-        (["expire", "--mask", "1" * 70], "mask: String should have at most 64 characters"),
+        (["expire", "--mask", "1" * 70], "--mask: must be at most 64 characters"),
         (["expire", "--mask", "+91 80 4000 1234"], "DEEPCALL_BASE_URL"),
         (["dlq", "list"], "DEAD_LETTER_QUEUE_URL is not set"),
         (["dlq", "list", "--max", "0"], "--max must be at least 1"),
@@ -371,6 +371,28 @@ def test_missing_configuration_is_a_usage_error(
     captured = capsys.readouterr()
     assert message in captured.err
     assert "4000 1234" not in captured.err + captured.out
+
+
+def test_a_dry_run_needs_no_deepcall_secret_id(
+    no_configuration: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DEEPCALL_BASE_URL", "https://v4-api.deepcall.com")
+    assert main(["expire", "--mask", "+91 80 4000 1234", "--dry-run"]) == EXIT_OK
+    captured = capsys.readouterr()
+    assert "dry run: would send POST https://v4-api.deepcall.com/api/v2/Masking/unset" in (
+        captured.out
+    )
+    assert "DEEPCALL_SECRET_ID" not in captured.err
+
+
+def test_a_dry_run_without_a_base_url_says_what_to_set(
+    no_configuration: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["expire", "--mask", "+91 80 4000 1234", "--dry-run"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.startswith("error: invalid configuration: DEEPCALL_BASE_URL is not set: set it to")
+    assert "DEEPCALL_SECRET_ID" not in err
+    assert "Field required" not in err
 
 
 # --- serve: events and answers
