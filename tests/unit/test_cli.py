@@ -395,6 +395,45 @@ def test_a_dry_run_without_a_base_url_says_what_to_set(
     assert "Field required" not in err
 
 
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["expire", "--mask", "+91 80 4000 1234"],
+        ["dlq", "list"],
+        ["redrive", "--no-wait"],
+        ["invoke", str(EVENTS / "webhook-http-api.json"), "--live"],
+        ["invoke", str(EVENTS / "sqs-batch.json"), "--live"],
+        ["serve", "--live", "--port", "0"],
+    ],
+    ids=lambda args: " ".join(args[:2]),
+)
+def test_no_aws_credentials_is_a_configuration_error_on_every_command(
+    no_configuration: None,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+) -> None:
+    for name in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_REGION", "ap-south-1")
+    monkeypatch.setenv("DEEPCALL_BASE_URL", "https://v4-api.deepcall.com")
+    monkeypatch.setenv("DEEPCALL_SECRET_ID", "masking-unset/deepcall")
+    monkeypatch.setenv("WEBHOOK_SECRETS_ID", "masking-unset/webhooks")
+    monkeypatch.setenv("QUEUE_URL", "https://sqs.ap-south-1.amazonaws.com/1/q")
+    monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", "https://sqs.ap-south-1.amazonaws.com/1/d")
+    assert main(args) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.startswith("error: AWS configuration: no usable AWS credentials"), err
+    assert "AWS_ACCESS_KEY_ID" in err
+
+
 # --- serve: events and answers
 
 

@@ -284,14 +284,12 @@ def _queue_url(value: str | None, variable: str, option: str) -> str:
 
 
 def _sqs() -> SQSClient:
-    from botocore.exceptions import BotoCoreError
+    from masking_unset.clients.aws import aws_client, aws_client_config, aws_session
 
-    from masking_unset.clients.aws import aws_session
-
-    try:
-        return aws_session().client("sqs")
-    except BotoCoreError as exc:
-        raise UsageError(f"AWS configuration: {exc}") from None
+    # No region or no credentials: a ConfigurationError saying what to set (exit 2), before
+    # any call fails with the SDK's words.
+    client: SQSClient = aws_client(aws_session(), "sqs", aws_client_config())
+    return client
 
 
 def cmd_dlq_list(args: argparse.Namespace) -> int:

@@ -79,7 +79,9 @@ def expire(app: App, event: CloseEvent, out: Out) -> UnsetResult:
             out(f"dry run: would send {would_send(event, settings)}")
         with function_stdout():
             result = app.expirer.expire(event)
-    except (UnusableTarget, ConfigurationError) as exc:
+    except ConfigurationError as exc:  # its message names the variable: "AWS configuration: .."
+        raise UsageError(exc.message) from None
+    except UnusableTarget as exc:
         raise UsageError(f"{exc.code}: {exc.message}") from None
     except MaskingUnsetError as exc:
         if classify(exc) is FailureKind.CONFIGURATION:  # e.g. DeepCall: permission denied
