@@ -338,6 +338,16 @@ def test_sign_usage_errors(
     assert "Traceback" not in err
 
 
+@pytest.mark.parametrize("given", ["Zendesk", "ZENDESK", "zendesk"])
+def test_sign_takes_a_source_name_in_any_case_as_the_route_does(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str], given: str
+) -> None:
+    assert main(["sign", "--source", given, "--demo-secret", str(files["body"])]) == EXIT_OK
+    request_line, headers, _ = signed_headers(capsys.readouterr().out)
+    assert request_line == "POST http://127.0.0.1:8080/webhooks/zendesk"
+    assert "x-zendesk-webhook-signature" in lowered(headers)
+
+
 # --- expire, dlq, redrive: configuration errors
 
 

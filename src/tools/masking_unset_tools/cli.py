@@ -447,7 +447,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     sign = _command(commands, "sign", cmd_sign)
-    sign.add_argument("--source", required=True, choices=sorted(SOURCES), help="the webhook source")
+    sign.add_argument(
+        "--source",
+        required=True,
+        type=str.lower,  # as the route: /webhooks/Zendesk is /webhooks/zendesk
+        choices=sorted(SOURCES),
+        help="the webhook source",
+    )
     secret = sign.add_mutually_exclusive_group(required=True)
     secret.add_argument("--secret-file", help="file holding the source's signing secret")
     secret.add_argument(
