@@ -27,7 +27,7 @@ from masking_unset_tools.local.stack import DEMO_SOURCE_SECRETS
 from masking_unset_tools.ops.console import function_logs, function_stdout
 from masking_unset_tools.ops.dlq import MoveTask, parked_message, wait_for_task
 from masking_unset_tools.ops.errors import OperationFailed, UsageError
-from masking_unset_tools.ops.invoke import guess_function
+from masking_unset_tools.ops.invoke import Invocation, ensure_succeeded, guess_function
 from masking_unset_tools.ops.serve import http_answer
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -106,7 +106,27 @@ def test_an_event_of_unknown_shape_asks_for_the_function(
     event = tmp_path / "event.json"
     event.write_text('{"detail": {}}')
     assert main(["invoke", str(event)]) == EXIT_USAGE
-    assert "pass --function" in capsys.readouterr().err
+    assert "cannot tell which function this event is for" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("function", ["queue", "webhook"])
+def test_a_bare_body_is_refused_by_either_function_and_sign_is_offered(
+    function: str, files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The queue handler answers a body with nothing to do: that must not exit 0.
+    assert main(["invoke", str(files["body"]), "--function", function]) == EXIT_USAGE
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"error: the {function} function cannot run this file: ")
+    assert "`sign --source SOURCE --demo-secret FILE`" in captured.err
+    assert "handler answered" not in captured.out
+
+
+def test_records_handed_back_by_the_queue_handler_are_a_failure() -> None:
+    invocation = Invocation("queue", {"batchItemFailures": [{"itemIdentifier": "m-1"}]})
+    with pytest.raises(OperationFailed) as caught:
+        ensure_succeeded(invocation)
+    assert caught.value.exit_code == EXIT_FAILED
+    assert "handed 1 record(s) back" in caught.value.message
 
 
 @pytest.mark.parametrize(
