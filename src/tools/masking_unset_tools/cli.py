@@ -86,7 +86,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     events_dir = Path(args.events)
     if not (events_dir / "manifest.json").is_file():
-        raise UsageError(f"{events_dir}/manifest.json not found")
+        raise UsageError(
+            f"{events_dir}/manifest.json not found: give --events a folder with a manifest.json, "
+            "such as the repository's events/"
+        )
     try:
         with function_logs(args.verbose):
             return run(events_dir, verbose=args.verbose)

@@ -92,7 +92,10 @@ def check_live_configuration(function: Function) -> None:
     except ConfigurationError as exc:
         raise UsageError(exc.message) from None
     if function == "webhook" and not settings.webhook_secrets_id:
-        raise UsageError("WEBHOOK_SECRETS_ID is not set: the webhook function needs it")
+        raise UsageError(
+            "WEBHOOK_SECRETS_ID is not set: set it to the name or ARN of the secret that holds "
+            "each source's webhook secrets (docs/deploying.md)"
+        )
 
 
 def event_source(event: Mapping[str, Any]) -> str | None:
