@@ -271,8 +271,9 @@ def test_operations_names_the_dead_letter_metric_dimension_the_code_uses() -> No
 
 CLI = Path(sys.executable).parent / "masking-unset"
 DOCUMENTS = [README, *sorted((ROOT / "docs").rglob("*.md"))]
-INLINE = re.compile(r"`(masking-unset [^`]+)`")
-COMMAND_LINE = re.compile(r"^\s*(?:\$ )?(masking-unset .+)$")
+# As written after `make dev` (.venv/bin/masking-unset), or named in prose.
+INLINE = re.compile(r"`(?:\.venv/bin/)?(masking-unset [^`]+)`")
+COMMAND_LINE = re.compile(r"^\s*(?:\$ )?(?:\.venv/bin/)?(masking-unset .+)$")
 
 
 @lru_cache
