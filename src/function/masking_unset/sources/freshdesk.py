@@ -23,6 +23,8 @@ TOKEN_HEADER = "X-Webhook-Token"  # noqa: S105 - a header name
 # Freshdesk status ids: 2 Open, 3 Pending, 4 Resolved, 5 Closed.
 CLOSED_STATUSES = ("resolved", "closed", "4", "5")
 FIELDS = {
+    # Freshdesk sends no delivery id: the rule writes one (the guide's body), distinct per update.
+    "event_id": "freshdesk_webhook.event_id",
     "ticket_id": "freshdesk_webhook.ticket_id",
     "status": "freshdesk_webhook.ticket_status",
     "mask": "freshdesk_webhook.mask || freshdesk_webhook.ticket_cf_mask",
