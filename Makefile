@@ -8,7 +8,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: dev demo test unit integration fuzz lint format typecheck cfn-lint openapi bench ci clean
+.PHONY: help dev demo test unit integration fuzz lint format typecheck cfn-lint openapi bench ci clean
+
+# Every target with a `## ` description, in the order of this file.
+help:  ## list every target with its one-line description
+	@awk -F ':[^#]*## ' '/^[a-z][a-z-]*:[^=]*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(UV):
 	$(PYTHON) -m venv $(BOOT)
@@ -26,10 +30,10 @@ demo: dev  ## run both handlers on events/ against a local AWS endpoint and Deep
 test: dev  ## the whole test suite
 	$(BIN)/pytest
 
-unit: dev
+unit: dev  ## the unit tests
 	$(BIN)/pytest tests/unit
 
-integration: dev
+integration: dev  ## the integration tests (their own moto server and DeepCall stand-in)
 	$(BIN)/pytest tests/integration
 
 fuzz: dev  ## the entry-point fuzz suite with many examples (FUZZ_EXAMPLES, default 2000)
@@ -40,17 +44,17 @@ lint: dev  ## ruff, and the import contracts in pyproject.toml (layers point dow
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
-format: dev
+format: dev  ## rewrite the code as ruff formats and fixes it
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-typecheck: dev
+typecheck: dev  ## mypy (strict) on both packages under src/
 	$(BIN)/mypy -p masking_unset -p masking_unset_tools
 
 # The template, and a copy per value of its SnapStart parameter with the condition decided.
 SNAPSTART_VARIANTS := .cache/snapstart
 
-cfn-lint: dev
+cfn-lint: dev  ## lint template.yaml (SnapStart on and off)
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/python .ci/snapstart_variants.py $(SNAPSTART_VARIANTS)
 	$(BIN)/cfn-lint $(SNAPSTART_VARIANTS)/template-snapstart-*.json
@@ -63,7 +67,7 @@ bench: dev  ## performance benchmark, about 10 minutes; QUICK=1 for a smoke run 
 
 ci: lint typecheck cfn-lint openapi test  ## everything CI checks
 
-clean:
+clean:  ## remove .venv/ and every cache
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
 # Deployment checks. checkov and the SAM CLI are tools, not project dependencies: each gets its own
@@ -71,6 +75,7 @@ clean:
 # boto3 versions that conflict with each other and with uv.lock. Their versions are pinned with
 # hashes in .ci/<tool>-requirements.txt, compiled from the .in files by `make tools-pins`.
 TOOLS := .cache/tools
+SAM := $(TOOLS)/sam/bin/sam
 
 .PHONY: checkov artifact build deploy local-invoke requirements tools-pins
 
@@ -95,20 +100,38 @@ artifact: dev $(TOOLS)/sam/.synced  ## sam build, then run both handlers from th
 # The deployment package: sam build, the unused AWS service models removed from the dependencies
 # layer (.ci/prune_layer.py), then bytecode for every module. Lambda's /var/task is
 # read-only, so a package without .pyc files compiles everything it imports on each cold start.
-build: $(TOOLS)/sam/.synced  ## sam build into .aws-sam/build, precompiled; then `sam deploy`
-	SAM_CLI_TELEMETRY=0 PATH="$(abspath $(TOOLS)/sam/bin):$$PATH" sam build --parallel
+build: $(TOOLS)/sam/.synced  ## sam build into .aws-sam/build, precompiled; then `make deploy`
+	SAM_CLI_TELEMETRY=0 PATH="$(abspath $(TOOLS)/sam/bin):$$PATH" sam build --parallel \
+		|| { echo "make build: sam build failed. $(SAM_HINT)" >&2; exit 1; }
 	$(PYTHON) .ci/prune_layer.py .aws-sam/build/DependenciesLayer/python
 	$(PYTHON) -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build
+	@echo "next: make deploy (ARGS=--guided the first time) or make local-invoke; $(SAM_HINT)"
 
 # The same pinned SAM CLI as `make build`, which puts nothing on the PATH. ARGS passes options
 # through: `make deploy ARGS=--guided` the first time, then `make build deploy`.
-deploy: $(TOOLS)/sam/.synced  ## sam deploy the package `make build` made; ARGS=--guided the first time
-	SAM_CLI_TELEMETRY=0 $(TOOLS)/sam/bin/sam deploy $(ARGS)
+# SAM's own messages suggest a bare `sam`, which is not on the PATH: a failure says what to run.
+SAM_HINT := where SAM suggests a 'sam ...' command, the SAM CLI is $(SAM), which is not on \
+	the PATH: run 'make build', 'make deploy ARGS=...' or 'make local-invoke ...' instead
 
-# sam local invoke with the same pinned SAM CLI, on the package `make build` made; needs Docker.
-# `make local-invoke FUNCTION=WebhookFunction EVENT=signed.json`; ARGS passes options through.
-local-invoke: $(TOOLS)/sam/.synced  ## sam local invoke FUNCTION on EVENT (Docker); after `make build`
-	SAM_CLI_TELEMETRY=0 $(TOOLS)/sam/bin/sam local invoke $(FUNCTION) $(if $(EVENT),--event $(EVENT)) $(ARGS)
+deploy: $(TOOLS)/sam/.synced  ## sam deploy the package `make build` made; ARGS=--guided the first time
+	SAM_CLI_TELEMETRY=0 $(SAM) deploy $(ARGS) || { echo "make deploy: sam deploy failed. $(SAM_HINT)" >&2; \
+		echo "The first deploy needs: make build && make deploy ARGS=--guided" >&2; exit 1; }
+
+# sam local invoke with the same pinned SAM CLI, on the package `make build` made; needs a
+# container runtime, checked first (else it says what to run instead). The container is pointed
+# at fresh local stand-ins: masking_unset_tools/local/sam_local.py starts them, writes
+# $(LOCAL_INVOKE)/env.json (--env-vars) and parameters.txt (--parameter-overrides), runs SAM and
+# stops them. `make local-invoke FUNCTION=WebhookFunction EVENT=signed.json`; ARGS passes options
+# through; CONTAINER_HOST is the host as the container reaches it.
+LOCAL_INVOKE := .cache/local-invoke
+CONTAINER_HOST ?= host.docker.internal
+SAM_LOCAL := $(BIN)/python -m masking_unset_tools.local.sam_local --dir $(LOCAL_INVOKE) \
+	--host $(CONTAINER_HOST) $(if $(EVENT),--event $(EVENT))
+
+local-invoke: dev  ## sam local invoke FUNCTION on EVENT (Docker) against local stand-ins; after `make build`
+	$(SAM_LOCAL) --check-runtime
+	$(MAKE) --no-print-directory $(TOOLS)/sam/.synced
+	SAM_CLI_TELEMETRY=0 $(SAM_LOCAL) -- $(SAM) local invoke $(FUNCTION) $(if $(EVENT),--event $(EVENT)) $(ARGS)
 
 # What sam build installs into the package: the runtime dependencies of uv.lock, nothing from dev.
 # tests/test_artifact_requirements.py fails when this file and uv.lock disagree.

@@ -205,11 +205,12 @@ DRY_RUN_LINE = (
     '"from DEEPCALL_SECRET_ID", "mask": "******1234", "expiry_duration": -1}'
 )
 MAPPING_PUT = (
-    "masking-unset mapping put --source hubspot --ticket 3141592 --mask '+91 80 4000 3141' "
-    "--expires-in 90"
+    ".venv/bin/masking-unset mapping put --source hubspot --ticket 3141592 "
+    "--mask '+91 80 4000 3141' --expires-in 90"
 )
 RESIGN_TO_FRESH = (
-    "masking-unset resign events/webhook-http-api.json --secret-file whsec.txt > fresh.json"
+    ".venv/bin/masking-unset resign events/webhook-http-api.json --secret-file whsec.txt"
+    " > fresh.json"
 )
 
 COMMANDS: dict[str, Run | Recipe | NotRun] = {
@@ -269,6 +270,18 @@ COMMANDS: dict[str, Run | Recipe | NotRun] = {
         "needs Docker (and the package of `make build`)",
         says=".cache/tools/sam/bin/sam local invoke QueueFunction --event events/sqs-batch.json",
     ),
+    "make -n local-invoke FUNCTION=WebhookFunction EVENT=/tmp/signed.json": Recipe(
+        "it is itself the dry run of a line that needs Docker",
+        says="--check-runtime",
+    ),
+    "make help": Run(in_repo=True, says=(r"^  local-invoke +sam local invoke", r"^  help +list")),
+    ".venv/bin/masking-unset invoke EVENT": NotRun(
+        "EVENT is a placeholder; the invoke lines of docs/operations.md run"
+    ),
+    "masking-unset invoke": NotRun(NAMED_ONLY + "; its documented lines run"),
+    ".venv/bin/masking-unset invoke": NotRun(NAMED_ONLY + "; its documented lines run"),
+    "masking-unset serve": NotRun(NAMED_ONLY + "; its documented lines run"),
+    "sam ...": NotRun(SAM_STEP),
     "make local-invoke": Recipe(
         "needs Docker; the README's two uses above", says=".cache/tools/sam/bin/sam local invoke"
     ),
@@ -338,7 +351,7 @@ COMMANDS: dict[str, Run | Recipe | NotRun] = {
     '"hubspot#3141592"}}\'': NotRun(AWS_ACCOUNT),
     # docs/operations.md
     ".venv/bin/masking-unset": Run(exit=2, says=("usage: masking-unset",)),
-    "masking-unset --help": Run(
+    ".venv/bin/masking-unset --help": Run(
         says=tuple(
             rf"\n    {name} "
             for name in (
@@ -353,7 +366,7 @@ COMMANDS: dict[str, Run | Recipe | NotRun] = {
             )
         )
     ),
-    "masking-unset invoke events/webhook-http-api.json": Run(
+    ".venv/bin/masking-unset invoke events/webhook-http-api.json": Run(
         says=(
             "webhook handler answered HTTP 200",
             '"status": "unset"',
@@ -363,57 +376,61 @@ COMMANDS: dict[str, Run | Recipe | NotRun] = {
             ),
         ),
     ),
-    "masking-unset invoke events/sqs-batch.json": Run(
+    ".venv/bin/masking-unset invoke events/sqs-batch.json": Run(
         says=("queue handler answered", r'"batchItemFailures": \[\]')
     ),
-    "masking-unset invoke events/webhook-http-api.json --no-resign": Run(
+    ".venv/bin/masking-unset invoke events/webhook-http-api.json --no-resign": Run(
         exit=1, says=("answered HTTP 401",)
     ),
     RESIGN_TO_FRESH: Run(),
-    "masking-unset invoke fresh.json --live": Run(
+    ".venv/bin/masking-unset invoke fresh.json --live": Run(
         env="stack", after=RESIGN_TO_FRESH, says=("HTTP 200", '"status": "unset"'), unset_calls=1
     ),
     # Port 0 for the documented 8080 and 9000, which another process may hold.
-    "masking-unset serve": Run(
-        serve=True, run_as="masking-unset serve --port 0", says=("sources with demo secrets",)
-    ),
-    "masking-unset serve --port 9000 --host 0.0.0.0 --public-url https://abc.tunnel.example": Run(
+    ".venv/bin/masking-unset serve": Run(
         serve=True,
-        run_as="masking-unset serve --port 0 --host 0.0.0.0 --public-url https://abc.tunnel.example",
+        run_as=".venv/bin/masking-unset serve --port 0",
+        says=("sources with demo secrets",),
+    ),
+    ".venv/bin/masking-unset serve --port 9000 --host 0.0.0.0 --public-url "
+    "https://abc.tunnel.example": Run(
+        serve=True,
+        run_as=".venv/bin/masking-unset serve --port 0 --host 0.0.0.0 --public-url "
+        "https://abc.tunnel.example",
         says=(r"serving the webhook function on http://0\.0\.0\.0:\d+/webhooks/\{source\}",),
     ),
-    "masking-unset serve --live": Run(
+    ".venv/bin/masking-unset serve --live": Run(
         serve=True,
         env="stack",
-        run_as="masking-unset serve --live --port 0",
+        run_as=".venv/bin/masking-unset serve --live --port 0",
         says=(r"configuration: the environment \(live\)",),
     ),
-    "masking-unset sign --source generic --secret-file whsec.txt body.json": Run(
+    ".venv/bin/masking-unset sign --source generic --secret-file whsec.txt body.json": Run(
         says=("webhook-signature: v1,", "--data-binary @body.json")
     ),
-    "masking-unset sign --source generic --demo-secret body.json --url "
+    ".venv/bin/masking-unset sign --source generic --demo-secret body.json --url "
     "http://127.0.0.1:8080/webhooks/generic": Run(
         says=(
             "webhook-signature: v1,",
             "curl -sS -i -X POST http://127.0.0.1:8080/webhooks/generic",
         )
     ),
-    "masking-unset sign --source hubspot --secret-file client-secret.txt body.json --url "
+    ".venv/bin/masking-unset sign --source hubspot --secret-file client-secret.txt body.json --url "
     "https://hooks.example.com/webhooks/hubspot": Run(
         says=("X-HubSpot-Signature-v3: ", "POST https://hooks.example.com/webhooks/hubspot")
     ),
-    "python -m masking_unset_tools.local.demo_secret <source>": Run(
-        run_as="python -m masking_unset_tools.local.demo_secret freshdesk",
+    ".venv/bin/python -m masking_unset_tools.local.demo_secret <source>": Run(
+        run_as=".venv/bin/python -m masking_unset_tools.local.demo_secret freshdesk",
         says=(f"^{re.escape(DEMO_SOURCE_SECRETS['freshdesk'][0])}$",),
     ),
-    "masking-unset expire --mask '+91 80 4000 1234' --dry-run": Run(
+    ".venv/bin/masking-unset expire --mask '+91 80 4000 1234' --dry-run": Run(
         env="dry",
         says=(f"^{re.escape(DRY_RUN_LINE)}$", r"^dry_run: event cli-\S+ mask=\*\*\*1234$"),
     ),
-    "masking-unset expire --mask '+91 80 4000 1234' --ticket-id T-42": Run(
+    ".venv/bin/masking-unset expire --mask '+91 80 4000 1234' --ticket-id T-42": Run(
         env="stack", says=("unset",), unset_calls=1
     ),
-    "masking-unset expire --m1 9876543210 --m2 9123456780": Run(
+    ".venv/bin/masking-unset expire --m1 9876543210 --m2 9123456780": Run(
         env="stack", says=("unset",), unset_calls=1
     ),
     "masking-unset expire --mask ...": NotRun("`...` stands for a number; the full lines run"),
@@ -424,37 +441,39 @@ COMMANDS: dict[str, Run | Recipe | NotRun] = {
         "a short mention of `expire --mask '+91 80 4000 1234' --dry-run`, which runs"
     ),
     # One message parked by hand in the stack's dead-letter queue first (see _prepare).
-    "masking-unset dlq list": Run(
+    ".venv/bin/masking-unset dlq list": Run(
         env="stack", says=("1 message\\(s\\) listed", "no reason recorded"), unset_calls=0
     ),
-    "masking-unset dlq list --max 200 --json | jq -r .error_code | sort | uniq -c": Run(
+    ".venv/bin/masking-unset dlq list --max 200 --json | jq -r .error_code | sort | uniq -c": Run(
         env="stack", says=(r"^\s*1 -$",)
     ),
     # docs/operations.md says so: moto has no message move tasks.
-    "masking-unset redrive": Run(env="stack", exit=1, says=(NO_MOVE_TASKS,)),
-    "masking-unset redrive --max-per-second 5": Run(env="stack", exit=1, says=(NO_MOVE_TASKS,)),
-    "masking-unset redrive --no-wait": Run(env="stack", exit=1, says=(NO_MOVE_TASKS,)),
+    ".venv/bin/masking-unset redrive": Run(env="stack", exit=1, says=(NO_MOVE_TASKS,)),
+    ".venv/bin/masking-unset redrive --max-per-second 5": Run(
+        env="stack", exit=1, says=(NO_MOVE_TASKS,)
+    ),
+    ".venv/bin/masking-unset redrive --no-wait": Run(env="stack", exit=1, says=(NO_MOVE_TASKS,)),
     # docs/operations.md and docs/mapping.md: the ticket -> masking items, on the local stack.
     MAPPING_PUT: Run(
         env="stack", says=(r"^wrote hubspot#3141592: mask=\*\*\*3141 expires_at=\S+ \(\d+\)$",)
     ),
-    "masking-unset mapping put --source zendesk --ticket 5160 --m1 '+91 98765 15160' --m2 "
-    "'+91 91234 15160'": Run(
+    ".venv/bin/masking-unset mapping put --source zendesk --ticket 5160 "
+    "--m1 '+91 98765 15160' --m2 '+91 91234 15160'": Run(
         env="stack", says=(r"^wrote zendesk#5160: m1=\*\*\*5160 m2=\*\*\*5160$",)
     ),
-    "masking-unset mapping get --source hubspot --ticket 3141592": Run(
+    ".venv/bin/masking-unset mapping get --source hubspot --ticket 3141592": Run(
         env="stack",
         after=MAPPING_PUT,
         says=(r"^mapping hubspot#3141592$", r"^  mask: +\*\*\*3141$", r"^  expires_at: +\S+Z"),
         not_says=("8040003141", "4000 3141"),
     ),
-    "masking-unset mapping get --source hubspot --ticket 3141592 --json": Run(
+    ".venv/bin/masking-unset mapping get --source hubspot --ticket 3141592 --json": Run(
         env="stack",
         after=MAPPING_PUT,
         says=(r'^\{"key": "hubspot#3141592", "mask": "\*\*\*3141", "expires_at": \d+',),
         not_says=("8040003141",),
     ),
-    "masking-unset mapping delete --source hubspot --ticket 3141592": Run(
+    ".venv/bin/masking-unset mapping delete --source hubspot --ticket 3141592": Run(
         env="stack",
         after=MAPPING_PUT,
         says=(
@@ -462,7 +481,9 @@ COMMANDS: dict[str, Run | Recipe | NotRun] = {
             "^error: no mapping for key 'hubspot#3141592'",
             "^exit=1$",
         ),
-        then="masking-unset mapping get --source hubspot --ticket 3141592 || echo exit=$?",
+        then=(
+            ".venv/bin/masking-unset mapping get --source hubspot --ticket 3141592 || echo exit=$?"
+        ),
     ),
     "masking-unset mapping put --source ... --ticket ... --mask ...": NotRun(
         "`...` stands for the parked event's source, ticket and number; the full lines run"
@@ -476,18 +497,18 @@ COMMANDS: dict[str, Run | Recipe | NotRun] = {
         says=("^QUEUE_URL=https://sqs.example/1/q$", "^NOTE=it's here$"),
     ),
     # With a `masking-unset serve` running: its exports reach its own stack.
-    'eval "$(masking-unset local env)"': Run(
+    'eval "$(.venv/bin/masking-unset local env)"': Run(
         behind_serve=True,
-        then='echo "TABLE=$MASKING_MAP_TABLE"; masking-unset dlq list',
+        then='echo "TABLE=$MASKING_MAP_TABLE"; .venv/bin/masking-unset dlq list',
         says=(r"^TABLE=mu-[0-9a-f]{8}-masking-map$", r"^0 message\(s\) listed"),
     ),
     # No serve on port 9000 here (nor any): the documented refusal.
-    "masking-unset local env --port 9000": Run(
+    ".venv/bin/masking-unset local env --port 9000": Run(
         exit=1, says=("no local stack is running on port 9000: start masking-unset serve",)
     ),
-    "masking-unset openapi": Run(),  # writes docs/openapi.json in the scratch directory
-    "masking-unset openapi --check": Run(in_repo=True),
-    "masking-unset openapi --output -": Run(says=('^  "openapi": "3.1',)),
+    ".venv/bin/masking-unset openapi": Run(),  # writes docs/openapi.json in the scratch directory
+    ".venv/bin/masking-unset openapi --check": Run(in_repo=True),
+    ".venv/bin/masking-unset openapi --output -": Run(says=('^  "openapi": "3.1',)),
     # docs/performance.md
     ".venv/bin/python -m benchmarks.run": NotRun("takes 8-10 minutes; the --quick run is tested"),
     ".venv/bin/python -m benchmarks.run --only ghi": NotRun(
@@ -515,9 +536,10 @@ COMMANDS: dict[str, Run | Recipe | NotRun] = {
     ".venv/bin/python -m benchmarks.run --only c": NotRun(
         "about 2.5 minutes of timed cold starts; the --quick run has the same rows and is tested"
     ),
-    "python -m benchmarks.importtime --first-event": Run(
+    ".venv/bin/python -m benchmarks.importtime --first-event": Run(
         in_repo=True,
-        run_as="python -m benchmarks.importtime --first-event --runs 1",  # one is enough here
+        # One run is enough here.
+        run_as=".venv/bin/python -m benchmarks.importtime --first-event --runs 1",
         says=("first event, imported beyond the floor",),
     ),
     # docs/sources/
@@ -584,6 +606,15 @@ def test_every_table_entry_is_still_in_a_document() -> None:
     assert not stale, f"no document shows these any more; remove them from COMMANDS: {stale}"
 
 
+def test_the_lines_run_name_the_tooling_by_its_path_after_make_dev() -> None:
+    # `make dev` puts nothing on the PATH: a bare `masking-unset` or `python -m` of the tooling
+    # would not run as written.
+    for command, entry in COMMANDS.items():
+        if isinstance(entry, Run):
+            line = entry.run_as or command
+            assert not line.startswith(("masking-unset", "python -m")), command
+
+
 def test_the_table_runs_most_of_what_can_run_here() -> None:
     kinds = [type(entry) for entry in COMMANDS.values()]
     assert kinds.count(Run) >= 35
@@ -593,8 +624,11 @@ def test_the_table_runs_most_of_what_can_run_here() -> None:
 def _environment(kind: str, home: Path, stack: LocalStack | None) -> dict[str, str]:
     """A clean environment: nothing of the caller's AWS or function settings leaks in."""
     env = {name: os.environ[name] for name in ("LANG", "LC_ALL", "TMPDIR") if name in os.environ}
+    # Not the virtual environment's bin/: after `make dev` it is not on the PATH either, so the
+    # documents run .venv/bin/masking-unset and .venv/bin/python as written.
+    path = [part for part in os.environ.get("PATH", os.defpath).split(os.pathsep)]
     env.update(
-        PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', os.defpath)}",
+        PATH=os.pathsep.join(part for part in path if Path(part).resolve() != BIN.resolve()),
         HOME=str(home),
         PYTHONUNBUFFERED="1",
     )
@@ -724,7 +758,7 @@ def test_the_command_exits_as_the_document_says(
             output = first + process.stdout.read() + process.stderr.read()
     elif entry.behind_serve:
         env_serve = _environment("offline", home, None)
-        with _serving("masking-unset serve --port 0", work, env_serve) as (_, base, _):
+        with _serving(".venv/bin/masking-unset serve --port 0", work, env_serve) as (_, base, _):
             env["TOKEN"] = DEMO_SOURCE_SECRETS["freshdesk"][0]
             done = _shell(f"{script.replace('{serve}', base)}\n{entry.then}", cwd, env)
         code, output = done.returncode, done.stdout + done.stderr
@@ -736,7 +770,7 @@ def test_the_command_exits_as_the_document_says(
     if entry.unset_calls is not None:
         assert deepcall is not None
         assert len(deepcall.unset_calls) == entry.unset_calls
-    if command == "masking-unset openapi":
+    if command == ".venv/bin/masking-unset openapi":
         written = (work / "docs" / "openapi.json").read_text(encoding="utf-8")
         assert written == (ROOT / "docs" / "openapi.json").read_text(encoding="utf-8")
     if command.endswith("> signed.json") or command.endswith("> fresh.json"):

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -45,6 +46,73 @@ def test_local_invoke_runs_the_pinned_sam_on_the_given_function_and_event() -> N
     expected = ".cache/tools/sam/bin/sam local invoke WebhookFunction --event signed.json --debug"
     assert any(line.endswith(expected) for line in lines)
     assert not any("--event" in line for line in _recipe("local-invoke", "FUNCTION=QueueFunction"))
+
+
+def test_local_invoke_checks_for_a_container_runtime_before_installing_sam() -> None:
+    lines = _recipe("local-invoke", "FUNCTION=WebhookFunction", "EVENT=signed.json")
+    check = next(i for i, line in enumerate(lines) if "--check-runtime" in line)
+    install = next(i for i, line in enumerate(lines) if "sam/.synced" in line)
+    run = next(i for i, line in enumerate(lines) if "sam local invoke" in line)
+    assert check < install < run
+    # SAM runs through the module that starts the stand-ins and writes its --env-vars file.
+    assert "-m masking_unset_tools.local.sam_local --dir .cache/local-invoke" in lines[run]
+    assert "--host host.docker.internal" in lines[run]
+
+
+def _run_make(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    assert MAKE is not None
+    return subprocess.run(  # noqa: S603 - fixed arguments, no user input
+        [MAKE, "--no-print-directory", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        env=env,
+    )
+
+
+def test_local_invoke_without_a_container_runtime_says_what_to_run_instead() -> None:
+    # No docker or finch on this PATH and no DOCKER_HOST: the check fails before SAM installs.
+    env = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}
+    env["PATH"] = os.pathsep.join(p for p in ("/usr/bin", "/bin") if Path(p).is_dir())
+    if any(
+        Path(d, tool).exists()
+        for d in env["PATH"].split(os.pathsep)
+        for tool in ("docker", "finch")
+    ):
+        pytest.skip("a container runtime is installed here")
+    done = _run_make("local-invoke", "FUNCTION=WebhookFunction", "EVENT=/tmp/signed.json", env=env)
+    assert done.returncode != 0
+    assert "needs a running container runtime" in done.stderr
+    assert ".venv/bin/masking-unset invoke /tmp/signed.json" in done.stderr
+    assert "sam/.synced" not in done.stdout  # nothing installed first
+
+
+def test_a_failed_deploy_says_how_to_run_what_sam_suggests(tmp_path: Path) -> None:
+    # A stand-in for the pinned SAM CLI that fails as SAM does, suggesting a bare `sam`.
+    sam = tmp_path / "sam" / "bin" / "sam"
+    sam.parent.mkdir(parents=True)
+    sam.write_text('#!/bin/sh\necho "Error: no stack. Run sam deploy --guided"\nexit 1\n')
+    sam.chmod(0o755)
+    (tmp_path / "sam" / ".synced").touch()  # newer than .ci/sam-requirements.txt
+    done = _run_make("deploy", f"TOOLS={tmp_path}")
+    assert done.returncode != 0
+    assert "sam deploy failed" in done.stderr
+    assert "not on the PATH" in done.stderr
+    assert "make deploy ARGS=--guided" in done.stderr
+
+
+def test_help_lists_every_target_with_its_description() -> None:
+    done = _run_make("help")
+    assert done.returncode == 0, done.stderr
+    described = dict(
+        line.strip().split(None, 1) for line in done.stdout.splitlines() if line.strip()
+    )
+    assert set(described) == _phony_targets()
+    assert all(description.strip() for description in described.values())
+    # No line suggests a bare `sam`, which is not on the PATH.
+    assert not re.search(r"`sam ", done.stdout)
 
 
 def test_demo_runs_the_console_script_the_documents_offer_instead() -> None:

@@ -24,6 +24,8 @@ WEBHOOK_HANDLER = "masking_unset.handlers.webhook.lambda_handler"
 QUEUE_HANDLER = "masking_unset.handlers.queue.lambda_handler"
 
 COMMON_ENVIRONMENT = {
+    "AWS_ENDPOINT_URL",
+    "DEEPCALL_ALLOW_HTTP",
     "POWERTOOLS_SERVICE_NAME",
     "POWERTOOLS_METRICS_NAMESPACE",
     "POWERTOOLS_TRACE_DISABLED",
@@ -165,6 +167,7 @@ def test_every_variable_the_template_sets_is_one_the_code_reads(template: dict[s
         "POWERTOOLS_METRICS_NAMESPACE",
         "POWERTOOLS_TRACE_DISABLED",
         "LOG_LEVEL",
+        "AWS_ENDPOINT_URL",  # boto3's, empty: for `make local-invoke` only
     }
     names = set(template["Globals"]["Function"]["Environment"]["Variables"])
     for function in ("WebhookFunction", "QueueFunction"):
@@ -585,3 +588,10 @@ def test_queue_function_may_defer_to_its_own_queue_only(resources: dict[str, Any
     fleet = next(s for s in statements if s["Sid"] == "FleetState")
     assert fleet["Resource"] == [{"Fn::GetAtt": ["FleetStateTable", "Arn"]}]
     assert "dynamodb:DeleteItem" not in fleet["Action"]
+
+
+def test_sam_local_can_point_the_functions_at_local_stand_ins(template: dict[str, Any]) -> None:
+    # SAM's --env-vars sets only declared variables; in AWS they keep AWS's endpoints and https.
+    common = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert common["AWS_ENDPOINT_URL"] == ""
+    assert common["DEEPCALL_ALLOW_HTTP"] == "false"

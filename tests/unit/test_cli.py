@@ -27,7 +27,7 @@ from masking_unset_tools.local.stack import DEMO_SOURCE_SECRETS
 from masking_unset_tools.ops.console import function_logs, function_stdout
 from masking_unset_tools.ops.dlq import MoveTask, parked_message, wait_for_task
 from masking_unset_tools.ops.errors import OperationFailed, UsageError
-from masking_unset_tools.ops.invoke import guess_function
+from masking_unset_tools.ops.invoke import Invocation, ensure_succeeded, guess_function
 from masking_unset_tools.ops.serve import http_answer
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -109,7 +109,27 @@ def test_an_event_of_unknown_shape_asks_for_the_function(
     event = tmp_path / "event.json"
     event.write_text('{"detail": {}}')
     assert main(["invoke", str(event)]) == EXIT_USAGE
-    assert "pass --function" in capsys.readouterr().err
+    assert "cannot tell which function this event is for" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("function", ["queue", "webhook"])
+def test_a_bare_body_is_refused_by_either_function_and_sign_is_offered(
+    function: str, files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The queue handler answers a body with nothing to do: that must not exit 0.
+    assert main(["invoke", str(files["body"]), "--function", function]) == EXIT_USAGE
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"error: the {function} function cannot run this file: ")
+    assert "`sign --source SOURCE --demo-secret FILE`" in captured.err
+    assert "handler answered" not in captured.out
+
+
+def test_records_handed_back_by_the_queue_handler_are_a_failure() -> None:
+    invocation = Invocation("queue", {"batchItemFailures": [{"itemIdentifier": "m-1"}]})
+    with pytest.raises(OperationFailed) as caught:
+        ensure_succeeded(invocation)
+    assert caught.value.exit_code == EXIT_FAILED
+    assert "handed 1 record(s) back" in caught.value.message
 
 
 @pytest.mark.parametrize(
@@ -341,6 +361,16 @@ def test_sign_usage_errors(
     assert "Traceback" not in err
 
 
+@pytest.mark.parametrize("given", ["Zendesk", "ZENDESK", "zendesk"])
+def test_sign_takes_a_source_name_in_any_case_as_the_route_does(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str], given: str
+) -> None:
+    assert main(["sign", "--source", given, "--demo-secret", str(files["body"])]) == EXIT_OK
+    request_line, headers, _ = signed_headers(capsys.readouterr().out)
+    assert request_line == "POST http://127.0.0.1:8080/webhooks/zendesk"
+    assert "x-zendesk-webhook-signature" in lowered(headers)
+
+
 # --- expire, dlq, redrive: configuration errors
 
 
@@ -360,7 +390,7 @@ def no_configuration(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     [
         (["expire"], "give --mask, or --m1 and/or --m2"),
         (["expire", "--mask", "1", "--m1", "2"], "not both"),
-        (["expire", "--mask", "1" * 70], "mask: String should have at most 64 characters"),
+        (["expire", "--mask", "1" * 70], "--mask: must be at most 64 characters"),
         (["expire", "--mask", "+91 80 4000 1234"], "DEEPCALL_BASE_URL"),
         (["dlq", "list"], "DEAD_LETTER_QUEUE_URL is not set"),
         (["dlq", "list", "--max", "0"], "--max must be at least 1"),
@@ -374,6 +404,67 @@ def test_missing_configuration_is_a_usage_error(
     captured = capsys.readouterr()
     assert message in captured.err
     assert "4000 1234" not in captured.err + captured.out
+
+
+def test_a_dry_run_needs_no_deepcall_secret_id(
+    no_configuration: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DEEPCALL_BASE_URL", "https://v4-api.deepcall.com")
+    assert main(["expire", "--mask", "+91 80 4000 1234", "--dry-run"]) == EXIT_OK
+    captured = capsys.readouterr()
+    assert "dry run: would send POST https://v4-api.deepcall.com/api/v2/Masking/unset" in (
+        captured.out
+    )
+    assert "DEEPCALL_SECRET_ID" not in captured.err
+
+
+def test_a_dry_run_without_a_base_url_says_what_to_set(
+    no_configuration: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["expire", "--mask", "+91 80 4000 1234", "--dry-run"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.startswith("error: invalid configuration: DEEPCALL_BASE_URL is not set: set it to")
+    assert "DEEPCALL_SECRET_ID" not in err
+    assert "Field required" not in err
+
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["expire", "--mask", "+91 80 4000 1234"],
+        ["dlq", "list"],
+        ["redrive", "--no-wait"],
+        ["invoke", str(EVENTS / "webhook-http-api.json"), "--live"],
+        ["invoke", str(EVENTS / "sqs-batch.json"), "--live"],
+        ["serve", "--live", "--port", "0"],
+    ],
+    ids=lambda args: " ".join(args[:2]),
+)
+def test_no_aws_credentials_is_a_configuration_error_on_every_command(
+    no_configuration: None,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+) -> None:
+    for name in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_REGION", "ap-south-1")
+    monkeypatch.setenv("DEEPCALL_BASE_URL", "https://v4-api.deepcall.com")
+    monkeypatch.setenv("DEEPCALL_SECRET_ID", "masking-unset/deepcall")
+    monkeypatch.setenv("WEBHOOK_SECRETS_ID", "masking-unset/webhooks")
+    monkeypatch.setenv("QUEUE_URL", "https://sqs.ap-south-1.amazonaws.com/1/q")
+    monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", "https://sqs.ap-south-1.amazonaws.com/1/d")
+    assert main(args) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.startswith("error: AWS configuration: no usable AWS credentials"), err
+    assert "AWS_ACCESS_KEY_ID" in err
 
 
 # --- serve: events and answers

@@ -66,7 +66,7 @@ def test_lists_and_blanks() -> None:
 
 # -- issue 19: a base URL, timeouts, and errors that are not tied to one field ----------------
 
-PROBLEM = re.compile(r"^[A-Z][A-Z0-9_]*(?: \+ [A-Z0-9_ .]+?)*: \S")
+PROBLEM = re.compile(r"^[A-Z][A-Z0-9_]*(?: \+ [A-Z0-9_ .]+?)*(?: is not set)?: \S")
 
 
 @pytest.mark.parametrize(
@@ -148,3 +148,36 @@ def test_every_problem_starts_with_the_variables_it_is_about(extra: dict[str, st
     problems = caught.value.message.removeprefix("invalid configuration: ").split("; ")
     for problem in problems:
         assert PROBLEM.match(problem), problem
+
+
+def test_a_missing_variable_says_what_to_set_it_to_in_plain_words() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env({})
+    message = caught.value.message
+    assert message.startswith(
+        "invalid configuration: DEEPCALL_BASE_URL is not set: set it to DeepCall's API base URL"
+    )
+    assert "DEEPCALL_SECRET_ID is not set: set it to the name or ARN" in message
+    assert "Field required" not in message
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "words"),
+    [
+        ("DEEPCALL_TIMEOUT_SECONDS", "soon", "DEEPCALL_TIMEOUT_SECONDS: must be a number"),
+        ("DEEPCALL_MAX_ATTEMPTS", "0", "DEEPCALL_MAX_ATTEMPTS: must be at least 1"),
+        ("DEEPCALL_MAX_ATTEMPTS", "11", "DEEPCALL_MAX_ATTEMPTS: must be at most 10"),
+        ("QUEUE_MAX_RECEIVES", "1.5", "QUEUE_MAX_RECEIVES: must be a whole number"),
+        ("DRY_RUN", "maybe", "DRY_RUN: must be true or false"),
+        ("DEEPCALL_NUMBER_FORMAT", "words", "DEEPCALL_NUMBER_FORMAT: must be one of 'national'"),
+    ],
+)
+def test_a_bad_value_is_described_in_plain_words_without_the_value(
+    variable: str, value: str, words: str
+) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env({**BASE, variable: value})
+    message = caught.value.message
+    assert words in message
+    assert "Input should" not in message
+    assert f"'{value}'" not in message

@@ -174,3 +174,15 @@ def test_given_one_salesforce_notification_to_retry_then_the_ack_is_false() -> N
     response = receiver(deepcall).receive(signed("salesforce", salesforce_message(True, True)))
     assert response.status == 503
     assert "<Ack>false</Ack>" in response.body
+
+
+def test_an_unknown_source_is_answered_with_the_routes_to_use_instead() -> None:
+    body = json.dumps(CLOSE).encode()
+    request = signed("generic", body)
+    with pytest.raises(UnknownSource) as caught:
+        receiver(FakeDeepCall()).receive(
+            WebhookRequest("POST", "/webhooks/zendeskk", "zendeskk", request.headers, body)
+        )
+    for name in ("generic", "zendesk", "freshdesk", "hubspot", "salesforce"):
+        assert f"/webhooks/{name}" in caught.value.message
+    assert caught.value.message.startswith("no such webhook source: use ")

@@ -210,3 +210,21 @@ def test_leaving_resolved_or_closed_is_always_a_proven_reopen(
     item = parse(webhook(ticket_status=status, previous_status=previous, mask="08040001234"))
     assert isinstance(item, CloseEvent)
     assert (item.action, item.previously_closed) == (Action.REOPEN, True)
+
+
+def test_the_guides_body_gives_the_event_its_id_and_time() -> None:
+    # docs/sources/freshdesk.md's recommended body, as Freshdesk renders its placeholders.
+    body = {
+        "freshdesk_webhook": {
+            "event_id": "freshdesk-11-2026-01-14T10:30:00Z",
+            "ticket_id": "11",
+            "ticket_status": "Resolved",
+            "occurred_at": "2026-01-14T10:30:00Z",
+            "mask": "+91 80 4000 1234",
+        }
+    }
+    (item,) = SOURCE.parse(request(body=json.dumps(body).encode()), SETTINGS)
+    assert isinstance(item, CloseEvent)
+    assert item.event_id == "freshdesk-11-2026-01-14T10:30:00Z"
+    assert item.occurred_at is not None
+    assert item.occurred_at.isoformat() == "2026-01-14T10:30:00+00:00"

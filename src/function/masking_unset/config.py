@@ -260,9 +260,55 @@ class Settings(BaseModel):
             raise ConfigurationError(describe_validation_error(exc, cls)) from None
 
 
+# What to set a required variable to, for the message that says it is missing.
+_REQUIRED_HINTS = {
+    "DEEPCALL_BASE_URL": "set it to DeepCall's API base URL, e.g. https://v4-api.deepcall.com",
+    "DEEPCALL_SECRET_ID": (
+        "set it to the name or ARN of the Secrets Manager secret that holds DeepCall's "
+        "credentials (docs/deploying.md)"
+    ),
+}
+
+
+def plain_words(error: Mapping[str, object]) -> str:
+    """A pydantic error in plain words: what the value must be (never the value itself)."""
+    kind = error.get("type")
+    ctx = error.get("ctx")
+    limits = ctx if isinstance(ctx, Mapping) else {}
+    bounds = {
+        "greater_than": ("must be more than", "gt"),
+        "greater_than_equal": ("must be at least", "ge"),
+        "less_than": ("must be less than", "lt"),
+        "less_than_equal": ("must be at most", "le"),
+    }
+    if kind in bounds:
+        words, key = bounds[str(kind)]
+        return f"{words} {limits.get(key)}"
+    fixed = {
+        "int_parsing": "must be a whole number",
+        "int_from_float": "must be a whole number",
+        "int_type": "must be a whole number",
+        "float_parsing": "must be a number",
+        "float_type": "must be a number",
+        "finite_number": "must be a finite number",
+        "bool_parsing": "must be true or false",
+        "bool_type": "must be true or false",
+        "string_too_short": "must not be empty",
+        "string_type": "must be text",
+    }
+    if kind in fixed:
+        return fixed[str(kind)]
+    if kind in ("string_too_long", "too_long"):
+        return f"must be at most {limits.get('max_length')} characters"
+    if kind == "enum":
+        return f"must be one of {limits.get('expected')}"
+    return str(error.get("msg", "is not valid")).removeprefix("Value error, ")
+
+
 def describe_validation_error(exc: ValidationError, model: type[BaseModel]) -> str:
-    """Name each bad field by its alias, without echoing the offending value; a check of several
-    fields (a :class:`SettingError`) names the variables it is about."""
+    """Name each bad field by its alias and say in plain words what to set it to, without
+    echoing the offending value; a check of several fields (a :class:`SettingError`) names the
+    variables it is about."""
     aliases = {name: (field.alias or name) for name, field in model.model_fields.items()}
     problems = []
     for error in exc.errors(include_input=False, include_url=False):
@@ -275,8 +321,12 @@ def describe_validation_error(exc: ValidationError, model: type[BaseModel]) -> s
             name = cause.subject
         else:  # the environment as a whole (never a mapping: from_env always passes one)
             name = "the environment"
-        message = str(cause) if isinstance(cause, SettingError) else error["msg"]
-        problems.append(f"{name}: {message.removeprefix('Value error, ')}")
+        if error["type"] == "missing":
+            hint = _REQUIRED_HINTS.get(name, "set it (README.md, Configuration)")
+            problems.append(f"{name} is not set: {hint}")
+            continue
+        message = str(cause) if isinstance(cause, SettingError) else plain_words(error)
+        problems.append(f"{name}: {message}")
     return "invalid configuration: " + "; ".join(problems)
 
 

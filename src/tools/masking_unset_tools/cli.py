@@ -89,7 +89,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     events_dir = Path(args.events)
     if not (events_dir / "manifest.json").is_file():
-        raise UsageError(f"{events_dir}/manifest.json not found")
+        raise UsageError(
+            f"{events_dir}/manifest.json not found: give --events a folder with a manifest.json, "
+            "such as the repository's events/"
+        )
     try:
         with function_logs(args.verbose):
             return run(events_dir, verbose=args.verbose)
@@ -333,14 +336,12 @@ def _queue_url(value: str | None, variable: str, option: str) -> str:
 
 
 def _sqs() -> SQSClient:
-    from botocore.exceptions import BotoCoreError
+    from masking_unset.clients.aws import aws_client, aws_client_config, aws_session
 
-    from masking_unset.clients.aws import aws_session
-
-    try:
-        return aws_session().client("sqs")
-    except BotoCoreError as exc:
-        raise UsageError(f"AWS configuration: {exc}") from None
+    # No region or no credentials: a ConfigurationError saying what to set (exit 2), before
+    # any call fails with the SDK's words.
+    client: SQSClient = aws_client(aws_session(), "sqs", aws_client_config())
+    return client
 
 
 def cmd_dlq_list(args: argparse.Namespace) -> int:
@@ -593,7 +594,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     sign = _command(commands, "sign", cmd_sign)
-    sign.add_argument("--source", required=True, choices=sorted(SOURCES), help="the webhook source")
+    sign.add_argument(
+        "--source",
+        required=True,
+        type=str.lower,  # as the route: /webhooks/Zendesk is /webhooks/zendesk
+        choices=sorted(SOURCES),
+        help="the webhook source",
+    )
     secret = sign.add_mutually_exclusive_group(required=True)
     secret.add_argument("--secret-file", help="file holding the source's signing secret")
     secret.add_argument(

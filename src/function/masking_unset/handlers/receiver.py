@@ -14,7 +14,11 @@ from masking_unset.logic.webhooks import WebhookDelivery
 from masking_unset.models.budget import Deadline, TimeBudget
 from masking_unset.models.errors import MethodNotAllowed, PayloadTooLarge, UnknownSource
 from masking_unset.models.http import MAX_WEBHOOK_BODY_BYTES, WebhookRequest, WebhookResponse
-from masking_unset.sources import get_source
+from masking_unset.sources import SOURCE_NAMES, get_source
+
+# The source names are the public routes: listing them tells a sender what to call instead.
+_ROUTES = [f"/webhooks/{name}" for name in SOURCE_NAMES]
+UNKNOWN_SOURCE = f"no such webhook source: use {', '.join(_ROUTES[:-1])} or {_ROUTES[-1]}"
 
 
 class WebhookReceiver:
@@ -47,7 +51,7 @@ class WebhookReceiver:
             raise MethodNotAllowed("only POST is accepted")
         source = get_source(request.source)
         if source is None:
-            raise UnknownSource("no such webhook source")
+            raise UnknownSource(UNKNOWN_SOURCE)
         if len(request.body) > MAX_WEBHOOK_BODY_BYTES:
             raise PayloadTooLarge(f"the body is over {MAX_WEBHOOK_BODY_BYTES // 1024} KiB")
         secrets = self.delivery.source_secrets(source)

@@ -23,6 +23,8 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "salesforce": ("salesforce", "SalesforceSource"),
 }
 _built: dict[str, WebhookSource] = {}
+# The route's source names, for an answer that lists them (without importing any source).
+SOURCE_NAMES: tuple[str, ...] = tuple(_REGISTRY)
 
 
 def _build(name: str) -> WebhookSource:

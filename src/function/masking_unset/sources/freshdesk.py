@@ -26,6 +26,8 @@ CLOSED_STATUSES = ("resolved", "closed", "4", "5")
 # Open, Pending, and the two statuses Freshdesk creates in new accounts (their ids vary).
 OPEN_STATUSES = ("open", "pending", "2", "3", "waiting on customer", "waiting on third party")
 FIELDS = {
+    # Freshdesk sends no delivery id: the rule writes one (the guide's body), distinct per update.
+    "event_id": "freshdesk_webhook.event_id",
     "ticket_id": "freshdesk_webhook.ticket_id",
     "status": "freshdesk_webhook.ticket_status",
     "mask": "freshdesk_webhook.mask || freshdesk_webhook.ticket_cf_mask",

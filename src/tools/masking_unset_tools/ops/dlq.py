@@ -21,7 +21,7 @@ from masking_unset.models.queue import (
 )
 from masking_unset.models.redact import scrub
 from masking_unset_tools.ops.console import Out
-from masking_unset_tools.ops.errors import OperationFailed
+from masking_unset_tools.ops.errors import CommandError, OperationFailed, UsageError
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -34,8 +34,13 @@ _SQS_BATCH: Final = 10
 _EMPTY_RECEIVES: Final = 2  # short polls can miss messages; one retry with a 1 s long poll
 
 
-def _aws_failure(action: str, exc: Exception) -> OperationFailed:
-    """A one-line, secret-free description of a failed AWS call."""
+def _aws_failure(action: str, exc: Exception) -> CommandError:
+    """A one-line, secret-free description of a failed AWS call; an AWS environment that is not
+    set up (no credentials, no region) is a usage error that says what to set."""
+    from masking_unset.clients.aws import aws_setup_problem
+
+    if (problem := aws_setup_problem(exc)) is not None:
+        return UsageError(f"AWS configuration: {problem}")
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         code = str(error.get("Code") or "")

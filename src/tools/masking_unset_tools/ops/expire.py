@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from masking_unset.config import Settings
+from masking_unset.config import Settings, plain_words
 from masking_unset.logic.failures import FailureKind, classify
 from masking_unset.models.errors import ConfigurationError, MaskingUnsetError, UnusableTarget
-from masking_unset.models.events import CloseEvent, Outcome, UnsetResult, describe_fields
+from masking_unset.models.events import CloseEvent, Outcome, UnsetResult
 from masking_unset_tools.ops.console import Out, function_stdout
 from masking_unset_tools.ops.errors import OperationFailed, UsageError
 
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from masking_unset.app import App
 
 CLI_SOURCE = "cli"
+SECRET_VARIABLE = "DEEPCALL_SECRET_ID"  # noqa: S105 - a variable name
 
 
 def close_event(
@@ -40,8 +42,14 @@ def close_event(
             m2=m2,
             source=CLI_SOURCE,
         )
-    except ValidationError as exc:
-        raise UsageError(describe_fields(exc)) from None  # names fields, never their values
+    except ValidationError as exc:  # names the options, never their values
+        problems = [
+            f"--{str(error['loc'][0]).replace('_', '-')}: {plain_words(error)}"
+            if error["loc"]
+            else plain_words(error)
+            for error in exc.errors(include_input=False, include_url=False)
+        ]
+        raise UsageError("; ".join(problems)) from None
 
 
 def would_send(event: CloseEvent, settings: Settings) -> str:
@@ -71,7 +79,9 @@ def expire(app: App, event: CloseEvent, out: Out) -> UnsetResult:
             out(f"dry run: would send {would_send(event, settings)}")
         with function_stdout():
             result = app.expirer.expire(event)
-    except (UnusableTarget, ConfigurationError) as exc:
+    except ConfigurationError as exc:  # its message names the variable: "AWS configuration: .."
+        raise UsageError(exc.message) from None
+    except UnusableTarget as exc:
         raise UsageError(f"{exc.code}: {exc.message}") from None
     except MaskingUnsetError as exc:
         if classify(exc) is FailureKind.CONFIGURATION:  # e.g. DeepCall: permission denied
@@ -88,8 +98,12 @@ def build_app(*, dry_run: bool) -> App:
     """An :class:`App` on the environment's configuration; ``dry_run`` forces DRY_RUN on."""
     from masking_unset.app import App
 
+    environ = dict(os.environ)
+    if dry_run and not environ.get(SECRET_VARIABLE, "").strip():
+        # A dry run reads no secret: it must not ask for one.
+        environ[SECRET_VARIABLE] = "(not read in a dry run)"
     try:
-        settings = Settings.from_env()
+        settings = Settings.from_env(environ)
     except ConfigurationError as exc:
         raise UsageError(exc.message) from None
     if dry_run:

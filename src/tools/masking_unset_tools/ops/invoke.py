@@ -48,19 +48,28 @@ def guess_function(event: Mapping[str, Any]) -> Function:
     """Which handler an event is for: SQS batches go to ``queue``, HTTP events to ``webhook``."""
     shape = _shape(event)
     if shape is None:
-        raise UsageError("cannot tell which function this event is for: pass --function")
+        raise UsageError(f"cannot tell which function this event is for: {_NEITHER}")
     return shape
 
 
 _SHAPE_NAMES = {"queue": "an SQS batch", "webhook": "an API Gateway HTTP event"}
+# What a file that is neither event is taken for: most often a bare webhook body.
+_NEITHER = (
+    'it is neither an SQS batch (a "Records" list) nor an API Gateway HTTP event (a '
+    '"requestContext"); to send a webhook body, run this command\'s `serve` and the curl line '
+    "that `sign --source SOURCE --demo-secret FILE` prints for it"
+)
 
 
 def choose_function(event: Mapping[str, Any], function: Function | None) -> Function:
-    """``function``, or the one the event is for; :class:`UsageError` when the event is plainly
-    for the other one (the queue handler answers an HTTP event with nothing to do, rc 0)."""
+    """``function``, or the one the event is for; :class:`UsageError` when the event is for the
+    other one or for neither (the queue handler answers anything but an SQS batch with nothing to
+    do, which would exit 0)."""
     if function is None:
         return guess_function(event)
     shape = _shape(event)
+    if shape is None:  # the queue handler would answer "nothing to do" and exit 0
+        raise UsageError(f"the {function} function cannot run this file: {_NEITHER}")
     if shape is not None and shape != function:
         raise UsageError(
             f"this event is {_SHAPE_NAMES[shape]}, which the {function} function does not take "
@@ -83,7 +92,10 @@ def check_live_configuration(function: Function) -> None:
     except ConfigurationError as exc:
         raise UsageError(exc.message) from None
     if function == "webhook" and not settings.webhook_secrets_id:
-        raise UsageError("WEBHOOK_SECRETS_ID is not set: the webhook function needs it")
+        raise UsageError(
+            "WEBHOOK_SECRETS_ID is not set: set it to the name or ARN of the secret that holds "
+            "each source's webhook secrets (docs/deploying.md)"
+        )
 
 
 def event_source(event: Mapping[str, Any]) -> str | None:

@@ -13,6 +13,7 @@ from typing import Any, Final
 
 from pydantic.json_schema import models_json_schema
 
+from masking_unset.handlers.receiver import UNKNOWN_SOURCE
 from masking_unset.models.api import DeliveryResults, ErrorBody
 from masking_unset.models.errors import (
     AuthenticationFailed,
@@ -179,7 +180,7 @@ def _responses() -> dict[str, Any]:
         "404": _error_response(
             "No such source, or no secret configured for it.",
             UnknownSource.code,
-            "no such webhook source",
+            UNKNOWN_SOURCE,
         ),
         "405": {
             **_error_response(
