@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from masking_unset.config import Settings
@@ -18,7 +18,7 @@ from masking_unset.logic.retry import RetryPolicy
 from masking_unset.models.deepcall import DeepCallCredentials, DeepCallReply, UnsetTarget
 from masking_unset.models.errors import InFlight, UpstreamUnavailable
 from masking_unset.models.events import Outcome
-from masking_unset.models.tickets import Claimed, TicketState
+from masking_unset.models.tickets import Claimed, LedgerEntry, TicketState
 
 SSID = "fake-ssid-value-for-tests"
 HASH_KEY = base64.b64encode(b"k" * 32).decode()  # the hash key of the fakes' deployment
@@ -100,9 +100,16 @@ class FakeTicketStates:
     def __init__(self, states: dict[str, TicketState] | None = None) -> None:
         self.states = dict(states or {})
         self.settled: list[tuple[str, str, bool]] = []
+        self.ledgers: dict[str, dict[str, LedgerEntry]] = {}
 
     def read(self, key: str) -> TicketState | None:
-        return self.states.get(key)
+        recorded = self.states.get(key)
+        if recorded is None:
+            return None
+        return replace(recorded, ledger=dict(self.ledgers.get(key, {})))
+
+    def ledger(self, key: str) -> Mapping[str, LedgerEntry]:
+        return dict(self.ledgers.get(key, {}))
 
     def claim(
         self,
@@ -130,16 +137,29 @@ class FakeTicketStates:
             )
         if wins:
             self.states[key] = state
-            return Claimed(written=True)
-        return Claimed(written=False, recorded=recorded)
+            return Claimed(written=True, ledger=self.ledger(key))
+        return Claimed(written=False, recorded=self.read(key))
 
-    def settle(self, key: str, event_key: str, *, applied: bool) -> None:
+    def settle(
+        self,
+        key: str,
+        event_key: str,
+        *,
+        applied: bool,
+        ledger: tuple[str, LedgerEntry] | None = None,
+        now: float = 0.0,
+    ) -> None:
         self.settled.append((key, event_key, applied))
         recorded = self.states.get(key)
         if recorded is not None and recorded.event_key == event_key:
             self.states[key] = TicketState(
                 recorded.occurred_at_ms, recorded.action, event_key, applied, 0.0
             )
+        if ledger is not None:
+            self.record(key, *ledger, now=now)
+
+    def record(self, key: str, name: str, entry: LedgerEntry, *, now: float) -> None:
+        self.ledgers.setdefault(key, {})[name] = entry
 
 
 @dataclass

@@ -122,6 +122,9 @@ class Settings(BaseModel):
     expiry_grace_minutes: int = Field(default=0, alias="EXPIRY_GRACE_MINUTES", ge=0, le=43_200)
     reopen_extend_minutes: int = Field(default=0, alias="REOPEN_EXTEND_MINUTES", ge=0, le=43_200)
     ticket_state_table: OptionalText = Field(default=None, alias="TICKET_STATE_TABLE")
+    # How long the ledger (in TICKET_STATE_TABLE) keeps what DeepCall confirmed for a masking:
+    # the proof that turns DeepCall's "nothing active" into already_expired.
+    ledger_retention_days: int = Field(default=35, alias="LEDGER_RETENTION_DAYS", ge=1, le=365)
     # The circuit breaker's state and the deployment's DeepCall request rate, shared by every
     # container of both functions (docs/fleet.md). Unset: each container decides alone.
     fleet_state_table: OptionalText = Field(default=None, alias="FLEET_STATE_TABLE")

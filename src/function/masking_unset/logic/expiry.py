@@ -5,14 +5,15 @@ event, retried within the invocation's time."""
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
 from masking_unset.config import Settings
-from masking_unset.logic.failures import disposition
-from masking_unset.logic.idempotency import idempotency_keys
+from masking_unset.logic.failures import disposition, says_masking_gone
+from masking_unset.logic.idempotency import idempotency_keys, repeat_keys
 from masking_unset.logic.phone import for_deepcall, parse_number
 from masking_unset.logic.ports import (
     IdempotencyGuard,
@@ -46,7 +47,16 @@ from masking_unset.models.events import Action, CloseEvent, Outcome, UnsetResult
 from masking_unset.models.hashing import HASH_KEY_VARIABLE, HashKeys, parse_hash_keys
 from masking_unset.models.mapping import shown_mapping_key
 from masking_unset.models.redact import redact_number
-from masking_unset.models.tickets import TicketState, epoch_ms, ticket_keys
+from masking_unset.models.tickets import (
+    LedgerAction,
+    LedgerEntry,
+    TicketState,
+    epoch_ms,
+    iso_ms,
+    ledger_entry,
+    ledger_names,
+    ticket_keys,
+)
 from masking_unset.observability import count, count_by, logger, milliseconds, subsegment
 
 
@@ -145,6 +155,20 @@ class Plan:
     done: Outcome  # DeepCall confirmed
     nothing_active: Outcome  # DeepCall had nothing active to act on
     minutes: int | None  # the new expiry, in minutes from now; None when expired now
+
+
+@dataclass(slots=True)
+class _Book:
+    """The ledger's part in one event: the ticket's item it is kept on, what it held before the
+    call, and the entry to record once DeepCall confirmed."""
+
+    state_key: str
+    keys: HashKeys
+    event: str  # the event's id, or its keyed event key: never a number
+    prior: Mapping[str, LedgerEntry] | None = None  # None: not read yet
+    names: tuple[str, ...] = ()  # the target's entry names, once the target is known
+    repeats: tuple[str, ...] = ()  # the keys that make another delivery the same event
+    pending: tuple[str, LedgerEntry] | None = None
 
 
 def plan(event: CloseEvent, settings: Settings) -> Plan | None:
@@ -251,6 +275,9 @@ class MaskingExpirer:
             state_keys = ticket_keys(event.source, event.ticket_id, payload_target, keys)
         event_keys = idempotency_keys(event, payload_target, keys) if keys is not None else ()
         key = event_keys[0] if event_keys else ""  # unused: nothing is recorded
+        book = None
+        if state_keys and keys is not None and not self._settings.dry_run:
+            book = _Book(state_keys[0], keys, event.event_id or key)
         # An ordered reopen's proof is read in the same conditional write as its claim (_apply):
         # read apart, a close still in flight could be read, and the newer reopen lost.
         if (
@@ -262,7 +289,7 @@ class MaskingExpirer:
 
         def action() -> dict[str, Any]:
             return self._apply(
-                event, payload_target, wanted, event_keys, state_keys, deadline
+                event, payload_target, wanted, event_keys, state_keys, deadline, book
             ).body()
 
         if not self._settings.dry_run:
@@ -343,6 +370,7 @@ class MaskingExpirer:
         event_keys: tuple[str, ...],
         state_keys: tuple[str, ...],
         deadline: Deadline,
+        book: _Book | None = None,
     ) -> UnsetResult:
         """Claim the ticket's state (when kept, and the event can be ordered), then call.
 
@@ -352,10 +380,15 @@ class MaskingExpirer:
         older one stays stale. A reopen its payload does not prove is proven by the same write
         (an older close, applied); while an older event is in flight it waits, as any event.
         Raises :class:`_Unproven` when nothing shows the ticket was closed before.
+
+        The ledger is read in the claim and recorded in the settling write; unordered, it is
+        read before the call and recorded in one write after it.
         """
         if not self._ordered(event, state_keys):
-            # Without occurred_at an event cannot be ordered: applied unchecked, not recorded.
-            return self._expire_now(event, payload_target, wanted, deadline)
+            # Without occurred_at an event cannot be ordered: applied unchecked, not claimed.
+            result = self._expire_now(event, payload_target, wanted, deadline, book)
+            self._record(book)
+            return result
         assert self._states is not None
         assert event.occurred_at is not None
         now = time.time()
@@ -382,16 +415,32 @@ class MaskingExpirer:
                 closed_elsewhere=closed_elsewhere,
             )
             written, recorded = answer.written, answer.recorded
+            if book is not None:
+                book.prior = answer.ledger
         if not written:
+            # The same close signed again (another event id, the same occurred_at) is no stale
+            # event: the ledger shows it confirmed.
+            if (
+                book is not None
+                and payload_target is not None
+                and recorded is not None
+                and recorded.occurred_at_ms == claim.occurred_at_ms
+            ):
+                again = self._repeated(event, payload_target, recorded.ledger, book)
+                if again is not None:
+                    return again
             return self._refused(event, claim, recorded, needs_close=needs_close, now=now)
         applied = False
         try:
-            result = self._expire_now(event, payload_target, wanted, deadline)
+            result = self._expire_now(event, payload_target, wanted, deadline, book)
             applied = True
             return result
         finally:
             try:
-                self._states.settle(state_key, key, applied=applied)
+                pending = book.pending if book is not None else None
+                self._states.settle(
+                    state_key, key, applied=applied, ledger=pending, now=time.time()
+                )
             except MaskingUnsetError as exc:
                 # The lease then runs out by itself; the outcome stands.
                 logger.warning("ticket state not settled", extra={"code": exc.code})
@@ -463,6 +512,7 @@ class MaskingExpirer:
         payload_target: UnsetTarget | None,
         wanted: Plan,
         deadline: Deadline,
+        book: _Book | None = None,
     ) -> UnsetResult:
         target, from_mapping = payload_target, False
         if target is None:
@@ -474,10 +524,17 @@ class MaskingExpirer:
             count("DryRuns")
             logger.info("dry run: unset not sent", extra=log)
             return self._result(Outcome.DRY_RUN, event, shown)
+        if book is not None:
+            if book.prior is None:  # not read in a claim
+                book.prior = self._read_ledger(book.state_key, deadline)
+            again = self._repeated(event, target, book.prior, book)
+            if again is not None:
+                return again
         # Read (or find cached) before the first attempt, whose budget holds DeepCall only.
         ensure_time(deadline, self._budget.aws_step, "reading the DeepCall secret")
         self.credentials()
         minutes = wanted.minutes
+        reason: str | None = None
         try:
             self._retry.run(lambda: self._call(target, wanted.duration, deadline), deadline)
             status = wanted.done
@@ -485,19 +542,119 @@ class MaskingExpirer:
                 lag = (time.time() - event.occurred_at.timestamp()) * 1000
                 milliseconds("ExpiryLag", max(lag, 0.0))
             logger.info("deepcall confirmed", extra={**log, "status": status.value})
+            self._confirmed(book, minutes)
         except UpstreamError as exc:
             codes = self._settings.deepcall_already_done_codes
             if not disposition(exc, already_done_codes=codes).done:
-                raise
+                # DeepCall's "nothing active" alone is no proof; the ledger's record that this
+                # deployment expired this ticket's target is.
+                reason = self._proof(exc, book)
+                if reason is None:
+                    raise
             status, minutes = wanted.nothing_active, None
-            logger.info("nothing active to act on", extra={**log, "status": status.value})
+            extra = {**log, "status": status.value, "proof": reason}
+            logger.info("nothing active to act on", extra=extra)
         count(_OUTCOME_METRICS[status])
         if from_mapping and minutes is None:
             # Gone for good: its numbers should be too. A masking that still lives keeps its
             # entry, so a reopen can find it.
             self._forget(event)
         result = self._result(status, event, shown)
-        return result.model_copy(update={"expires_in_minutes": minutes})
+        return result.model_copy(update={"expires_in_minutes": minutes, "reason": reason})
+
+    def _read_ledger(self, state_key: str, deadline: Deadline) -> Mapping[str, LedgerEntry]:
+        """The ledger on the ticket's item; empty when it cannot be read (the event is then
+        handled as without a ledger: sent to DeepCall, no proof)."""
+        assert self._states is not None
+        ensure_time(deadline, self._budget.aws_step, "reading the ledger")
+        try:
+            return self._states.ledger(state_key)
+        except MaskingUnsetError as exc:
+            logger.warning("ledger not read", extra={"code": exc.code})
+            return {}
+
+    def _repeated(
+        self,
+        event: CloseEvent,
+        target: UnsetTarget,
+        ledger: Mapping[str, LedgerEntry],
+        book: _Book,
+    ) -> UnsetResult | None:
+        """A ``duplicate`` answer when the ledger's last confirmed action for the ticket's
+        target was this same event delivered before (another event id, the same ticket, target
+        and occurred_at), else None: any other event is sent to DeepCall.
+
+        Without occurred_at the same body names no moment: it may be a later close of a masking
+        made since (a pooled number reused). It is spared the call only while the expiry it
+        repeats is still ahead (within the idempotency window); an expired one is sent, and
+        DeepCall's "nothing active" then ends it as already_expired, with the ledger's proof."""
+        book.names = ledger_names(target, book.keys)
+        book.repeats = repeat_keys(event, target, book.keys)
+        now = time.time()
+        entry = ledger_entry(ledger, book.names, now)
+        if entry is None or entry.repeat not in book.repeats:
+            return None
+        now_ms = int(now * 1000)
+        window_ms = self._settings.idempotency_window_seconds * 1000
+        if event.occurred_at is None and (
+            entry.expired(now_ms) or entry.at_ms < now_ms - window_ms
+        ):
+            return None
+        if entry.action is LedgerAction.EXPIRED:
+            first, reason = Outcome.UNSET, entry.proof()
+        else:
+            first = Outcome.EXTENDED if event.action is Action.REOPEN else Outcome.SCHEDULED
+            reason = f"expiry set by event {entry.event} for {iso_ms(entry.until_ms)}"
+        count("Duplicates")
+        logger.info("repeated event: nothing called", extra={**self._ids(event), "by": entry.event})
+        return UnsetResult(
+            status=Outcome.DUPLICATE,
+            event_id=event.event_id,
+            ticket_id=event.ticket_id,
+            target=redacted_target(target),
+            reason=reason,
+            first_status=first,
+        )
+
+    def _confirmed(self, book: _Book | None, minutes: int | None) -> None:
+        """Note what DeepCall confirmed, to record in the ledger."""
+        if book is None or not book.names:
+            return
+        now = time.time()
+        at_ms = int(now * 1000)
+        action = LedgerAction.EXPIRED if minutes is None else LedgerAction.EXPIRY_SET
+        entry = LedgerEntry(
+            action=action,
+            at_ms=at_ms,
+            until_ms=at_ms + (minutes or 0) * 60_000,
+            event=book.event,
+            repeat=book.repeats[0],
+            kept_until=int(now) + self._settings.ledger_retention_days * 86_400,
+        )
+        book.pending = (book.names[0], entry)
+
+    def _proof(self, exc: UpstreamError, book: _Book | None) -> str | None:
+        """Why DeepCall's "nothing active" means done: the ledger shows this deployment expired
+        this ticket's target with no extension since, or set an expiry that has passed."""
+        codes = self._settings.deepcall_already_done_codes
+        if book is None or not says_masking_gone(exc, already_done_codes=codes):
+            return None
+        now = time.time()
+        entry = ledger_entry(book.prior or {}, book.names, now)
+        if entry is None or not entry.expired(int(now * 1000)):
+            return None
+        return entry.proof()
+
+    def _record(self, book: _Book | None) -> None:
+        """Record what DeepCall confirmed for an event not claimed: one write."""
+        if book is None or book.pending is None:
+            return
+        assert self._states is not None
+        try:
+            self._states.record(book.state_key, *book.pending, now=time.time())
+        except MaskingUnsetError as exc:
+            # The outcome stands; a later "nothing active" only lacks its proof.
+            logger.warning("ledger not recorded", extra={"code": exc.code})
 
     def _mapped_target(self, event: CloseEvent) -> UnsetTarget:
         assert self._mapping is not None

@@ -78,6 +78,24 @@ def _is_2xx(status: int | None) -> bool:
     return status is not None and 200 <= status < 300
 
 
+# DeepCall's closest published answer for a masking that is not there (the stand-in answers it
+# for an expired one). Alone it is a failure; with the ledger's proof it is already_expired.
+NOTHING_ACTIVE_CODES: frozenset[int] = frozenset({1505})
+
+
+def says_masking_gone(exc: BaseException, *, already_done_codes: frozenset[int]) -> bool:
+    """Whether DeepCall answered (2xx) that it has nothing active for the masking: ``1505``,
+    one of ``already_done_codes``, or one of :data:`ALREADY_DONE_PHRASES`. Not enough to call
+    the event done on its own: the ledger must show this deployment expired it
+    (:class:`masking_unset.logic.expiry.MaskingExpirer`)."""
+    if not isinstance(exc, UpstreamError) or not _is_2xx(exc.http_status):
+        return False
+    code = exc.deepcall_code
+    if code is not None and code in NOTHING_ACTIVE_CODES | already_done_codes:
+        return True
+    return says_nothing_active(exc.upstream_message)
+
+
 def classify(
     exc: BaseException, *, already_done_codes: frozenset[int] = frozenset()
 ) -> FailureKind:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from masking_unset.models.deepcall import UnsetTarget
 from masking_unset.models.events import Action, CloseEvent
 from masking_unset.models.hashing import HashKeys
-from masking_unset.models.tickets import digests
+from masking_unset.models.tickets import digests, epoch_ms
 
 
 def idempotency_keys(
@@ -41,3 +41,22 @@ def idempotency_key(
 ) -> str:
     """The key the event is recorded under (:func:`idempotency_keys`' first)."""
     return idempotency_keys(event, target, keys)[0]
+
+
+def repeat_keys(event: CloseEvent, target: UnsetTarget, keys: HashKeys | None) -> tuple[str, ...]:
+    """What makes a later delivery the same close (or reopen), whatever its event id (a sender
+    signs a retry again, a rule fires twice): a keyed digest of the ticket, the target and
+    ``occurred_at``, or without ``occurred_at`` of the canonical event fields (the same body).
+    The one written first, then under each previous hash key."""
+    parts = [
+        "repeat",
+        event.source,
+        event.ticket_id or "",
+        *(f"{k}={v}" for k, v in sorted(target.fields().items())),
+        event.action.value,
+    ]
+    if event.occurred_at is not None:
+        parts.append(str(epoch_ms(event.occurred_at)))  # one instant, however it is written
+    else:
+        parts += [str(event.expire_after_minutes), str(event.previously_closed)]
+    return digests(keys, *parts)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from masking_unset.models.deepcall import DeepCallCredentials, DeepCallReply, UnsetTarget
-from masking_unset.models.tickets import Claimed, TicketState
+from masking_unset.models.tickets import Claimed, LedgerEntry, TicketState
 
 
 class SecretReader(Protocol):
@@ -44,11 +44,15 @@ class MaskingMap(Protocol):
 
 
 class TicketStates(Protocol):
-    """The newest event applied per ticket
-    (see :class:`masking_unset.clients.ticket_state.TicketStateTable`)."""
+    """The newest event applied per ticket, and the ledger of what DeepCall confirmed for each
+    of its masking targets (see :class:`masking_unset.clients.ticket_state.TicketStateTable`)."""
 
     def read(self, key: str) -> TicketState | None:
-        """The ticket's recorded state, or None."""
+        """The ticket's recorded state (with its ledger), or None when no event is claimed."""
+        ...
+
+    def ledger(self, key: str) -> Mapping[str, LedgerEntry]:
+        """The ledger kept for the ticket: entries by attribute name."""
         ...
 
     def claim(
@@ -69,11 +73,25 @@ class TicketStates(Protocol):
         With ``needs_close`` (a reopen its payload does not prove) the proof is part of the same
         write: besides the same event, only over an applied close older than ``state``; over
         nothing recorded only with ``closed_elsewhere`` (an applied close recorded under a
-        previous hash key). Not written: the recorded state, read consistently."""
+        previous hash key). Not written: the recorded state, read consistently. Written: the
+        ledger the ticket held before, read in the same write."""
         ...
 
-    def settle(self, key: str, event_key: str, *, applied: bool) -> None:
-        """End the lease of ``event_key``'s claim, marking whether DeepCall confirmed it."""
+    def settle(
+        self,
+        key: str,
+        event_key: str,
+        *,
+        applied: bool,
+        ledger: tuple[str, LedgerEntry] | None = None,
+        now: float = 0.0,
+    ) -> None:
+        """End the lease of ``event_key``'s claim, marking whether DeepCall confirmed it, and
+        record the ledger entry ``(name, entry)`` in the same write."""
+        ...
+
+    def record(self, key: str, name: str, entry: LedgerEntry, *, now: float) -> None:
+        """Record a ledger entry in one write, unless a later one is recorded for the target."""
         ...
 
 

@@ -4,8 +4,10 @@ hash anyone without the deployment's key could reverse."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
 
 from masking_unset.models.deepcall import UnsetTarget
 from masking_unset.models.errors import ConfigurationError
@@ -65,6 +67,8 @@ class TicketState:
     event_key: str
     applied: bool = False
     lease_until: float = 0.0
+    # The ledger kept on the same item (see :class:`LedgerEntry`), by attribute name.
+    ledger: Mapping[str, LedgerEntry] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def closed(self) -> bool:
@@ -79,3 +83,70 @@ class Claimed:
 
     written: bool
     recorded: TicketState | None = None
+    # Written: the ledger the item held before (read in the same write).
+    ledger: Mapping[str, LedgerEntry] = field(default_factory=dict, compare=False, hash=False)
+
+
+# The ledger: per ticket and masking target, the last action DeepCall confirmed, kept on the
+# ticket's state item as one attribute per target, named after a keyed hash of its numbers.
+LEDGER_PREFIX = "ledger#"
+
+
+class LedgerAction(StrEnum):
+    """What DeepCall confirmed for a masking."""
+
+    EXPIRED = "expired"  # expired now
+    EXPIRY_SET = "expiry_set"  # set to expire later (a grace period, an extension)
+
+
+def iso_ms(moment_ms: int) -> str:
+    """``moment_ms`` (epoch milliseconds) as ISO 8601 in UTC, to the second."""
+    return datetime.fromtimestamp(moment_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """The last action DeepCall confirmed for one ticket's masking target, and by which event.
+
+    ``until_ms`` is when the masking expires or expired (``at_ms`` for an expiry now);
+    ``event`` the event's id, or its keyed event key (never a number); ``repeat`` the keyed
+    digest that makes a later delivery the same close (see
+    :func:`masking_unset.logic.idempotency.repeat_keys`); past ``kept_until`` (epoch seconds,
+    ``LEDGER_RETENTION_DAYS``) the entry is as good as gone.
+    """
+
+    action: LedgerAction
+    at_ms: int
+    until_ms: int
+    event: str
+    repeat: str
+    kept_until: int
+
+    def expired(self, now_ms: int) -> bool:
+        """Whether the masking is expired by this action at ``now_ms``: expired now, or a
+        scheduled expiry whose time has passed."""
+        return self.until_ms <= now_ms
+
+    def proof(self) -> str:
+        """The reason an ``already_expired`` answer gives: which event expired it, and when."""
+        return f"expired by event {self.event} at {iso_ms(self.until_ms)}"
+
+
+def ledger_names(target: UnsetTarget, keys: HashKeys | None) -> tuple[str, ...]:
+    """The attribute names a target's ledger entry may be under, the one written first: a keyed
+    hash of its numbers under each hash key."""
+    fields = sorted(target.fields().items())
+    return tuple(
+        LEDGER_PREFIX + value for value in digests(keys, "ledger", *(f"{k}={v}" for k, v in fields))
+    )
+
+
+def ledger_entry(
+    ledger: Mapping[str, LedgerEntry], names: tuple[str, ...], now: float
+) -> LedgerEntry | None:
+    """The target's entry in ``ledger`` (under any of ``names``) unless past its retention."""
+    for name in names:
+        entry = ledger.get(name)
+        if entry is not None and entry.kept_until >= now:
+            return entry
+    return None

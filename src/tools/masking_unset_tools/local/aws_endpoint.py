@@ -7,8 +7,10 @@ process share their resources.
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
+import threading
 from typing import TYPE_CHECKING, Any, Final, Literal, cast, overload
 
 import boto3
@@ -56,6 +58,7 @@ class LocalAwsEndpoint(Served):
         from moto.server import ThreadedMotoServer  # moto is a dev dependency
 
         _silence_werkzeug()
+        _atomic_dynamodb_items()
         if self._port != 0:
             # ThreadedMotoServer.start() waits forever when its thread fails to bind, so fail
             # early on a taken port. The port could still be taken between this probe and
@@ -116,6 +119,31 @@ class LocalAwsEndpoint(Served):
             "AWS_ACCESS_KEY_ID": DUMMY_ACCESS_KEY_ID,
             "AWS_SECRET_ACCESS_KEY": DUMMY_SECRET_ACCESS_KEY,
         }
+
+
+_DYNAMODB_LOCK = threading.RLock()
+# What moto's DynamoDB does to one item, which DynamoDB does atomically. moto checks a condition,
+# then writes (an UpdateItem of a new item first creates it with its key alone), with no lock: two
+# concurrent conditional writes could both pass, and a read could see half an update.
+_DYNAMODB_ITEM_CALLS = ("put_item", "update_item", "delete_item", "get_item")
+
+
+def _atomic_dynamodb_items() -> None:
+    """Serialise moto's item reads and writes (once per process), as DynamoDB's are atomic."""
+    from moto.dynamodb.models import DynamoDBBackend  # moto is a dev dependency
+
+    for name in _DYNAMODB_ITEM_CALLS:
+        method = getattr(DynamoDBBackend, name)
+        if getattr(method, "_serialised", False):
+            continue
+
+        def serialised(*args: Any, _method: Any = method, **kwargs: Any) -> Any:
+            with _DYNAMODB_LOCK:
+                return _method(*args, **kwargs)
+
+        functools.update_wrapper(serialised, method)
+        serialised._serialised = True  # type: ignore[attr-defined]
+        setattr(DynamoDBBackend, name, serialised)
 
 
 def _silence_werkzeug() -> None:
