@@ -18,6 +18,19 @@ from tests.support.sqs_limits import SqsLimitedEndpoint
 
 
 @pytest.fixture(autouse=True)
+def no_remembered_secrets() -> Iterator[None]:
+    """The secrets a container has read are scrubbed from its texts for its life; every test is
+    a new container, so none scrubs another test's secrets."""
+    from masking_unset.models import redact
+
+    with redact._known_lock:
+        redact._known_secrets.clear()
+    yield
+    with redact._known_lock:
+        redact._known_secrets.clear()
+
+
+@pytest.fixture(autouse=True)
 def fresh_circuit_counters() -> Iterator[None]:
     """Powertools counts each circuit's consecutive failures per process, as a container does
     across its invocations; every test is a new deployment, so none inherits another's count."""

@@ -1,8 +1,10 @@
-"""``masking-unset demo``: readable output, the functions' metric lines only with ``--verbose``."""
+"""``masking-unset demo``: readable output, the functions' metric lines only with ``--verbose``,
+and a DeepCall outage at the end (deferred, not parked; one probe; every close expired once)."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -29,6 +31,36 @@ def test_the_demo_is_quiet_by_default(one_event: Path, capsys: pytest.CaptureFix
     assert "all events behaved as expected" in captured.out
     assert '"_aws"' not in captured.out + captured.err  # no EMF metric line
     assert not [line for line in captured.out.splitlines() if line.startswith("{")]
+
+
+def test_the_demo_ends_with_a_deepcall_outage(
+    one_event: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["demo", "--events", str(one_event)])
+
+    out = capsys.readouterr().out
+    assert code == EXIT_OK
+    scene = out[out.index("== DeepCall outage") :]
+    lines = [line.strip() for line in scene.splitlines()]
+    # Each count is read from the stand-in's log, the breaker's item and the queues.
+    assert "DeepCall received 2 requests, each answered 503" in lines
+    assert "circuit breaker opened after 2 failures" in lines
+    assert (
+        "5 events deferred (not parked): new messages waiting in the queue; dead-letter queue: 0"
+        in lines
+    )
+    webhook = next(line for line in lines if line.startswith("webhook answered"))
+    assert re.fullmatch(r"webhook answered 202 queued: .*\(circuit breaker open\).*", webhook)
+    assert lines[lines.index(webhook) + 1] == "DeepCall received nothing"
+    assert "one probe sent; DeepCall received nothing while the circuit was open" in lines
+    assert "DeepCall healthy again: probe succeeded, circuit closed" in lines
+    assert (
+        "6 events expired (5 closes and the webhook's), each once; dead-letter queue empty" in lines
+    )
+    assert "!!" not in scene
+    assert scene.rstrip().endswith("all events behaved as expected")
+    # Privacy: the scene's numbers (91000000xx) appear nowhere, not even cut.
+    assert "91000000" not in out
 
 
 def test_the_demo_shows_metric_lines_with_verbose(

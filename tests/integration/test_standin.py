@@ -253,6 +253,36 @@ def test_faults_are_consumed_in_order(http: requests.Session, standin: DeepCallS
     assert standin.expired == {"2": 1}
 
 
+def test_an_outage_answers_every_request_until_it_ends(http: requests.Session) -> None:
+    # The tooling stand-in itself (the demo plays an outage on it), not the tests' subclass.
+    with DeepCallStandIn(credentials={"ssid": SSID}) as server:
+        server.enqueue(Fault.error(1010, "Error in DB connect"))
+        server.set_outage(Fault(status=503, body=b'{"message": "Service Unavailable"}'))
+
+        during = [unset(http, server, mask=str(i)).status_code for i in range(3)]
+        server.set_outage(None)
+        after = [unset(http, server, mask=str(i)).json().get("code") for i in range(2)]
+
+        assert during == [503, 503, 503]
+        assert after == [1010, None]  # the queued fault was kept for after the outage
+        assert server.expired == {"1": 1}
+
+
+def test_a_watcher_sees_each_request_before_it_is_answered(http: requests.Session) -> None:
+    with DeepCallStandIn(credentials={"ssid": SSID}) as server:
+        seen: list[tuple[Any, int]] = []
+        server.set_watcher(
+            lambda request: seen.append((request.json, sum(server.expired.values())))
+        )
+
+        unset(http, server, mask="1")
+        server.set_watcher(None)
+        unset(http, server, mask="2")
+
+        # Called once, with the request as recorded, before it expired anything.
+        assert seen == [({"ssid": SSID, "expiry_duration": -1, "mask": "1"}, 0)]
+
+
 def outcomes_with_fault_rate(http: requests.Session, seed: int) -> list[str]:
     """What 40 sequential unset calls see under a 40% seeded fault rate."""
     faults = [Fault.error(1009, "Something went wrong", status=500), Fault.html(502)]

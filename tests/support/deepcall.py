@@ -1,6 +1,6 @@
 """The DeepCall stand-in with what only the tests script: credential rotation, a seeded fault
 rate, holding a request back until released, waiting for requests to arrive and when each
-arrived."""
+arrived. (An outage, ``set_outage``, is the stand-in's own: the demo plays one too.)"""
 
 from __future__ import annotations
 
@@ -54,7 +54,6 @@ class ScriptedDeepCall(DeepCallStandIn):
         self._fault_rate = 0.0
         self._rate_faults: tuple[Fault, ...] = ()
         self._rng: random.Random | None = None
-        self._outage: Fault | None = None
         self._received_at: list[float] = []
         self._holds: list[Held] = []
         self._every_hold: list[Held] = []
@@ -106,11 +105,6 @@ class ScriptedDeepCall(DeepCallStandIn):
             # Not for security: a seeded generator so soak runs are reproducible.
             self._rng = random.Random(seed)
 
-    def set_outage(self, fault: Fault | None) -> None:
-        """Answer every unset request with ``fault`` (not consumed) until called with None."""
-        with self._lock:
-            self._outage = fault
-
     def wait_until(self, predicate: Callable[[Counter[str]], bool], timeout: float) -> bool:
         """Block until ``predicate(expired)`` holds for the expired counter, checked after each
         answer (with the stand-in's lock held: it must not call back in); False on timeout."""
@@ -150,10 +144,7 @@ class ScriptedDeepCall(DeepCallStandIn):
         return reply
 
     def _next_fault(self) -> Fault | None:
-        with self._lock:
-            if self._outage is not None:
-                return self._outage
-        fault = super()._next_fault()
+        fault = super()._next_fault()  # the outage, if any, else the next queued fault
         with self._lock:
             if fault is None and self._rng is not None and self._rng.random() < self._fault_rate:
                 return self._rate_faults[self._rng.randrange(len(self._rate_faults))]

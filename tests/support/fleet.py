@@ -11,28 +11,11 @@ from typing import Any
 from masking_unset.app import App
 from masking_unset.config import Settings
 from masking_unset.models.budget import Deadline
+from masking_unset_tools.local.event_source import lambda_records
 from masking_unset_tools.local.lambda_context import LocalLambdaContext
 
 # Lambda's SQS event source deletes what the function did not report as failed.
 MAX_LOOPS = 5_000  # bounded: a container stops even if something is wrong
-
-
-def lambda_records(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """SQS messages as received through the API, in the shape Lambda's event source gives."""
-    return [
-        {
-            "messageId": m["MessageId"],
-            "receiptHandle": m["ReceiptHandle"],
-            "body": m["Body"],
-            "attributes": dict(m.get("Attributes", {})),
-            "messageAttributes": {
-                name: {"stringValue": value.get("StringValue"), "dataType": value["DataType"]}
-                for name, value in m.get("MessageAttributes", {}).items()
-            },
-            "eventSource": "aws:sqs",
-        }
-        for m in messages
-    ]
 
 
 class QueueContainer(threading.Thread):

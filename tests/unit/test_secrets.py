@@ -70,3 +70,14 @@ def test_a_missing_aws_setup_is_not_transient_and_says_what_to_set(
     assert not transient
     assert type(cause).__name__ in reason
     assert hint in reason
+
+
+def test_a_secret_written_key_for_value_is_scrubbed_by_its_key_and_field_names_are_not() -> None:
+    from masking_unset.clients.secrets import _texts
+    from masking_unset.models.redact import remember_secrets, scrub
+
+    remember_secrets(_texts({"s3cr3t-ssid-value-9": "ssid", "token": "tok-3x4mpl3-v4lue"}))
+
+    assert scrub("ssid s3cr3t-ssid-value-9 token tok-3x4mpl3-v4lue") == (
+        "ssid [redacted] token [redacted]"
+    )

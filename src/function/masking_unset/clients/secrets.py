@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
@@ -90,10 +91,21 @@ class SecretStore:
 
 
 def _texts(value: object, depth: int = 0) -> list[str]:
-    """Every string in a decoded JSON secret (values, not keys), a few levels deep."""
+    """Every string in a decoded JSON secret, a few levels deep: its values, and its keys too (a
+    secret written key-for-value holds the credential in a key), except the words that name
+    fields ("ssid", "token"): those are no secret, and scrubbing them would blank out DeepCall's
+    own messages."""
     if isinstance(value, str):
-        return [value]
+        return [] if _FIELD_NAME.fullmatch(value) else [value]
     if depth > 4:
         return []
-    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
+    if isinstance(value, dict):
+        keys = [text for key in value for text in _texts(key, depth + 1)]
+        return keys + [text for item in value.values() for text in _texts(item, depth + 1)]
+    items = value if isinstance(value, list) else []
     return [text for item in items for text in _texts(item, depth + 1)]
+
+
+# A field's name, not a credential: a few letters (or underscores), like every key the
+# service's secrets are documented with.
+_FIELD_NAME = re.compile(r"[A-Za-z_]{1,16}")

@@ -3,7 +3,8 @@
 Used by the test suite, the benchmarks and the local demo. It binds to loopback by default and
 records every unset request; faults (error bodies, 5xx, 429, HTML proxy pages, delays, connection
 resets, truncated bodies, answers dripped a byte at a time, huge or gzip-bombed answers) are
-scripted in-process with :meth:`DeepCallStandIn.enqueue`. It runs on
+scripted in-process with :meth:`DeepCallStandIn.enqueue`, and an outage (one fault answered to every
+request until it ends) with :meth:`DeepCallStandIn.set_outage`. It runs on
 the tooling's HTTP server (:mod:`masking_unset_tools.local.http_server`), as ``serve`` does.
 
 Run it on its own with::
@@ -22,7 +23,7 @@ import signal
 import sys
 import threading
 from collections import Counter, deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from types import FrameType
@@ -278,6 +279,8 @@ class DeepCallStandIn(Served):
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._faults: deque[Fault] = deque()
+        self._outage: Fault | None = None
+        self._watcher: Callable[[RecordedRequest], None] | None = None
         self._expired: Counter[str] = Counter()
         self._streamed_bytes = 0
         self._stopping = threading.Event()
@@ -352,6 +355,19 @@ class DeepCallStandIn(Served):
         """Queue faults; the next unset requests consume them in order before normal behaviour."""
         with self._lock:
             self._faults.extend(faults)
+
+    def set_outage(self, fault: Fault | None) -> None:
+        """Answer every unset request with ``fault`` (not consumed, before any queued fault)
+        until called with None."""
+        with self._lock:
+            self._outage = fault
+
+    def set_watcher(self, watcher: Callable[[RecordedRequest], None] | None) -> None:
+        """Call ``watcher`` with each unset request as it arrives, in the request's thread and
+        before it is answered (the demo notes the circuit breaker's state at that moment);
+        None stops watching. The watcher must not call back into the stand-in."""
+        with self._lock:
+            self._watcher = watcher
 
     # -- request handling (called from connection threads) ---------------------------------
 
@@ -444,9 +460,14 @@ class DeepCallStandIn(Served):
     def _record(self, request: RecordedRequest) -> None:
         with self._lock:
             self._requests.append(request)
+            watcher = self._watcher
+        if watcher is not None:
+            watcher(request)
 
     def _next_fault(self) -> Fault | None:
         with self._lock:
+            if self._outage is not None:
+                return self._outage
             return self._faults.popleft() if self._faults else None
 
     def _unset(self, raw: bytes) -> _Reply:

@@ -1,5 +1,5 @@
 """The local run: both handlers, every file in ``events/``, against a moto server and the DeepCall
-stand-in, with no AWS account and no Docker."""
+stand-in, with no AWS account and no Docker; then a DeepCall outage (``outage.py``)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 from masking_unset.sources import SOURCES
 from masking_unset_tools.local.lambda_context import LocalLambdaContext
+from masking_unset_tools.local.outage import play_outage
 from masking_unset_tools.local.signers import sign_event, with_headers
 from masking_unset_tools.local.stack import LocalStack, environment, local_stack
 
@@ -255,7 +256,8 @@ def replay(
 
 
 def run(events_dir: Path, *, verbose: bool = False, out: Callable[[str], None] = print) -> int:
-    """Run the local stack, replay the events, print what happened; 0 if all went as expected.
+    """Run the local stack, replay the events, then play a DeepCall outage
+    (:mod:`~masking_unset_tools.local.outage`); print what happened; 0 if all went as expected.
 
     :class:`ManifestError` before anything starts when the manifest is wrong."""
     load_manifest(events_dir)
@@ -265,6 +267,7 @@ def run(events_dir: Path, *, verbose: bool = False, out: Callable[[str], None] =
             out(f"local AWS endpoint (moto): {stack.aws.url}")
             out(f"DeepCall stand-in:         {stack.deepcall.base_url}")
             mismatches = replay(stack, events_dir, out)
+            mismatches += play_outage(stack, out)
     out("")
     out("all events behaved as expected" if not mismatches else f"{mismatches} event(s) differed")
     return 1 if mismatches else 0
