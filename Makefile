@@ -27,8 +27,12 @@ dev: $(VENV)/.synced  ## create or update the development environment
 demo: dev  ## run both handlers on events/ against a local AWS endpoint and DeepCall stand-in
 	$(BIN)/masking-unset demo
 
-test: dev  ## the whole test suite
-	$(BIN)/pytest
+# Workers of the test suite: each starts its own local servers. The tests mostly wait on
+# loopback servers, so more workers than cores still pays (docs/testing.md).
+TEST_WORKERS ?= 4
+
+test: dev  ## the whole test suite, in parallel (TEST_WORKERS, default 4)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 unit: dev  ## the unit tests
 	$(BIN)/pytest tests/unit

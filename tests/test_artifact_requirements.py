@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+# One worker runs every test that runs make or writes under .cache/ (make test runs in parallel).
+pytestmark = pytest.mark.xdist_group("repo-files")
+
 ROOT = Path(__file__).resolve().parents[1]
 REQUIREMENTS = ROOT / "src" / "layer" / "requirements.txt"
 # The Makefile's `requirements` target, writing to stdout instead of the file.

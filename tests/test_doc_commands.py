@@ -32,6 +32,9 @@ import requests
 from masking_unset_tools.local.stack import DEMO_SOURCE_SECRETS, LocalStack, provision
 from tests.support.deepcall import ScriptedDeepCall
 
+# One worker runs every test that runs make or writes under .cache/ (make test runs in parallel).
+pytestmark = pytest.mark.xdist_group("repo-files")
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]

@@ -16,7 +16,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 MAKE = shutil.which("make")
-pytestmark = pytest.mark.skipif(MAKE is None, reason="make is not installed")
+# One worker runs every test that runs make or writes under .cache/ (make test runs in parallel).
+pytestmark = [
+    pytest.mark.skipif(MAKE is None, reason="make is not installed"),
+    pytest.mark.xdist_group("repo-files"),
+]
 
 
 def _recipe(*args: str) -> list[str]:

@@ -19,6 +19,9 @@ from typing import Any
 import pytest
 from cfnlint.decode.decode import decode_str
 
+# One worker runs every test that runs make or writes under .cache/ (make test runs in parallel).
+pytestmark = pytest.mark.xdist_group("repo-files")
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

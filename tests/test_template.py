@@ -18,6 +18,9 @@ from typing import Any
 import pytest
 from cfnlint.decode.decode import decode_str
 
+# One worker runs every test that runs make or writes under .cache/ (make test runs in parallel).
+pytestmark = pytest.mark.xdist_group("repo-files")
+
 TEMPLATE_PATH = Path(__file__).resolve().parents[1] / "template.yaml"
 
 WEBHOOK_HANDLER = "masking_unset.handlers.webhook.lambda_handler"
