@@ -368,11 +368,20 @@ _URL_TAILS = [
 ]
 
 
+def _can_be_an_environment_value(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
+
+
 @st.composite
 def base_urls(draw: st.DrawFn) -> str:
     """A ``DEEPCALL_BASE_URL``: composed from parts above, or any text at all."""
     if draw(st.integers(0, 9)) == 0:
-        return draw(nasty_text)
+        # Any text an environment variable can hold: no NUL, no lone surrogate.
+        return draw(nasty_text.filter(_can_be_an_environment_value))
     return (
         "".join(draw(st.sampled_from(parts)) for parts in (_URL_SCHEMES, _URL_USERS, _URL_HOSTS))
         + draw(st.sampled_from(_URL_PORTS))

@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from masking_unset.config import Settings
 from masking_unset.logic.fields import (
-    SHOWN_VALUE_LENGTH,
     KnownStatuses,
     Lifecycle,
     as_action,
@@ -22,10 +21,10 @@ from masking_unset.logic.fields import (
     event_document,
     lifecycle,
     read_fields,
-    shown_value,
 )
 from masking_unset.models.errors import ConfigurationError, InvalidEvent
 from masking_unset.models.events import Action, CloseEvent
+from masking_unset.models.redact import SHOWN_VALUE_LENGTH, shown_value
 
 BASE = {"DEEPCALL_BASE_URL": "https://api.example.com", "DEEPCALL_SECRET_ID": "arn:secret"}
 

@@ -15,15 +15,13 @@ from masking_unset.models.deepcall import NUMBER_FIELDS
 from masking_unset.models.errors import InvalidEvent
 from masking_unset.models.events import Action, CloseEvent, Ignored, Minutes, SourceItem
 from masking_unset.models.fields import ID_FIELDS, MAX_ID_LENGTH, compiled
-from masking_unset.models.redact import displayable, scrub
+from masking_unset.models.redact import shown_value
 from masking_unset.observability import count_by
 
 _MINUTES = TypeAdapter(Minutes)
 # Whole minutes as text; Salesforce sends a Number field as "60.0".
 _WHOLE_TEXT = re.compile(r"[0-9]{1,9}(?:\.0*)?")
 # At most this much of a value a sender wrote is shown back in a reason.
-SHOWN_VALUE_LENGTH = 40
-_SCANNED_LENGTH = 256  # a longer value is cut before it is cleaned (and cut again after)
 
 
 def read_fields(
@@ -94,20 +92,6 @@ def status_in(status: str | None, statuses: Iterable[str]) -> bool:
         return False
     wanted = status.strip().casefold()
     return any(wanted == candidate.strip().casefold() for candidate in statuses)
-
-
-def shown_value(value: str) -> str:
-    """A value a sender wrote (a status, a stage), made fit to quote back in a reason: no control
-    or bidirectional character, blanks collapsed, every run of digits that could be a phone
-    number cut to its last four digits, at most :data:`SHOWN_VALUE_LENGTH` characters (the last
-    one ``…`` when cut), then backslashes and single quotes escaped."""
-    text = displayable(value[:_SCANNED_LENGTH])
-    # Anything else unprintable (zero-width, other spaces) becomes a blank, and blanks are
-    # collapsed before numbers are looked for: afterwards, either could join two short runs of
-    # digits into one long one that was never checked.
-    text = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
-    text = scrub(text, limit=SHOWN_VALUE_LENGTH).strip()
-    return text.replace("\\", "\\\\").replace("'", "\\'")
 
 
 @dataclass(frozen=True, slots=True)

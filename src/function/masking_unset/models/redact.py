@@ -160,3 +160,22 @@ def scrub(text: str, *, secrets: Iterable[str] = (), limit: int = _MAX_INPUT) ->
     if len(text) > limit:
         text = text[: max(0, limit - 1)] + "…"
     return text
+
+
+# A sender's value (a status, a stage) quoted back in a reason: at most this many characters.
+SHOWN_VALUE_LENGTH = 40
+_SCANNED_LENGTH = 256  # a longer value is cut before it is cleaned (and cut again after)
+
+
+def shown_value(value: str) -> str:
+    """A value a sender wrote (a status, a stage), made fit to quote back in a reason: no control
+    or bidirectional character, blanks collapsed, every run of digits that could be a phone
+    number cut to its last four digits, at most :data:`SHOWN_VALUE_LENGTH` characters (the last
+    one ``…`` when cut), then backslashes and single quotes escaped."""
+    text = displayable(value[:_SCANNED_LENGTH])
+    # Anything else unprintable (zero-width, other spaces) becomes a blank, and blanks are
+    # collapsed before numbers are looked for: afterwards, either could join two short runs of
+    # digits into one long one that was never checked.
+    text = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+    text = scrub(text, limit=SHOWN_VALUE_LENGTH).strip()
+    return text.replace("\\", "\\\\").replace("'", "\\'")

@@ -8,7 +8,6 @@ import uuid
 from collections.abc import Mapping, Sequence
 
 from masking_unset.config import Settings
-from masking_unset.logic.fields import shown_value
 from masking_unset.logic.signatures import (
     MIN_STANDARD_WEBHOOKS_KEY_BYTES,
     standard_webhooks_key,
@@ -19,6 +18,7 @@ from masking_unset.models.errors import InvalidEvent
 from masking_unset.models.events import Action, CloseEvent, SourceItem
 from masking_unset.models.http import WebhookRequest
 from masking_unset.models.json_input import load_json
+from masking_unset.models.redact import shown_value
 from masking_unset.observability import count_by
 from masking_unset.sources.base import Credential, SignedParts, SourceDoc, WebhookSource
 
