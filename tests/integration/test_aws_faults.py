@@ -239,7 +239,7 @@ def test_a_release_failing_after_a_deepcall_failure_loses_nothing(
     assert [r["status"] for r in records(stack)] == ["COMPLETED"]
 
 
-def test_secrets_failing_hand_the_record_back_and_answer_503(
+def test_secrets_failing_defer_the_record_and_answer_503(
     stack: LocalStack, deepcall: ScriptedDeepCall, faulty_aws: FaultyAwsProxy
 ) -> None:
     faulty_aws.always("GetSecretValue", AwsFault.throttle())
@@ -253,8 +253,13 @@ def test_secrets_failing_hand_the_record_back_and_answer_503(
         "code": "secrets_unavailable",
         "message": "the secret named by WEBHOOK_SECRETS_ID could not be read (ThrottlingException)",
     }
-    assert failed == ["m-1"]  # handed back, not parked
+    # Not the record's fault: deferred (a copy waits in the queue), never parked for it.
+    assert failed == []
     assert messages(stack, stack.dead_letter_queue_url) == []
+    waiting = stack.aws.client("sqs").get_queue_attributes(
+        QueueUrl=stack.queue_url, AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+    )["Attributes"]
+    assert waiting["ApproximateNumberOfMessagesDelayed"] == "1"
     assert records(stack) == []  # released: the redelivery goes through
     faulty_aws.clear()
     assert queue(sqs_record(QUEUED_CLOSE, "m-1")) == []

@@ -34,6 +34,9 @@ SCENE_SETTINGS = {
     "MAX_CONCURRENCY": "1",  # one record at a time: the story reads in order
     "DEEPCALL_RETRY_BASE_SECONDS": "0.05",
     "DEEPCALL_RETRY_MAX_SECONDS": "0.1",
+    # The scene's closes expire at once, whatever grace period the user's own settings give.
+    "EXPIRY_GRACE_MINUTES": "0",
+    "DRY_RUN": "false",
 }
 SHOWN_SETTINGS = ("BREAKER_FAILURE_THRESHOLD", "BREAKER_OPEN_SECONDS", "QUEUE_DEFER_MAX_SECONDS")
 CLOSES = 5
