@@ -46,6 +46,8 @@ COMMON_ENVIRONMENT = {
     "DEEPCALL_ALREADY_DONE_CODES",
     "TICKET_STATE_TABLE",
     "FLEET_STATE_TABLE",
+    "TRAIL_TABLE",
+    "TRAIL_RETENTION_DAYS",
     "BREAKER_FAILURE_THRESHOLD",
     "BREAKER_OPEN_SECONDS",
     "QUEUE_DEFER_MAX_AGE_SECONDS",
@@ -380,6 +382,7 @@ def test_api_is_throttled(resources: dict[str, Any]) -> None:
         ("MaskingMapTable", "pk", "expires_at"),
         ("TicketStateTable", "id", "expiration"),
         ("FleetStateTable", "id", "expiration"),
+        ("TrailTable", "id", "expiration"),
     ],
 )
 def test_tables(resources: dict[str, Any], table: str, key: str, ttl: str) -> None:
@@ -425,6 +428,7 @@ def test_outputs(template: dict[str, Any]) -> None:
         "MaskingMapTableName",
         "TicketStateTableName",
         "FleetStateTableName",
+        "TrailTableName",
         "WebhookFunctionName",
         "QueueFunctionName",
     }
@@ -584,3 +588,24 @@ def test_queue_function_may_defer_to_its_own_queue_only(resources: dict[str, Any
     fleet = next(s for s in statements if s["Sid"] == "FleetState")
     assert fleet["Resource"] == [{"Fn::GetAtt": ["FleetStateTable", "Arn"]}]
     assert "dynamodb:DeleteItem" not in fleet["Action"]
+
+
+def test_the_trail_is_looked_up_by_ticket_and_by_masking_and_written_by_both_functions(
+    resources: dict[str, Any],
+) -> None:
+    properties = resources["TrailTable"]["Properties"]
+    indexes = {
+        index["IndexName"]: [key["AttributeName"] for key in index["KeySchema"]]
+        for index in properties["GlobalSecondaryIndexes"]
+    }
+    assert indexes == {"by-ticket": ["ticket"], "by-mask": ["mask_hash"]}
+    for function in ("WebhookFunction", "QueueFunction"):
+        [policy] = resources[function]["Properties"]["Policies"]
+        [trail] = [s for s in policy["Statement"] if s.get("Sid") == "Trail"]
+        # Least privilege: the functions only append; reading is the operator's (the CLI).
+        assert set(trail["Action"]) == {"dynamodb:PutItem", "dynamodb:UpdateItem"}
+        assert trail["Resource"] == [{"Fn::GetAtt": ["TrailTable", "Arn"]}]
+        others = [s for s in policy["Statement"] if s.get("Sid") != "Trail"]
+        assert all(
+            {"Fn::GetAtt": ["TrailTable", "Arn"]} not in s.get("Resource", []) for s in others
+        )
