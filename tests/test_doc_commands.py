@@ -204,6 +204,7 @@ DRY_RUN_LINE = (
     'dry run: would send POST https://v4-api.deepcall.com/api/v2/Masking/unset {"<credentials>": '
     '"from DEEPCALL_SECRET_ID", "mask": "******1234", "expiry_duration": -1}'
 )
+EXPIRE_EVT_42 = "masking-unset expire --mask '+91 80 4000 1234' --ticket-id T-42 --event-id evt-42"
 RESIGN_TO_FRESH = (
     "masking-unset resign events/webhook-http-api.json --secret-file whsec.txt > fresh.json"
 )
@@ -405,6 +406,30 @@ COMMANDS: dict[str, Run | Recipe | NotRun] = {
     ),
     "masking-unset dlq list --max 200 --json | jq -r .error_code | sort | uniq -c": Run(
         env="stack", says=(r"^\s*1 -$",)
+    ),
+    # docs/operations.md, trail: an operator's expiry first, then its trail three ways.
+    EXPIRE_EVT_42: Run(env="stack", says=("unset",), unset_calls=1),
+    "masking-unset trail": NotRun(NAMED_ONLY),
+    # README.md: a ticket the fresh stack has no trail of (the lines below show one).
+    "masking-unset trail --ticket zendesk:4711": Run(
+        env="stack", exit=1, says=("^error: no trail kept for ticket zendesk:4711 in ",)
+    ),
+    "masking-unset trail --event evt-42": Run(
+        env="stack",
+        after=EXPIRE_EVT_42,
+        says=(
+            r"^trail of event evt-42: 1 event\(s\), 4 step\(s\), oldest first \(UTC\)$",
+            r"^\[1\] event cli:id:evt-42  ticket cli:T-42$",
+            r"cli +received +trigger=cli source=cli ticket_id=T-42 event_id=evt-42",
+            r"cli +outcome +status=unset target=mask=\*\*\*1234",
+        ),
+        not_says=("4000 1234", "8040001234"),
+    ),
+    "masking-unset trail --ticket cli:T-42 --json": Run(
+        env="stack", after=EXPIRE_EVT_42, says=('"step": "received"', '"step": "done"')
+    ),
+    "masking-unset trail --mask '+91 80 4000 1234'": Run(
+        env="stack", after=EXPIRE_EVT_42, says=(r"^trail of masking \*\*\*1234: 1 event\(s\)",)
     ),
     # docs/operations.md says so: moto has no message move tasks.
     "masking-unset redrive": Run(env="stack", exit=1, says=(NO_MOVE_TASKS,)),

@@ -80,7 +80,7 @@ def trail_writes(stack: LocalStack) -> Iterator[list[str]]:
             writes.append(model.name)
 
     get_app().boto3_session.events.register("provide-client-params.dynamodb", seen)
-    yield writes
+    return writes
 
 
 def test_one_events_whole_life_reads_back_in_order(
@@ -101,7 +101,7 @@ def test_one_events_whole_life_reads_back_in_order(
     assert main(["redrive", "--poll-seconds", "0.01"]) == EXIT_OK
     assert "trail: redriven noted for 1 event(s)" in capsys.readouterr().out
     assert deliver_from(stack, stack.queue_url) == []
-    assert deepcall.expired == {"8040001234": 1} or sum(deepcall.expired.values()) == 1
+    assert sum(deepcall.expired.values()) == 1
 
     document = trail_json(capsys, "--event", "evt-life")
     steps = [(step["fn"], step["step"]) for step in document["steps"]]
@@ -122,12 +122,17 @@ def test_one_events_whole_life_reads_back_in_order(
         ("queue", "done"),
     ]
     by_step = [step for step in document["steps"]]
-    assert by_step[0]["trigger"] == "webhook" and by_step[0]["ticket_id"] == "T-life"
-    assert by_step[1]["http_status"] == 502 and "latency_ms" in by_step[1]
-    assert by_step[5]["trigger"] == "queue" and by_step[5]["receive_count"] == 1
+    assert by_step[0]["trigger"] == "webhook"
+    assert by_step[0]["ticket_id"] == "T-life"
+    assert by_step[1]["http_status"] == 502
+    assert "latency_ms" in by_step[1]
+    assert by_step[5]["trigger"] == "queue"
+    assert by_step[5]["receive_count"] == 1
     assert by_step[6]["code"] == "1000"
-    assert by_step[8]["code"] and by_step[8]["reason"]
-    assert by_step[12]["status"] == "unset" and by_step[12]["target"] == "mask=***1234"
+    assert by_step[8]["code"]
+    assert by_step[8]["reason"]
+    assert by_step[12]["status"] == "unset"
+    assert by_step[12]["target"] == "mask=***1234"
     times = [step["at"] for step in document["steps"]]
     assert times == sorted(times)
     # The same life by ticket and by masking number; and as text, oldest first, in UTC.
@@ -137,7 +142,8 @@ def test_one_events_whole_life_reads_back_in_order(
     text = capsys.readouterr().out
     assert text.startswith("trail of ticket generic:T-life: 1 event(s), 14 step(s)")
     assert text.index(" received ") < text.index(" parked ") < text.index(" redriven ")
-    assert "4000 1234" not in text and "8040001234" not in text
+    assert "4000 1234" not in text
+    assert "8040001234" not in text
 
 
 def test_dlq_list_shows_each_parked_messages_trail(
@@ -151,7 +157,8 @@ def test_dlq_list_shows_each_parked_messages_trail(
     assert main(["dlq", "list"]) == EXIT_OK
     out = capsys.readouterr().out
     assert "  trail:" in out
-    assert "queue received" in out and "queue parked" in out
+    assert "queue received" in out
+    assert "queue parked" in out
     assert main(["dlq", "list", "--json"]) == EXIT_OK
     [listed] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert listed["trail_key"] == "queue:id:evt-parked"
@@ -178,7 +185,8 @@ def test_a_deferred_record_shows_deferred_with_its_reason(
     document = trail_json(capsys, "--event", "queue:evt-later")
     [deferred] = [step for step in document["steps"] if step["step"] == "deferred"]
     assert deferred["reason"] == "circuit_open"
-    assert deferred["delay_seconds"] >= 1 and deferred["deferrals"] == 1
+    assert deferred["delay_seconds"] >= 1
+    assert deferred["deferrals"] == 1
     assert [step["step"] for step in document["steps"]][-1] == "deferred"
 
 

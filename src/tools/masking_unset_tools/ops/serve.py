@@ -195,6 +195,11 @@ def announce(serving: Serving, out: Out) -> None:
         return
     out(f"local AWS endpoint (moto): {serving.stack.aws.url}")
     out(f"DeepCall stand-in:         {serving.stack.deepcall.base_url}")
+    out(f"trail table:               {serving.stack.trail_table}")
+    out(
+        f"  masking-unset trail --endpoint-url {serving.stack.aws.url} "
+        f"--table {serving.stack.trail_table} --ticket generic:TICKET"
+    )
     from masking_unset_tools.local.stack import DEMO_SOURCE_SECRETS
 
     out(f"sources with demo secrets: {', '.join(sorted(DEMO_SOURCE_SECRETS))}")
