@@ -478,8 +478,8 @@ def cmd_redrive(args: argparse.Namespace) -> int:
         from masking_unset_tools.ops.trail import record_redriven
 
         note = "moved back to the main queue" if args.wait else "move to the main queue started"
-        written = record_redriven(_aws("dynamodb"), table, keys, note)
-        _out(f"trail: redriven noted for {written} event(s)")
+        if written := record_redriven(_aws("dynamodb"), table, keys, note):
+            _out(f"trail: redriven noted for {written} event(s)")
     return EXIT_OK
 
 
