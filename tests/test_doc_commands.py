@@ -211,6 +211,9 @@ MAPPING_PUT = (
     ".venv/bin/masking-unset mapping put --source hubspot --ticket 3141592 "
     "--mask '+91 80 4000 3141' --expires-in 90"
 )
+EXPIRE_EVT_42 = (
+    ".venv/bin/masking-unset expire --mask '+91 80 4000 1234' --ticket-id T-42 --event-id evt-42"
+)
 RESIGN_TO_FRESH = (
     ".venv/bin/masking-unset resign events/webhook-http-api.json --secret-file whsec.txt"
     " > fresh.json"
@@ -449,6 +452,29 @@ COMMANDS: dict[str, Run | Recipe | NotRun] = {
     ),
     ".venv/bin/masking-unset dlq list --max 200 --json | jq -r .error_code | sort | uniq -c": Run(
         env="stack", says=(r"^\s*1 -$",)
+    ),
+    # docs/operations.md, trail: an operator's expiry first, then its trail three ways.
+    EXPIRE_EVT_42: Run(env="stack", says=("unset",), unset_calls=1),
+    "masking-unset trail": NotRun(NAMED_ONLY),
+    "masking-unset redrive": NotRun(NAMED_ONLY),
+    # README.md names it in prose; the lines of docs/operations.md below run.
+    "masking-unset trail --ticket zendesk:4711": NotRun(NAMED_ONLY),
+    ".venv/bin/masking-unset trail --event evt-42": Run(
+        env="stack",
+        after=EXPIRE_EVT_42,
+        says=(
+            r"^trail of event evt-42: 1 event\(s\), 4 step\(s\), oldest first \(UTC\)$",
+            r"^\[1\] event cli:id:evt-42  ticket cli:T-42$",
+            r"cli +received +trigger=cli source=cli ticket_id=T-42 event_id=evt-42",
+            r"cli +outcome +status=unset target=mask=\*\*\*1234",
+        ),
+        not_says=("4000 1234", "8040001234"),
+    ),
+    ".venv/bin/masking-unset trail --ticket cli:T-42 --json": Run(
+        env="stack", after=EXPIRE_EVT_42, says=('"step": "received"', '"step": "done"')
+    ),
+    ".venv/bin/masking-unset trail --mask '+91 80 4000 1234'": Run(
+        env="stack", after=EXPIRE_EVT_42, says=(r"^trail of masking \*\*\*1234: 1 event\(s\)",)
     ),
     # docs/operations.md says so: moto has no message move tasks.
     ".venv/bin/masking-unset redrive": Run(env="stack", exit=1, says=(NO_MOVE_TASKS,)),

@@ -51,6 +51,8 @@ COMMON_ENVIRONMENT = {
     "DEEPCALL_ALREADY_DONE_CODES",
     "TICKET_STATE_TABLE",
     "FLEET_STATE_TABLE",
+    "TRAIL_TABLE",
+    "TRAIL_RETENTION_DAYS",
     "BREAKER_FAILURE_THRESHOLD",
     "BREAKER_OPEN_SECONDS",
     "QUEUE_DEFER_MAX_AGE_SECONDS",
@@ -386,6 +388,7 @@ def test_api_is_throttled(resources: dict[str, Any]) -> None:
         ("MaskingMapTable", "pk", "expires_at"),
         ("TicketStateTable", "id", "expiration"),
         ("FleetStateTable", "id", "expiration"),
+        ("TrailTable", "id", "expiration"),
     ],
 )
 def test_tables(resources: dict[str, Any], table: str, key: str, ttl: str) -> None:
@@ -431,6 +434,7 @@ def test_outputs(template: dict[str, Any]) -> None:
         "MaskingMapTableName",
         "TicketStateTableName",
         "FleetStateTableName",
+        "TrailTableName",
         "WebhookFunctionName",
         "QueueFunctionName",
     }
@@ -598,3 +602,24 @@ def test_sam_local_can_point_the_functions_at_local_stand_ins(template: dict[str
     common = template["Globals"]["Function"]["Environment"]["Variables"]
     assert common["AWS_ENDPOINT_URL"] == ""
     assert common["DEEPCALL_ALLOW_HTTP"] == "false"
+
+
+def test_the_trail_is_looked_up_by_ticket_and_by_masking_and_written_by_both_functions(
+    resources: dict[str, Any],
+) -> None:
+    properties = resources["TrailTable"]["Properties"]
+    indexes = {
+        index["IndexName"]: [key["AttributeName"] for key in index["KeySchema"]]
+        for index in properties["GlobalSecondaryIndexes"]
+    }
+    assert indexes == {"by-ticket": ["ticket"], "by-mask": ["mask_hash"]}
+    for function in ("WebhookFunction", "QueueFunction"):
+        [policy] = resources[function]["Properties"]["Policies"]
+        [trail] = [s for s in policy["Statement"] if s.get("Sid") == "Trail"]
+        # Least privilege: the functions only append; reading is the operator's (the CLI).
+        assert set(trail["Action"]) == {"dynamodb:PutItem", "dynamodb:UpdateItem"}
+        assert trail["Resource"] == [{"Fn::GetAtt": ["TrailTable", "Arn"]}]
+        others = [s for s in policy["Statement"] if s.get("Sid") != "Trail"]
+        assert all(
+            {"Fn::GetAtt": ["TrailTable", "Arn"]} not in s.get("Resource", []) for s in others
+        )

@@ -155,11 +155,13 @@ def test_no_plain_hash_of_a_number_is_stored_logged_or_emitted(
     assert response_json(answer)["status"] == "queued"
 
     states = table_items(stack, stack.ticket_state_table)
+    trail = json.dumps(table_items(stack, stack.trail_table))
     parked = messages(stack, stack.dead_letter_queue_url)
     queued = messages(stack, stack.queue_url)
     stored = [
         json.dumps(table_items(stack, stack.idempotency_table)),
         json.dumps(states),
+        trail,
         json.dumps(parked),
         json.dumps(queued),
     ]
@@ -184,6 +186,13 @@ def test_no_plain_hash_of_a_number_is_stored_logged_or_emitted(
     assert f"ledger#{keys.digest('ledger', 'm1=9123456780', 'm2=9988776655')}" in ledger
     shown = json.dumps(ledger)
     assert [form for n in NUMBERS for form in forms(n) if form in shown] == []
+    # The trail kept every event's steps, each number only as its last four digits, and the
+    # masking numbers as keyed hashes under the deployment's key.
+    assert '"step": {"S": "parked"}' in trail
+    assert '"step": {"S": "queued"}' in trail
+    assert "mask_hash" in trail
+    assert f'"S": "{keys.digest("trail-mask", "+91" + NUMBERS[0])}"' in trail
+    assert not [form for n in NUMBERS for form in forms(n) if form in trail]
 
 
 def test_the_same_event_under_two_keys_is_stored_under_two_keys(

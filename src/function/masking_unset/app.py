@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from masking_unset.handlers.receiver import WebhookReceiver
     from masking_unset.logic.batch import BatchProcessor
     from masking_unset.logic.expiry import MaskingExpirer
+    from masking_unset.logic.trail import TrailKeeper
     from masking_unset.models.budget import TimeBudget
 
 
@@ -255,6 +256,32 @@ class App:
             states=self.ticket_states,
         )
 
+    @cached_property
+    def trail(self) -> TrailKeeper:
+        """Each event's steps (``TRAIL_TABLE``; none in a dry run), written once per event per
+        invocation through a client of one attempt and short timeouts: it never holds an event."""
+        from masking_unset.logic.trail import TrailKeeper
+
+        store = None
+        if self.settings.trail_table and not self.settings.dry_run:
+            from masking_unset.clients.trail import TrailTable
+
+            client = cast("DynamoDBClient", _Deferred(self._trail_client))
+            store = TrailTable(client, self.settings.trail_table)
+        return TrailKeeper(store, settings=self.settings, hash_keys=self.expirer.hash_keys)
+
+    def _trail_client(self) -> DynamoDBClient:
+        """The DynamoDB client of the trail: the fleet rate's short timeouts, one attempt."""
+        with self._client_lock:
+            client = self._clients.get("dynamodb/trail")
+            if client is None:
+                from masking_unset.clients.aws import aws_client, fleet_rate_client_config
+
+                config = fleet_rate_client_config(self.settings.max_concurrency)
+                client = aws_client(self.boto3_session, "dynamodb", config)
+                self._clients["dynamodb/trail"] = client
+            return cast("DynamoDBClient", client)
+
     def _queue(self, url: str | None) -> QueueClient | None:
         if not url:
             return None
@@ -283,7 +310,12 @@ class App:
         from masking_unset.handlers.receiver import WebhookReceiver
 
         return WebhookReceiver(
-            self.settings, self.secrets, self.expirer, fallback=self.queue, budget=self.budget
+            self.settings,
+            self.secrets,
+            self.expirer,
+            fallback=self.queue,
+            budget=self.budget,
+            trail=self.trail,
         )
 
     @cached_property
@@ -307,6 +339,7 @@ class App:
             deferral=Deferral(
                 settings.queue_defer_max_seconds, settings.queue_defer_max_age_seconds
             ),
+            trail=self.trail,
         )
 
     # SnapStart (handlers/snapstart.py): what is built before the snapshot, what each copy redoes.

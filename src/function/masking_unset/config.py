@@ -149,6 +149,10 @@ class Settings(BaseModel):
     occurred_at_max_skew_seconds: int = Field(
         default=300, alias="OCCURRED_AT_MAX_SKEW_SECONDS", ge=0, le=86_400
     )
+    # Each event's steps (received, DeepCall attempts, queued, deferred, parked, outcome), kept
+    # this many days for `masking-unset trail` (logic/trail.py). Unset: no trail is kept.
+    trail_table: OptionalText = Field(default=None, alias="TRAIL_TABLE")
+    trail_retention_days: int = Field(default=30, alias="TRAIL_RETENTION_DAYS", ge=1, le=365)
     # The secret holding the key of every stored hash (models/hashing.py).
     hash_key_secret_id: OptionalText = Field(default=None, alias="HASH_KEY_SECRET_ID")
     dry_run: bool = Field(default=False, alias="DRY_RUN")
@@ -243,6 +247,7 @@ class Settings(BaseModel):
             for name, value in (
                 ("IDEMPOTENCY_TABLE", self.idempotency_table),
                 ("TICKET_STATE_TABLE", self.ticket_state_table),
+                ("TRAIL_TABLE", self.trail_table),
             )
             if value
         ]

@@ -38,6 +38,9 @@ exit codes:
   2  usage or configuration error (bad arguments, unreadable file, missing variable)
 """
 
+# How many parked messages `redrive` lists to note "redriven" in their events' trails.
+REDRIVE_TRAIL_MAX = 500
+
 ENVIRONMENT = """\
 environment (--live, expire, dlq, redrive, mapping): the functions' own variables, e.g.
   DEEPCALL_BASE_URL, DEEPCALL_SECRET_ID, WEBHOOK_SECRETS_ID, QUEUE_URL, DEAD_LETTER_QUEUE_URL,
@@ -344,6 +347,90 @@ def _sqs() -> SQSClient:
     return client
 
 
+def _aws(service: str, endpoint_url: str | None = None) -> Any:
+    """A client of the environment's AWS (or of ``endpoint_url``, e.g. a local moto server)."""
+    from botocore.exceptions import BotoCoreError
+
+    from masking_unset.clients.aws import aws_session
+
+    try:
+        return aws_session().client(service, endpoint_url=endpoint_url or None)  # type: ignore[call-overload]
+    except BotoCoreError as exc:
+        raise UsageError(f"AWS configuration: {exc}") from None
+
+
+def _trail_table(args: argparse.Namespace, *, required: bool) -> str | None:
+    """The trail table the command reads (``--table``, TRAIL_TABLE, ``--stack``'s output)."""
+    from masking_unset_tools.ops.trail import table_name
+
+    option, stack = getattr(args, "table", None), getattr(args, "stack", None)
+    if not required and not (option or stack or os.environ.get("TRAIL_TABLE", "").strip()):
+        return None
+    endpoint = getattr(args, "endpoint_url", None)
+    cloudformation = _aws("cloudformation", endpoint) if stack and not option else None
+    return table_name(option, stack, cloudformation)
+
+
+def _trail_key_reader() -> Callable[[str], str | None]:
+    """Tells a queued body's trail key: by its event id; without one, by its keyed hash when the
+    functions' variables (HASH_KEY_SECRET_ID, the number settings) are at hand."""
+    from masking_unset.config import Settings
+    from masking_unset.models.errors import MaskingUnsetError
+    from masking_unset_tools.ops.trail import message_key, read_hash_keys
+
+    keys, settings = None, None
+    if os.environ.get("HASH_KEY_SECRET_ID", "").strip():
+        try:
+            settings = Settings.from_env()
+            keys = read_hash_keys(_aws("secretsmanager"))
+        except (MaskingUnsetError, CommandError):
+            keys = None  # the events with an id are still found
+    return lambda body: message_key(body, keys, settings)
+
+
+def cmd_trail(args: argparse.Namespace) -> int:
+    """Show what happened to an event, step by step.
+
+    Print the trail of an event, a ticket or a masking number, oldest first, in UTC, across both
+    functions and the dead-letter queue: received (webhook or queue), each DeepCall attempt
+    (code, HTTP status, latency), failed, queued, deferred, parked, redriven, outcome. Read from
+    the trail table: --table, else TRAIL_TABLE, else the TrailTableName output of --stack.
+
+    examples:
+      masking-unset trail --ticket zendesk:4711
+      masking-unset trail --event evt-2003 --json
+      masking-unset trail --mask '+91 80 4000 1234'
+
+    --event takes the event id (or SOURCE:ID); --mask reads the hash key (HASH_KEY_SECRET_ID) to
+    look up the number's keyed hash. Exits 1 when no trail is kept for it.
+    """
+    from masking_unset.models.redact import redact_number
+    from masking_unset_tools.ops import trail
+
+    table = _trail_table(args, required=True)
+    assert table is not None
+    dynamodb = _aws("dynamodb", args.endpoint_url)
+    if args.ticket:
+        if ":" not in args.ticket:
+            raise UsageError("--ticket takes SOURCE:ID, e.g. zendesk:4711")
+        found, what = trail.by_ticket(dynamodb, table, args.ticket), f"ticket {args.ticket}"
+    elif args.event:
+        found = trail.by_keys(dynamodb, table, trail.event_keys(args.event))
+        what = f"event {args.event}"
+    else:
+        keys = trail.read_hash_keys(_aws("secretsmanager", args.endpoint_url))
+        found = trail.by_mask(dynamodb, table, trail.mask_lookup(args.mask, keys))
+        what = "masking " + redact_number(args.mask)
+    if not found:
+        raise OperationFailed(f"no trail kept for {what} in {table}")
+    found.sort(key=lambda kept: str(kept.steps[0].get("at", "")) if kept.steps else "")
+    if args.json:
+        _out(json.dumps(trail.timeline_json(found)))
+    else:
+        trail.print_timeline(found, _out, what=what)
+    return EXIT_OK
+
+
 def cmd_dlq_list(args: argparse.Namespace) -> int:
     """Show parked messages and why they were parked.
 
@@ -360,13 +447,41 @@ def cmd_dlq_list(args: argparse.Namespace) -> int:
     if args.max < 1:
         raise UsageError("--max must be at least 1")
     url = _queue_url(args.dlq_url, "DEAD_LETTER_QUEUE_URL", "--dlq-url")
-    listing = list_dead_letters(_sqs(), url, max_messages=args.max)
+    table = _trail_table(args, required=False)
+    key_of = _trail_key_reader() if table else None
+    listing = list_dead_letters(_sqs(), url, max_messages=args.max, key_of=key_of)
+    kept = _parked_trails(listing.messages, table)
     if args.json:
         for message in listing.messages:
-            _out(json.dumps(message.to_dict()))
+            shown: dict[str, Any] = dict(message.to_dict())
+            if kept is not None:
+                found = kept.get(message.message_id)
+                shown["trail"] = found.steps if found else []
+            _out(json.dumps(shown))
     else:
-        print_listing(listing, _out)
+        from masking_unset_tools.ops.trail import brief
+
+        trails = None
+        if kept is not None:
+            trails = {message_id: brief(found) for message_id, found in kept.items()}
+        print_listing(listing, _out, trails)
     return EXIT_OK
+
+
+def _parked_trails(messages: Sequence[Any], table: str | None) -> dict[str, Any] | None:
+    """Each parked message's trail (message id -> EventTrail), when a trail table is named."""
+    if table is None:
+        return None
+    from masking_unset_tools.ops.trail import by_keys
+
+    dynamodb = _aws("dynamodb")
+    kept = {}
+    for message in messages:
+        if message.trail_key:
+            found = by_keys(dynamodb, table, [message.trail_key])
+            if found:
+                kept[message.message_id] = found[0]
+    return kept
 
 
 def cmd_redrive(args: argparse.Namespace) -> int:
@@ -381,7 +496,7 @@ def cmd_redrive(args: argparse.Namespace) -> int:
 
     Exits 1 when the task fails, is cancelled or is still running at --timeout.
     """
-    from masking_unset_tools.ops.dlq import redrive
+    from masking_unset_tools.ops.dlq import list_dead_letters, redrive
 
     dlq_url = _queue_url(args.dlq_url, "DEAD_LETTER_QUEUE_URL", "--dlq-url")
     queue_url = _queue_url(args.queue_url, "QUEUE_URL", "--queue-url")
@@ -389,8 +504,17 @@ def cmd_redrive(args: argparse.Namespace) -> int:
         raise UsageError("--poll-seconds and --timeout must be positive")
     if args.max_per_second is not None and not 1 <= args.max_per_second <= 500:
         raise UsageError("--max-per-second must lie in 1..500 (SQS's limit)")
+    sqs = _sqs()
+    table = _trail_table(args, required=False)
+    keys: list[str] = []
+    if table is not None:
+        # The events the move takes, as listed before it starts (what arrives later is not).
+        listed = list_dead_letters(
+            sqs, dlq_url, max_messages=REDRIVE_TRAIL_MAX, key_of=_trail_key_reader()
+        )
+        keys = [message.trail_key for message in listed.messages if message.trail_key]
     redrive(
-        _sqs(),
+        sqs,
         dlq_url,
         queue_url,
         _out,
@@ -399,6 +523,12 @@ def cmd_redrive(args: argparse.Namespace) -> int:
         poll_seconds=args.poll_seconds,
         timeout_seconds=args.timeout,
     )
+    if table is not None:
+        from masking_unset_tools.ops.trail import record_redriven
+
+        note = "moved back to the main queue" if args.wait else "move to the main queue started"
+        if written := record_redriven(_aws("dynamodb"), table, keys, note):
+            _out(f"trail: redriven noted for {written} event(s)")
     return EXIT_OK
 
 
@@ -628,6 +758,17 @@ def build_parser() -> argparse.ArgumentParser:
     dlq_list = _command(dlq_commands, "list", cmd_dlq_list, dlq_url)
     dlq_list.add_argument("--max", type=int, default=50, help="at most this many (default 50)")
     dlq_list.add_argument("--json", action="store_true", help="one JSON object per line")
+    dlq_list.add_argument("--table", help="trail table (default: $TRAIL_TABLE; none: no trails)")
+
+    trail = _command(commands, "trail", cmd_trail)
+    which = trail.add_mutually_exclusive_group(required=True)
+    which.add_argument("--ticket", metavar="SOURCE:ID", help="every event of a ticket")
+    which.add_argument("--event", metavar="ID", help="one event, by its id (or SOURCE:ID)")
+    which.add_argument("--mask", metavar="NUMBER", help="every event of a masking number")
+    trail.add_argument("--json", action="store_true", help="one JSON document")
+    trail.add_argument("--table", help="trail table (default: $TRAIL_TABLE)")
+    trail.add_argument("--stack", help="a deployed stack: its TrailTableName output")
+    trail.add_argument("--endpoint-url", help="an AWS endpoint, e.g. the local moto server's")
 
     redrive = _command(commands, "redrive", cmd_redrive, dlq_url)
     redrive.add_argument(
@@ -642,6 +783,9 @@ def build_parser() -> argparse.ArgumentParser:
     redrive.add_argument("--poll-seconds", type=float, default=5.0, help="poll interval (5)")
     redrive.add_argument("--timeout", type=float, default=900.0, help="stop waiting after (900)")
     redrive.add_argument("--queue-url", help="main queue URL (default: $QUEUE_URL)")
+    redrive.add_argument(
+        "--table", help="trail table to note each moved event in (default: $TRAIL_TABLE)"
+    )
 
     mapping = commands.add_parser(
         "mapping",

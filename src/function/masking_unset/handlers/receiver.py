@@ -10,6 +10,7 @@ from masking_unset.config import Settings
 from masking_unset.handlers.responses import respond
 from masking_unset.logic.expiry import MaskingExpirer
 from masking_unset.logic.ports import SecretReader, Sender
+from masking_unset.logic.trail import TrailKeeper
 from masking_unset.logic.webhooks import WebhookDelivery
 from masking_unset.models.budget import Deadline, TimeBudget
 from masking_unset.models.errors import MethodNotAllowed, PayloadTooLarge, UnknownSource
@@ -33,11 +34,12 @@ class WebhookReceiver:
         fallback: Sender | None = None,
         clock: Callable[[], float] = time.time,
         budget: TimeBudget | None = None,
+        trail: TrailKeeper | None = None,
     ) -> None:
         self._settings = settings
         self._clock = clock
         self.delivery = WebhookDelivery(
-            settings, secrets, expirer, fallback=fallback, budget=budget
+            settings, secrets, expirer, fallback=fallback, budget=budget, trail=trail
         )
 
     def receive(self, request: WebhookRequest, deadline: Deadline | None = None) -> WebhookResponse:

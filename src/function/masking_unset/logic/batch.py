@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from masking_unset.logic import trail
 from masking_unset.logic.envelopes import unwrap
 from masking_unset.logic.expiry import MaskingExpirer
 from masking_unset.logic.failures import disposition
 from masking_unset.logic.ports import Sender, VisibilityControl
 from masking_unset.logic.retry import clamp
+from masking_unset.logic.trail import TRIGGER_QUEUE, TrailKeeper
 from masking_unset.models.budget import Deadline, TimeBudget
 from masking_unset.models.errors import CircuitOpen, MaskingUnsetError, UpstreamError
 from masking_unset.models.events import CloseEvent
@@ -113,8 +115,10 @@ class BatchProcessor:
         requeue: Sender | None = None,
         deferral: Deferral | None = None,
         clock: Callable[[], float] = time.time,
+        trail: TrailKeeper | None = None,
     ) -> None:
         self._service = service
+        self._trail = trail
         self._dead_letters = dead_letters
         self._visibility = visibility
         # The main queue: where a record DeepCall could not take waits as a new message.
@@ -199,12 +203,29 @@ class BatchProcessor:
             # time invisible, one receive of the fresh copy's deliveries.
             self._delay(record, math.ceil(record.not_before - self._clock()))
             return RecordFate.RETRY
+        if self._trail is None:
+            return self._expire_record(record, ids, deadline)
+        with self._trail.event(TRIGGER_QUEUE, deadline):
+            return self._expire_record(record, ids, deadline)
+
+    def _expire_record(
+        self, record: QueueRecord, ids: dict[str, Any], deadline: Deadline
+    ) -> RecordFate:
         try:
             event = parse_record(record.body)
+            if self._trail is not None:
+                self._trail.received(
+                    event,
+                    trigger=TRIGGER_QUEUE,
+                    message_id=record.message_id,
+                    receive_count=record.receive_count,
+                    deferrals=record.deferrals or None,
+                )
             result = self._service.expire(event, deadline)
         except Exception as exc:  # noqa: BLE001 - one record's failure must not end the batch
             return self._failed(record, exc, ids, deadline)
         logger.info("record done", extra={**ids, "status": result.status.value})
+        trail.step("done", status=result.status.value, reason=result.reason)
         return RecordFate.DONE
 
     def _park_unreportable(self, record: QueueRecord) -> None:
@@ -229,6 +250,7 @@ class BatchProcessor:
         else:
             code, message = "internal_error", "unexpected failure"
             logger.exception("record failed unexpectedly", extra={**ids, "kind": kind.value})
+        trail.step("failed", code=code, reason=message)
         if deadline.remaining() < self._budget.send:
             # A send cut off by the timeout would fail the whole batch: it comes back instead.
             logger.warning("no time left to park or delay the record", extra=ids)
@@ -246,6 +268,7 @@ class BatchProcessor:
             last = f"gave up after {record.receive_count} deliveries: {message}"
             if self._park(record, code, last):
                 return RecordFate.PARKED
+        trail.step("handed_back", code=code, receive_count=record.receive_count)
         if deadline.remaining() >= self._budget.send:
             self._delay(record)
         return RecordFate.RETRY
@@ -274,6 +297,7 @@ class BatchProcessor:
             logger.exception("dead-letter send failed unexpectedly")
             return False
         count_by("DeadLettered", "reason", code)
+        trail.step("parked", code=code, reason=message)
         logger.info("record dead-lettered", extra={"message_id": record.message_id, "code": code})
         return True
 
@@ -314,6 +338,7 @@ class BatchProcessor:
             logger.warning("record not deferred", extra={"message_id": record.message_id})
             return None
         count("RecordsDeferred")
+        trail.step("deferred", reason=code, delay_seconds=seconds, deferrals=deferrals)
         if isinstance(exc, CircuitOpen):
             count("DeferredWhileOpen")
         logger.info(

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from masking_unset.config import Settings
+from masking_unset.logic import trail
 from masking_unset.logic.failures import disposition, says_masking_gone
 from masking_unset.logic.idempotency import idempotency_keys, repeat_keys
 from masking_unset.logic.phone import for_deepcall, parse_number
@@ -519,6 +520,7 @@ class MaskingExpirer:
             ensure_time(deadline, self._budget.aws_step, "the ticket mapping lookup")
             target, from_mapping = self._mapped_target(event), True
         shown = redacted_target(target)
+        trail.note_target(target)
         log = {**self._ids(event), "target": shown, "action": event.action.value}
         if self._settings.dry_run:
             count("DryRuns")
@@ -555,6 +557,7 @@ class MaskingExpirer:
             extra = {**log, "status": status.value, "proof": reason}
             logger.info("nothing active to act on", extra=extra)
         count(_OUTCOME_METRICS[status])
+        trail.step("outcome", status=status.value, target=trail.redacted(target), minutes=minutes)
         if from_mapping and minutes is None:
             # Gone for good: its numbers should be too. A masking that still lives keeps its
             # entry, so a reopen can find it.
@@ -715,9 +718,13 @@ class MaskingExpirer:
                 count_by("UpstreamErrors", "code", code)
                 if segment is not None:
                     segment.put_annotation(key="error_code", value=code)
+                latency = (time.perf_counter() - started) * 1000
+                trail.step("deepcall", code=code, http_status=exc.http_status, latency_ms=latency)
                 raise
             finally:
                 milliseconds("DeepCallLatency", (time.perf_counter() - started) * 1000)
+        latency = (time.perf_counter() - started) * 1000
+        trail.step("deepcall", code=reply.code or "ok", http_status=200, latency_ms=latency)
         return reply
 
     @staticmethod

@@ -139,3 +139,20 @@ class SecretRule(Protocol):
     def name(self) -> str: ...
 
     def secret_problem(self, secret: str) -> str | None: ...
+
+
+class EventTrail(Protocol):
+    """Where each event's steps are kept (see :class:`masking_unset.clients.trail.TrailTable`)."""
+
+    def append(
+        self,
+        key: str,
+        steps: Sequence[Mapping[str, str | int]],
+        *,
+        index: Mapping[str, str],
+        expires_at: int,
+    ) -> None:
+        """Add ``steps`` to the end of the event ``key``'s trail in one write, setting the
+        ``index`` attributes (ticket, keyed mask hash) and the TTL. Raises on failure: the
+        caller decides that a trail never fails an event."""
+        ...

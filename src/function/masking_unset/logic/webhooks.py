@@ -9,9 +9,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from masking_unset.config import Settings
+from masking_unset.logic import trail
 from masking_unset.logic.expiry import MaskingExpirer
 from masking_unset.logic.failures import disposition
 from masking_unset.logic.ports import SecretReader, SecretRule, Sender
+from masking_unset.logic.trail import TRIGGER_WEBHOOK, TrailKeeper
 from masking_unset.models.budget import Deadline, TimeBudget
 from masking_unset.models.errors import (
     ConfigurationError,
@@ -58,12 +60,14 @@ class WebhookDelivery:
         *,
         fallback: Sender | None = None,
         budget: TimeBudget | None = None,
+        trail: TrailKeeper | None = None,
     ) -> None:
         self._settings = settings
         self._secrets = secrets
         self._expirer = expirer
         self._fallback = fallback
         self._budget = budget or TimeBudget()
+        self._trail = trail
 
     def act(self, items: Sequence[SourceItem], deadline: Deadline) -> list[ItemOutcome]:
         """Each event's outcome, in order. Never raises for one event: its failure is its
@@ -103,6 +107,21 @@ class WebhookDelivery:
             )
             return ItemOutcome(error=item.error)
         logger.append_keys(event_id=item.event_id, ticket_id=item.ticket_id)
+        if self._trail is None:
+            return self._expire(item, deadline)
+        with self._trail.event(TRIGGER_WEBHOOK, deadline):
+            self._trail.received(item, trigger=TRIGGER_WEBHOOK)
+            outcome = self._expire(item, deadline)
+            if outcome.result is not None:
+                result = outcome.result
+                trail.step("answered", status=result.status.value, reason=result.reason)
+            elif outcome.error is not None:
+                error = outcome.error
+                retry = outcome.retryable
+                trail.step("answered", code=error.code, reason=error.message, retry=retry)
+            return outcome
+
+    def _expire(self, item: CloseEvent, deadline: Deadline) -> ItemOutcome:
         try:
             return ItemOutcome(result=self._expirer.expire(item, deadline))
         except MaskingUnsetError as exc:
@@ -112,6 +131,7 @@ class WebhookDelivery:
         except Exception:  # noqa: BLE001 - a bug must not lose the event: queue it
             logger.exception("event failed unexpectedly")
             error = UpstreamUnavailable("the event could not be processed", code="internal_error")
+        trail.step("failed", code=error.code, reason=error.message)
         if not disposition(error).queue:
             return ItemOutcome(error=error)
         return self._hand_to_queue(item, error, deadline)
@@ -134,7 +154,9 @@ class WebhookDelivery:
             )
         except MaskingUnsetError as exc:
             logger.error("queue fallback failed", extra={"code": exc.code})
+            trail.step("not_queued", code=exc.code)
             return ItemOutcome(error=error)
+        trail.step("queued", code=error.code, reason=error.message)
         count("EventsQueued")
         logger.info("event queued for retry", extra={"code": error.code})
         result = UnsetResult(

@@ -319,6 +319,22 @@ def replay(
     return mismatches
 
 
+def show_a_trail(stack: LocalStack, out: Callable[[str], None]) -> None:
+    """What ``masking-unset trail --ticket`` prints for the demo's ticket with the longest trail."""
+    from masking_unset_tools.ops.trail import EventTrail, by_ticket, print_timeline
+
+    dynamodb = stack.aws.client("dynamodb")
+    items = dynamodb.scan(TableName=stack.trail_table).get("Items", [])
+    kept = [EventTrail.from_item(dict(item)) for item in items]
+    ticketed = [trail for trail in kept if trail.ticket]
+    if not ticketed:
+        return
+    ticket = max(ticketed, key=lambda trail: (len(trail.steps), trail.ticket)).ticket
+    out("")
+    out(f"== masking-unset trail --ticket {ticket}")
+    print_timeline(by_ticket(dynamodb, stack.trail_table, ticket), out, what=f"ticket {ticket}")
+
+
 def run(events_dir: Path, *, verbose: bool = False, out: Callable[[str], None] = print) -> int:
     """Run the local stack, replay the events, then play a DeepCall outage
     (:mod:`~masking_unset_tools.local.outage`); print what happened; 0 if all went as expected.
@@ -335,6 +351,7 @@ def run(events_dir: Path, *, verbose: bool = False, out: Callable[[str], None] =
                 out(line)
             mismatches = replay(stack, events_dir, out)
             mismatches += play_outage(stack, out)
+            show_a_trail(stack, out)
     out("")
     out("all events behaved as expected" if not mismatches else f"{mismatches} event(s) differed")
     if mismatches and local.yours:

@@ -56,6 +56,7 @@ class LocalStack:
     ticket_state_table: str
     hash_key_secret_id: str
     fleet_state_table: str
+    trail_table: str
     extra_env: dict[str, str] = field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
@@ -72,6 +73,7 @@ class LocalStack:
             "MASKING_MAP_TABLE": self.masking_map_table,
             "TICKET_STATE_TABLE": self.ticket_state_table,
             "FLEET_STATE_TABLE": self.fleet_state_table,
+            "TRAIL_TABLE": self.trail_table,
             "HASH_KEY_SECRET_ID": self.hash_key_secret_id,
             **DEMO_SETTINGS,
             **DEFAULTS,
@@ -178,6 +180,8 @@ def provision(
         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
+    trail_table = f"{prefix}-trail"
+    create_trail_table(dynamodb, trail_table)
     return LocalStack(
         aws=aws,
         deepcall=deepcall,
@@ -190,6 +194,33 @@ def provision(
         ticket_state_table=state_table,
         hash_key_secret_id=hash_key_secret,
         fleet_state_table=fleet_table,
+        trail_table=trail_table,
+    )
+
+
+def create_trail_table(dynamodb: Any, name: str) -> None:
+    """The trail table as template.yaml creates it: ``id`` key, indexes by ticket and by the
+    keyed hash of the masking number."""
+    from masking_unset.clients.trail import MASK_INDEX, TICKET_INDEX
+    from masking_unset.logic.trail import MASK_ATTRIBUTE, TICKET_ATTRIBUTE
+
+    indexes = [(TICKET_INDEX, TICKET_ATTRIBUTE), (MASK_INDEX, MASK_ATTRIBUTE)]
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[
+            {"AttributeName": attribute, "AttributeType": "S"}
+            for attribute in ("id", TICKET_ATTRIBUTE, MASK_ATTRIBUTE)
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": index,
+                "KeySchema": [{"AttributeName": attribute, "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for index, attribute in indexes
+        ],
+        BillingMode="PAY_PER_REQUEST",
     )
 
 

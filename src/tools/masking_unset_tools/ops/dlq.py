@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
@@ -64,6 +64,8 @@ class ParkedMessage:
     receive_count: str
     sent_at: str
     body: str
+    # The key of the event's trail (``masking-unset trail``), when it can be told.
+    trail_key: str = ""
 
     def to_dict(self) -> dict[str, str]:
         """JSON form."""
@@ -97,8 +99,11 @@ def unrecorded_reason(sqs_receive_count: str) -> str:
     )
 
 
-def parked_message(message: dict[str, Any]) -> ParkedMessage:
-    """Read an SQS message of the dead-letter queue; numbers in the body are redacted."""
+def parked_message(
+    message: dict[str, Any], key_of: Callable[[str], str | None] | None = None
+) -> ParkedMessage:
+    """Read an SQS message of the dead-letter queue; numbers in the body are redacted.
+    ``key_of`` tells the key of its event's trail from the body as it came."""
     system = message.get("Attributes", {})
     sent = system.get("SentTimestamp", "")
     sent_at = (
@@ -123,6 +128,7 @@ def parked_message(message: dict[str, Any]) -> ParkedMessage:
         receive_count=_attribute(message, ATTR_RECEIVE_COUNT) or sqs_count,
         sent_at=sent_at,
         body=body,
+        trail_key=(key_of(str(message.get("Body", ""))) or "") if key_of else "",
     )
 
 
@@ -142,7 +148,12 @@ def queue_counts(sqs: SQSClient, queue_url: str) -> tuple[int, int]:
 
 
 def list_dead_letters(
-    sqs: SQSClient, queue_url: str, *, max_messages: int = 50, hold_seconds: int = LIST_HOLD_SECONDS
+    sqs: SQSClient,
+    queue_url: str,
+    *,
+    max_messages: int = 50,
+    hold_seconds: int = LIST_HOLD_SECONDS,
+    key_of: Callable[[str], str | None] | None = None,
 ) -> Listing:
     """Up to ``max_messages`` parked messages, each once, left in the queue as they were.
 
@@ -175,7 +186,7 @@ def list_dead_letters(
             for message in received:
                 held[str(message.get("MessageId"))] = str(message.get("ReceiptHandle"))
             empty = 0 if new else empty + 1
-            listing.messages.extend(parked_message(dict(m)) for m in new)
+            listing.messages.extend(parked_message(dict(m), key_of) for m in new)
     finally:
         _release(sqs, queue_url, held.values())
     del listing.messages[max_messages:]
@@ -195,8 +206,10 @@ def _release(sqs: SQSClient, queue_url: str, receipt_handles: Iterable[str]) -> 
             sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=entries)  # type: ignore[arg-type]
 
 
-def print_listing(listing: Listing, out: Out) -> None:
-    """The human-readable listing."""
+def print_listing(
+    listing: Listing, out: Out, trails: Mapping[str, list[str]] | None = None
+) -> None:
+    """The human-readable listing; with ``trails`` (message id -> lines), each message's."""
     shown = len(listing.messages)
     out(
         f"{shown} message(s) listed; the queue holds about {listing.approximate_total}"
@@ -214,6 +227,11 @@ def print_listing(listing: Listing, out: Out) -> None:
         out(f"  why:            {why}")
         out(f"  receive count:  {message.receive_count or '-'}")
         out(f"  body:           {message.body}")
+        if trails is not None:
+            lines = trails.get(message.message_id)
+            out(f"  trail:          {'' if lines else 'none kept for this event'}".rstrip())
+            for line in lines or []:
+                out(f"    {line}")
 
 
 # --- redrive ------------------------------------------------------------------------------------

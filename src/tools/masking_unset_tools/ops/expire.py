@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from masking_unset.config import Settings, plain_words
+from masking_unset.logic import trail
 from masking_unset.logic.failures import FailureKind, classify
 from masking_unset.models.errors import ConfigurationError, MaskingUnsetError, UnusableTarget
 from masking_unset.models.events import CloseEvent, Outcome, UnsetResult
@@ -77,8 +78,11 @@ def expire(app: App, event: CloseEvent, out: Out) -> UnsetResult:
     try:
         if settings.dry_run and event.has_numbers:
             out(f"dry run: would send {would_send(event, settings)}")
-        with function_stdout():
+        with function_stdout(), app.trail.event(CLI_SOURCE):
+            # The operator's expiry is part of the event's trail (TRAIL_TABLE), as the functions'.
+            app.trail.received(event, trigger=CLI_SOURCE)
             result = app.expirer.expire(event)
+            trail.step("done", status=result.status.value, reason=result.reason)
     except ConfigurationError as exc:  # its message names the variable: "AWS configuration: .."
         raise UsageError(exc.message) from None
     except UnusableTarget as exc:

@@ -236,6 +236,11 @@ def announce(serving: Serving, out: Out) -> None:
     width = max(len(name) for name in LISTED_RESOURCES)
     for name in LISTED_RESOURCES:
         out(f"  {name:<{width}}  {resources[name]}")
+    out(f"trail table:               {serving.stack.trail_table}")
+    out(
+        f"  .venv/bin/masking-unset trail --endpoint-url {serving.stack.aws.url} "
+        f"--table {serving.stack.trail_table} --ticket generic:TICKET"
+    )
     from masking_unset_tools.local.stack import DEMO_SOURCE_SECRETS
 
     out(f"sources with demo secrets: {', '.join(sorted(DEMO_SOURCE_SECRETS))}")
