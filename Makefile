@@ -32,7 +32,7 @@ demo: dev  ## run both handlers on events/ against a local AWS endpoint and Deep
 TEST_WORKERS ?= 4
 
 test: dev  ## the whole test suite, in parallel (TEST_WORKERS, default 4)
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --durations=25
 
 unit: dev  ## the unit tests
 	$(BIN)/pytest tests/unit

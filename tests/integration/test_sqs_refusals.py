@@ -149,7 +149,7 @@ def test_two_events_of_one_ticket_share_a_fifo_group_and_keep_their_own_deduplic
 def test_without_a_hash_key_a_fifo_fallback_still_queues_every_id(
     fifo_stack: LocalStack, deepcall: ScriptedDeepCall, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in ("HASH_KEY_SECRET_ID", "IDEMPOTENCY_TABLE", "TICKET_STATE_TABLE"):
+    for name in ("HASH_KEY_SECRET_ID", "IDEMPOTENCY_TABLE", "TICKET_STATE_TABLE", "TRAIL_TABLE"):
         monkeypatch.delenv(name)
     reset_app()
     deepcall.enqueue(DOWN, DOWN, DOWN)
