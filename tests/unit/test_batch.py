@@ -144,3 +144,18 @@ def test_given_no_time_left_then_no_record_is_started() -> None:
     failed = processor(deepcall, dlq, queue).process(records, Deadline(lambda: 1000))
     assert failed == ["m-0", "m-1"]
     assert deepcall.calls == []
+
+
+def test_a_deferral_waits_the_time_its_failure_names_not_the_backoff() -> None:
+    import random
+
+    from masking_unset.logic.batch import Backoff, Deferral
+
+    deferral, backoff, rng = Deferral(max_seconds=90), Backoff(30, 900), random.Random(7)
+    # The rate limit's next slot in 1 s: back within 1-2 s, not the 15-30 s of the backoff.
+    assert all(1 <= deferral.seconds(1.0, backoff, 0, rng) <= 2 for _ in range(50))
+    # No wait named (a 503 without Retry-After): the backoff's step, jittered.
+    assert all(15 <= deferral.seconds(None, backoff, 0, rng) <= 45 for _ in range(50))
+    # The open circuit's 20 s left: 20-30 s, never past the cap.
+    assert all(20 <= deferral.seconds(20.0, backoff, 3, rng) <= 30 for _ in range(50))
+    assert deferral.seconds(3600.0, backoff, 0, rng) == 90

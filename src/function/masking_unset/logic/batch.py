@@ -90,9 +90,12 @@ class Deferral:
     def seconds(
         self, wait: float | None, backoff: Backoff, deferrals: int, rng: random.Random
     ) -> int:
-        """The delay of the next copy: at least DeepCall's ``wait``, spread over half again as
-        much so that a recovered DeepCall is not met by every deferred event at once."""
-        floor = max(wait or 0.0, backoff.seconds(deferrals + 1, rng))
+        """The delay of the next copy: the wait the failure named (the open circuit's time
+        left, DeepCall's ``Retry-After``, the rate limit's next slot), else the backoff step;
+        spread over half again as much so that a recovered DeepCall is not met by every deferred
+        event at once. A named wait is used as it is: a burst paced by the rate limit waits for
+        its slots, not for a backoff meant for failures."""
+        floor = wait if wait is not None else float(backoff.seconds(deferrals + 1, rng))
         floor = clamp(floor, 1.0, self.max_seconds)
         return max(1, math.ceil(clamp(floor + rng.uniform(0, floor / 2), 1.0, self.max_seconds)))
 
