@@ -32,6 +32,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from tests.support.fleet import SCALED_OUTAGE_SETTINGS
+
 from benchmarks.events import close_body, national, sqs_event, webhook_event
 from benchmarks.standin import OUTAGE, BenchDeepCall
 from masking_unset_tools.local.aws_endpoint import LocalAwsEndpoint
@@ -452,24 +454,8 @@ BURST_RATE = 20  # R: DEEPCALL_MAX_RPS, and the stand-in's own limit (429 beyond
 FLEET_CONTAINERS = 3  # queue containers of figures g and h
 BURST_WEBHOOK_SHARE = 4  # one close in four comes as a webhook
 BURST_WEBHOOK_THREADS = 2
-# Figure h's settings, scaled as in tests/integration/test_fleet.py: a 1 s open circuit, 2 s
-# deferrals and a backoff schedule of about 2 s, so an outage three times the whole schedule
-# takes seconds.
-OUTAGE_SETTINGS = {
-    "BREAKER_FAILURE_THRESHOLD": "3",
-    "BREAKER_OPEN_SECONDS": "1",
-    "BREAKER_CACHE_SECONDS": "0",
-    "QUEUE_DEFER_MAX_SECONDS": "2",
-    "QUEUE_BACKOFF_BASE_SECONDS": "0.2",
-    "QUEUE_BACKOFF_MAX_SECONDS": "1",
-    "QUEUE_MAX_RECEIVES": "3",
-    "DEEPCALL_MAX_ATTEMPTS": "2",
-    "DEEPCALL_RETRY_BASE_SECONDS": "0.05",
-    "DEEPCALL_RETRY_MAX_SECONDS": "0.1",
-    "MAX_CONCURRENCY": "4",
-    "DEEPCALL_TIMEOUT_SECONDS": "2",
-    "DEEPCALL_CONNECT_TIMEOUT_SECONDS": "1",
-}
+# Figure h's settings: the outage of tests/integration/test_fleet.py, played in seconds.
+OUTAGE_SETTINGS = SCALED_OUTAGE_SETTINGS
 
 
 class FleetChild:

@@ -24,25 +24,11 @@ from masking_unset_tools.local.lambda_context import LocalLambdaContext
 from masking_unset_tools.local.stack import LocalStack
 from tests.integration.helpers import gateway_event, response_json
 from tests.support.deepcall import Fault, ScriptedDeepCall
-from tests.support.fleet import run_fleet
+from tests.support.fleet import SCALED_OUTAGE_SETTINGS, run_fleet
 
 OUTAGE = Fault(status=503, body=b'{"message": "Service Unavailable"}')
 
-SCALED = {
-    "BREAKER_FAILURE_THRESHOLD": "3",
-    "BREAKER_OPEN_SECONDS": "1",
-    "BREAKER_CACHE_SECONDS": "0",
-    "QUEUE_DEFER_MAX_SECONDS": "2",
-    "QUEUE_BACKOFF_BASE_SECONDS": "0.2",
-    "QUEUE_BACKOFF_MAX_SECONDS": "1",
-    "QUEUE_MAX_RECEIVES": "3",
-    "DEEPCALL_MAX_ATTEMPTS": "2",
-    "DEEPCALL_RETRY_BASE_SECONDS": "0.05",
-    "DEEPCALL_RETRY_MAX_SECONDS": "0.1",
-    "MAX_CONCURRENCY": "4",
-    "DEEPCALL_TIMEOUT_SECONDS": "2",
-    "DEEPCALL_CONNECT_TIMEOUT_SECONDS": "1",
-}
+SCALED = SCALED_OUTAGE_SETTINGS
 
 
 @pytest.fixture

@@ -14,6 +14,23 @@ from masking_unset.models.budget import Deadline
 from masking_unset_tools.local.event_source import lambda_records
 from masking_unset_tools.local.lambda_context import LocalLambdaContext
 
+# An outage played in seconds: a 1 s open circuit, 2 s deferrals and a backoff schedule of
+# about 2 s (tests/integration/test_fleet.py and make bench's figure h).
+SCALED_OUTAGE_SETTINGS = {
+    "BREAKER_FAILURE_THRESHOLD": "3",
+    "BREAKER_OPEN_SECONDS": "1",
+    "BREAKER_CACHE_SECONDS": "0",
+    "QUEUE_DEFER_MAX_SECONDS": "2",
+    "QUEUE_BACKOFF_BASE_SECONDS": "0.2",
+    "QUEUE_BACKOFF_MAX_SECONDS": "1",
+    "QUEUE_MAX_RECEIVES": "3",
+    "DEEPCALL_MAX_ATTEMPTS": "2",
+    "DEEPCALL_RETRY_BASE_SECONDS": "0.05",
+    "DEEPCALL_RETRY_MAX_SECONDS": "0.1",
+    "MAX_CONCURRENCY": "4",
+    "DEEPCALL_TIMEOUT_SECONDS": "2",
+    "DEEPCALL_CONNECT_TIMEOUT_SECONDS": "1",
+}
 # Lambda's SQS event source deletes what the function did not report as failed.
 MAX_LOOPS = 5_000  # bounded: a container stops even if something is wrong
 

@@ -152,34 +152,22 @@ def provision(
         },
     )["QueueUrl"]
     dynamodb = aws.client("dynamodb")
-    idempotency_table = f"{prefix}-idempotency"
-    dynamodb.create_table(
-        TableName=idempotency_table,
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    map_table = f"{prefix}-masking-map"
-    dynamodb.create_table(
-        TableName=map_table,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    state_table = f"{prefix}-ticket-state"
-    dynamodb.create_table(
-        TableName=state_table,
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    fleet_table = f"{prefix}-fleet-state"
-    dynamodb.create_table(
-        TableName=fleet_table,
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+
+    def key_value_table(suffix: str, key: str = "id") -> str:
+        """A table with one string hash key, as the template declares them."""
+        name = f"{prefix}-{suffix}"
+        dynamodb.create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        return name
+
+    idempotency_table = key_value_table("idempotency")
+    map_table = key_value_table("masking-map", key="pk")
+    state_table = key_value_table("ticket-state")
+    fleet_table = key_value_table("fleet-state")
     trail_table = f"{prefix}-trail"
     create_trail_table(dynamodb, trail_table)
     return LocalStack(
