@@ -47,22 +47,17 @@ class TicketStateTable:
 
     def read(self, key: str) -> TicketState | None:
         """The ticket's recorded state, or None (read consistently)."""
-        try:
-            item = self._client.get_item(
-                TableName=self._table, Key={"id": {"S": key}}, ConsistentRead=True
-            ).get("Item")
-        except ClientError as exc:
-            raise self._error(exc) from None
-        except BotoCoreError as exc:
-            raise UpstreamUnavailable(
-                f"ticket state table unreachable ({type(exc).__name__})"
-            ) from None
+        item = self._item(key)
         return _state(item) if item and "occurred_at" in item else None
 
     def ledger(self, key: str) -> Mapping[str, LedgerEntry]:
         """The ledger kept on the ticket's item (read consistently): entries by attribute name."""
+        return _ledger(self._item(key) or {})
+
+    def _item(self, key: str) -> dict[str, Any] | None:
+        """The ticket's item as DynamoDB holds it, read consistently, or None."""
         try:
-            item = self._client.get_item(
+            item: dict[str, Any] | None = self._client.get_item(
                 TableName=self._table, Key={"id": {"S": key}}, ConsistentRead=True
             ).get("Item")
         except ClientError as exc:
@@ -71,7 +66,7 @@ class TicketStateTable:
             raise UpstreamUnavailable(
                 f"ticket state table unreachable ({type(exc).__name__})"
             ) from None
-        return _ledger(item or {})
+        return item
 
     def claim(
         self,
