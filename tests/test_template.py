@@ -28,6 +28,7 @@ QUEUE_HANDLER = "masking_unset.handlers.queue.lambda_handler"
 
 COMMON_ENVIRONMENT = {
     "AWS_ENDPOINT_URL",
+    "DEEPCALL_ACCOUNTS",
     "DEEPCALL_ALLOW_HTTP",
     "POWERTOOLS_SERVICE_NAME",
     "POWERTOOLS_METRICS_NAMESPACE",
@@ -243,16 +244,42 @@ def test_queue_redrives_to_the_dead_letter_queue(
     assert source_arn["Fn::Sub"].endswith(f":{queue_name}")
 
 
+ACCOUNT_SECRETS = {
+    "Fn::If": [
+        "HasAccountSecrets",
+        {"Ref": "DeepCallAccountSecretArns"},
+        [{"Ref": "DeepCallSecretArn"}],
+    ]
+}
+
+
 def test_secret_policies_name_only_the_secret_parameters(resources: dict[str, Any]) -> None:
     assert _secret_resources(resources["WebhookFunction"]) == [
         {"Ref": "DeepCallSecretArn"},
         {"Ref": "WebhookSecretsArn"},
+        ACCOUNT_SECRETS,
         HASH_KEY,
     ]
     assert _secret_resources(resources["QueueFunction"]) == [
         {"Ref": "DeepCallSecretArn"},
+        ACCOUNT_SECRETS,
         HASH_KEY,
     ]
+
+
+def test_named_accounts_reach_the_functions_and_their_routes(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    common = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert common["DEEPCALL_ACCOUNTS"] == {"Ref": "DeepCallAccounts"}
+    events = resources["WebhookFunction"]["Properties"]["Events"]
+    paths = {event["Properties"]["Path"] for event in events.values()}
+    assert paths == {"/webhooks/{source}", "/webhooks/{source}/{account}"}
+    # An account's secrets are listed ARN by ARN, each refused if it holds a wildcard.
+    pattern = re.compile(template["Parameters"]["DeepCallAccountSecretArns"]["AllowedPattern"])
+    assert pattern.fullmatch("")  # no named accounts
+    assert pattern.fullmatch("arn:aws:secretsmanager:ap-south-1:123456789012:secret:brand-b-AbCdEf")
+    assert not pattern.fullmatch("arn:aws:secretsmanager:ap-south-1:123456789012:secret:*")
 
 
 def test_the_hash_key_is_generated_unless_a_secret_is_given(template: dict[str, Any]) -> None:
@@ -621,5 +648,5 @@ def test_the_trail_is_looked_up_by_ticket_and_by_masking_and_written_by_both_fun
         assert trail["Resource"] == [{"Fn::GetAtt": ["TrailTable", "Arn"]}]
         others = [s for s in policy["Statement"] if s.get("Sid") != "Trail"]
         assert all(
-            {"Fn::GetAtt": ["TrailTable", "Arn"]} not in s.get("Resource", []) for s in others
+            {"Fn::GetAtt": ["TrailTable", "Arn"]} not in _as_list(s.get("Resource", [])) for s in others
         )

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from masking_unset.clients.secrets import SecretStore
     from masking_unset.clients.ticket_state import TicketStateTable
     from masking_unset.handlers.receiver import WebhookReceiver
+    from masking_unset.logic.accounts import AccountExpirers
     from masking_unset.logic.batch import BatchProcessor
     from masking_unset.logic.expiry import MaskingExpirer
     from masking_unset.logic.trail import TrailKeeper
@@ -62,6 +63,49 @@ class App:
     _clients: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
     # Every random state the services draw jitter from, re-seeded by after_restore().
     _rngs: list[random.Random] = field(default_factory=list, init=False, repr=False)
+    # The App of each named account (DEEPCALL_ACCOUNTS) served so far, built on its first event.
+    _accounts: dict[str, App] = field(default_factory=dict, init=False, repr=False)
+    _accounts_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    # What every account shares: the AWS clients, the secrets cache, the tables and queues,
+    # the trail. An account has its own DeepCall client, request rate and circuit breaker.
+    _SHARED = (
+        "boto3_session",
+        "secrets",
+        "masking_map",
+        "ticket_states",
+        "idempotency",
+        "queue",
+        "dead_letter_queue",
+        "trail",
+    )
+
+    def for_account(self, name: str | None) -> App:
+        """The App of DeepCall account ``name`` (None or ``default``: this one). Raises
+        :class:`~masking_unset.models.errors.UnknownAccount` for a name not configured."""
+        if name is None or name == self.settings.account:
+            return self
+        with self._accounts_lock:
+            account = self._accounts.get(name)
+            if account is None:
+                account = App(self.settings.for_account(name))
+                account._clients, account._client_lock = self._clients, self._client_lock
+                account._rngs = self._rngs
+                for shared in self._SHARED:
+                    account.__dict__[shared] = getattr(self, shared)
+                self._accounts[name] = account
+            return account
+
+    @cached_property
+    def expirers(self) -> AccountExpirers:
+        """Routes each queued event to its account's expirer."""
+        from masking_unset.logic.accounts import AccountExpirers
+
+        return AccountExpirers(
+            self.expirer,
+            lambda name: self.for_account(name).expirer,
+            self.settings.account_names,
+        )
 
     def _rng(self) -> random.Random:
         rng = random.Random()  # jitter only: not for anything secret
@@ -146,6 +190,7 @@ class App:
                 settings.deepcall_max_rps,
                 fallback=bucket(settings.deepcall_max_rps),
                 max_wait=RATE_LIMIT_MAX_WAIT_SECONDS,
+                account=settings.account,
             )
         return deployment if own is None else BothPacers(own, deployment)
 
@@ -191,6 +236,7 @@ class App:
             failure_threshold=settings.breaker_failure_threshold,
             open_seconds=settings.breaker_open_seconds,
             cache_seconds=settings.breaker_cache_seconds,
+            account=settings.account,
         )
 
     @cached_property
@@ -325,7 +371,7 @@ class App:
 
         settings = self.settings
         return BatchProcessor(
-            self.expirer,
+            self.expirers,
             dead_letters=self.dead_letter_queue,
             visibility=self.queue,
             max_concurrency=settings.max_concurrency,
@@ -362,8 +408,9 @@ class App:
             for client in self._clients.values():
                 client.close()  # empties the pool; the client reconnects on its next call
         built = self.__dict__  # the cached_property values built so far
-        if "deepcall" in built:
-            built["deepcall"].close()
+        for account in (self, *self._accounts.values()):
+            if "deepcall" in account.__dict__:
+                account.__dict__["deepcall"].close()
         if "secrets" in built:
             built["secrets"].clear()
 

@@ -8,16 +8,29 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.functional_validators import BeforeValidator
 
+from masking_unset.models.accounts import (
+    ACCOUNTS_VARIABLE,
+    DEFAULT_ACCOUNT,
+    AccountConfigs,
+)
 from masking_unset.models.budget import (
     RATE_LIMIT_MAX_WAIT_SECONDS,
     WEBHOOK_TIMEOUT_SECONDS,
     TimeBudget,
 )
 from masking_unset.models.deepcall import normalise_base_url
-from masking_unset.models.errors import ConfigurationError
+from masking_unset.models.errors import ConfigurationError, UnknownAccount
 from masking_unset.models.fields import FieldOverrides
 
 DEFAULT_WEBHOOK_RETRY_AFTER_SECONDS = 30
@@ -72,6 +85,8 @@ class Settings(BaseModel):
     deepcall_base_url: str = Field(alias="DEEPCALL_BASE_URL")
     deepcall_allow_http: bool = Field(default=False, alias="DEEPCALL_ALLOW_HTTP")
     deepcall_secret_id: str = Field(alias="DEEPCALL_SECRET_ID", min_length=1)
+    # The named accounts besides "default" (the two settings above): docs/deploying.md.
+    deepcall_accounts: AccountConfigs = Field(default_factory=dict, alias="DEEPCALL_ACCOUNTS")
     deepcall_number_format: NumberFormat = Field(
         default=NumberFormat.NATIONAL, alias="DEEPCALL_NUMBER_FORMAT"
     )
@@ -191,6 +206,58 @@ class Settings(BaseModel):
         default_factory=dict, alias="SOURCE_FIELDS_SALESFORCE"
     )
 
+    # Which account these settings are: "default", or a copy made by for_account().
+    _account: str = PrivateAttr(default=DEFAULT_ACCOUNT)
+
+    @property
+    def account(self) -> str:
+        """The DeepCall account these settings call: ``default`` unless made by
+        :meth:`for_account`."""
+        return self._account
+
+    @property
+    def account_names(self) -> tuple[str, ...]:
+        """Every configured account, ``default`` first."""
+        return (DEFAULT_ACCOUNT, *sorted(self.deepcall_accounts))
+
+    @property
+    def secret_variable(self) -> str:
+        """Where an operator sets this account's DeepCall secret, for error messages."""
+        if self._account == DEFAULT_ACCOUNT:
+            return "DEEPCALL_SECRET_ID"
+        return f"{ACCOUNTS_VARIABLE} ({self._account}: secret_id)"
+
+    @property
+    def webhook_secrets_variable(self) -> str:
+        """Where an operator sets the webhook secrets these settings check senders with."""
+        account = self.deepcall_accounts.get(self._account)
+        if account is not None and account.webhook_secrets_id is not None:
+            return f"{ACCOUNTS_VARIABLE} ({self._account}: webhook_secrets_id)"
+        return "WEBHOOK_SECRETS_ID"
+
+    def for_account(self, name: str | None) -> Settings:
+        """These settings as account ``name`` (None: ``default``) sees them: its base URL,
+        secret, rate and webhook secrets. Raises :class:`UnknownAccount` for a name that is not
+        configured (never falls back to another account)."""
+        if name is None or name == DEFAULT_ACCOUNT:
+            return self
+        account = self.deepcall_accounts.get(name)
+        if account is None:
+            raise UnknownAccount(
+                f"no DeepCall account of that name is configured ({ACCOUNTS_VARIABLE})"
+            )
+        update: dict[str, object] = {
+            "deepcall_base_url": account.base_url,
+            "deepcall_secret_id": account.secret_id,
+        }
+        if account.max_rps is not None:
+            update["deepcall_max_rps"] = account.max_rps
+        if account.webhook_secrets_id is not None:
+            update["webhook_secrets_id"] = account.webhook_secrets_id
+        copy = self.model_copy(update=update)
+        copy._account = name
+        return copy
+
     @field_validator("phone_default_region")
     @classmethod
     def _region_is_known(cls, value: str) -> str:
@@ -210,21 +277,33 @@ class Settings(BaseModel):
 
     @model_validator(mode="after")
     def _base_url_scheme(self) -> Settings:
-        if self.deepcall_base_url.startswith("https://") or (
-            self.deepcall_allow_http and self.deepcall_base_url.startswith("http://")
-        ):
-            return self
-        raise SettingError(
-            "DEEPCALL_BASE_URL",
-            "must be an https:// URL"
-            + ("" if self.deepcall_allow_http else " (set DEEPCALL_ALLOW_HTTP=true for local use)"),
-        )
+        urls = [("DEEPCALL_BASE_URL", self.deepcall_base_url)] + [
+            (f"{ACCOUNTS_VARIABLE} ({name}: base_url)", account.base_url)
+            for name, account in sorted(self.deepcall_accounts.items())
+        ]
+        for subject, url in urls:
+            if not (
+                url.startswith("https://")
+                or (self.deepcall_allow_http and url.startswith("http://"))
+            ):
+                hint = (
+                    ""
+                    if self.deepcall_allow_http
+                    else " (set DEEPCALL_ALLOW_HTTP=true for local use)"
+                )
+                raise SettingError(subject, "must be an https:// URL" + hint)
+        return self
 
     @model_validator(mode="after")
     def _one_deepcall_attempt_fits_the_webhook(self) -> Settings:
         # docs/performance.md: an event starts only when one DeepCall attempt and handing the
         # event on (H) are still left; beyond this no webhook event would ever reach DeepCall.
-        paced = 0 < self.deepcall_max_rps < float("inf")
+        rates = [self.deepcall_max_rps] + [
+            account.max_rps
+            for account in self.deepcall_accounts.values()
+            if account.max_rps is not None
+        ]
+        paced = any(0 < rate < float("inf") for rate in rates)
         budget = TimeBudget.from_settings(self, paced=paced)
         limit = WEBHOOK_TIMEOUT_SECONDS - budget.hand_on
         if budget.deepcall_attempt <= limit + 1e-9:  # 3.05 + 13.45 is 16.500000000000004

@@ -28,7 +28,7 @@ from masking_unset.models.deepcall import (
     UnsetTarget,
 )
 from masking_unset.models.errors import NOT_SENT_CODES, CircuitOpen, UpstreamError
-from masking_unset.observability import count, logger
+from masking_unset.observability import count, count_by, logger
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -206,10 +206,13 @@ class DeepCallBreaker:
         }
         if change.to_state is CircuitState.OPEN:
             count("CircuitOpened")
+            count_by("CircuitOpened", "account", self.account)
             logger.warning("circuit breaker opened: deepcall is failing", extra=extra)
         elif change.to_state is CircuitState.HALF_OPEN:
             count("ProbeSent")
+            count_by("ProbeSent", "account", self.account)
             logger.info("circuit breaker probing deepcall", extra=extra)
         else:
             count("CircuitClosed")
+            count_by("CircuitClosed", "account", self.account)
             logger.info("circuit breaker closed: deepcall answers again", extra=extra)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from masking_unset.models.accounts import DEFAULT_ACCOUNT
 from masking_unset.models.errors import ConfigurationError, UpstreamUnavailable
 from masking_unset.models.events import Action
 from masking_unset.models.tickets import (
@@ -246,6 +247,7 @@ def _entry_item(entry: LedgerEntry) -> AttributeValueTypeDef:
             "event": {"S": entry.event},
             "repeat": {"S": entry.repeat},
             "kept_until": {"N": str(entry.kept_until)},
+            "account": {"S": entry.account},
         }
     }
 
@@ -264,6 +266,7 @@ def _ledger(item: Mapping[str, Any]) -> dict[str, LedgerEntry]:
                 event=fields["event"]["S"],
                 repeat=fields["repeat"]["S"],
                 kept_until=int(fields["kept_until"]["N"]),
+                account=fields.get("account", {}).get("S", DEFAULT_ACCOUNT),
             )
         except (KeyError, TypeError, ValueError):
             continue  # not one this version wrote: proves nothing

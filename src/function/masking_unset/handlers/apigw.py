@@ -9,7 +9,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 from masking_unset.models.errors import MalformedBody
-from masking_unset.models.http import WebhookRequest, WebhookResponse, source_in_path
+from masking_unset.models.http import (
+    WebhookRequest,
+    WebhookResponse,
+    account_in_path,
+    source_in_path,
+)
 
 UNSUPPORTED = "unsupported_event"
 
@@ -77,6 +82,9 @@ def to_request(event: object) -> WebhookRequest:
     source = path_parameters.get("source")
     if source is None:
         source = source_in_path(path)
+    account = path_parameters.get("account")
+    if account is None and "source" not in path_parameters:
+        account = account_in_path(path)
     return WebhookRequest(
         method=method.upper(),
         path=path,
@@ -87,6 +95,7 @@ def to_request(event: object) -> WebhookRequest:
         raw_query=raw_query,
         domain=_text(context.get("domainName"), "domainName") or headers.get("host", ""),
         request_id=_text(context.get("requestId"), "requestId"),
+        account=account.lower() if account else None,
     )
 
 

@@ -24,6 +24,7 @@ from masking_unset.models.errors import (
     MethodNotAllowed,
     OutcomeUnknown,
     PayloadTooLarge,
+    UnknownAccount,
     UnknownSource,
     UnusableTarget,
 )
@@ -44,6 +45,7 @@ _STATUS: tuple[tuple[type[MaskingUnsetError], int], ...] = (
     (InvalidEvent, 400),
     (AuthenticationFailed, 401),
     (UnknownSource, 404),
+    (UnknownAccount, 404),
     (MethodNotAllowed, 405),
     (PayloadTooLarge, 413),
     (UnusableTarget, 422),

@@ -42,7 +42,10 @@ def handle(event: dict[str, Any], context: LambdaContext) -> WebhookResponse:
         if app.idempotency is not None:
             app.idempotency.register(context)
         deadline = Deadline(context.get_remaining_time_in_millis)
-        response = app.webhook_receiver.receive(request, deadline)
+        # The URL names the account (never the body); one not configured is refused (404).
+        account = app.for_account(request.account)
+        logger.append_keys(account=account.settings.account)
+        response = account.webhook_receiver.receive(request, deadline)
     except MaskingUnsetError as exc:
         count("WebhooksRejected")
         count_by("WebhooksRejected", "reason", exc.code)

@@ -15,9 +15,8 @@ from typing import Any
 
 from masking_unset.logic import trail
 from masking_unset.logic.envelopes import unwrap
-from masking_unset.logic.expiry import MaskingExpirer
 from masking_unset.logic.failures import disposition
-from masking_unset.logic.ports import Sender, VisibilityControl
+from masking_unset.logic.ports import EventExpirer, Sender, VisibilityControl
 from masking_unset.logic.retry import clamp
 from masking_unset.logic.trail import TRIGGER_QUEUE, TrailKeeper
 from masking_unset.models.budget import Deadline, TimeBudget
@@ -105,7 +104,7 @@ class BatchProcessor:
 
     def __init__(
         self,
-        service: MaskingExpirer,
+        service: EventExpirer,
         *,
         dead_letters: Sender | None,
         visibility: VisibilityControl | None,

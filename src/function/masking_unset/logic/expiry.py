@@ -24,6 +24,7 @@ from masking_unset.logic.ports import (
     UnsetCaller,
 )
 from masking_unset.logic.retry import RetryPolicy
+from masking_unset.models.accounts import DEFAULT_ACCOUNT
 from masking_unset.models.budget import Deadline, TimeBudget, ensure_time
 from masking_unset.models.deepcall import (
     EXPIRE_NOW_MINUTES,
@@ -40,6 +41,7 @@ from masking_unset.models.errors import (
     InFlight,
     MaskingUnsetError,
     SameNumbers,
+    UnknownAccount,
     UnresolvedTarget,
     UnusableTarget,
     UpstreamError,
@@ -61,7 +63,9 @@ from masking_unset.models.tickets import (
 from masking_unset.observability import count, count_by, logger, milliseconds, subsegment
 
 
-def parse_credentials(document: dict[str, Any]) -> DeepCallCredentials:
+def parse_credentials(
+    document: dict[str, Any], variable: str = "DEEPCALL_SECRET_ID"
+) -> DeepCallCredentials:
     """DeepCall credentials from the secret's JSON: ``{"ssid"}`` or ``{"userId", "token"}``.
 
     The error says which keys were expected, never which were found: a secret written
@@ -75,10 +79,10 @@ def parse_credentials(document: dict[str, Any]) -> DeepCallCredentials:
             return TokenCredentials.model_validate(document)
     except ValidationError:
         raise ConfigurationError(
-            "the secret named by DEEPCALL_SECRET_ID has empty or non-text values"
+            f"the secret named by {variable} has empty or non-text values"
         ) from None
     raise ConfigurationError(
-        "the secret named by DEEPCALL_SECRET_ID must hold exactly the keys "
+        f"the secret named by {variable} must hold exactly the keys "
         '"ssid", or "userId" and "token" ({"ssid": "..."} or {"userId": "...", "token": "..."})'
     )
 
@@ -216,10 +220,11 @@ class MaskingExpirer:
 
     def credentials(self, *, refresh: bool = False) -> DeepCallCredentials:
         """The DeepCall credentials, from the (cached) secret."""
+        variable = self._settings.secret_variable
         document = self._secrets.get_json(
-            self._settings.deepcall_secret_id, variable="DEEPCALL_SECRET_ID", refresh=refresh
+            self._settings.deepcall_secret_id, variable=variable, refresh=refresh
         )
-        return parse_credentials(document)
+        return parse_credentials(document, variable)
 
     def _keyed(self, event: CloseEvent) -> bool:
         """Whether handling ``event`` writes or looks up records keyed by hashes (idempotency,
@@ -259,6 +264,9 @@ class MaskingExpirer:
         then, so a later delivery of the same event tries again.
         """
         deadline = deadline or Deadline()
+        if (event.account or DEFAULT_ACCOUNT) != self._settings.account:
+            # Routed by AccountExpirers: never sent with another account's credentials.
+            raise UnknownAccount("the event is for another DeepCall account")
         self._refuse_future(event)
         wanted = plan(event, self._settings)
         if wanted is None:
@@ -273,7 +281,7 @@ class MaskingExpirer:
         # Newest first: written under the first, found under any (a rotated hash key).
         state_keys: tuple[str, ...] = ()
         if self._states is not None and keys is not None:
-            state_keys = ticket_keys(event.source, event.ticket_id, payload_target, keys)
+            state_keys = ticket_keys(event.scope, event.ticket_id, payload_target, keys)
         event_keys = idempotency_keys(event, payload_target, keys) if keys is not None else ()
         key = event_keys[0] if event_keys else ""  # unused: nothing is recorded
         book = None
@@ -557,6 +565,7 @@ class MaskingExpirer:
             extra = {**log, "status": status.value, "proof": reason}
             logger.info("nothing active to act on", extra=extra)
         count(_OUTCOME_METRICS[status])
+        count_by(_OUTCOME_METRICS[status], "account", self._settings.account)
         trail.step("outcome", status=status.value, target=trail.redacted(target), minutes=minutes)
         if from_mapping and minutes is None:
             # Gone for good: its numbers should be too. A masking that still lives keeps its
@@ -633,6 +642,7 @@ class MaskingExpirer:
             event=book.event,
             repeat=book.repeats[0],
             kept_until=int(now) + self._settings.ledger_retention_days * 86_400,
+            account=self._settings.account,
         )
         book.pending = (book.names[0], entry)
 
@@ -662,9 +672,9 @@ class MaskingExpirer:
     def _mapped_target(self, event: CloseEvent) -> UnsetTarget:
         assert self._mapping is not None
         assert event.ticket_id is not None
-        numbers = self._mapping.lookup(event.source, event.ticket_id)
+        numbers = self._mapping.lookup(event.scope, event.ticket_id)
         if not numbers:
-            key = shown_mapping_key(event.source, event.ticket_id)
+            key = shown_mapping_key(event.scope, event.ticket_id)
             raise UnresolvedTarget(
                 "no number in the event and no masking recorded under mapping key "
                 f"'{key}' (MASKING_MAP_TABLE)"
@@ -675,7 +685,7 @@ class MaskingExpirer:
         assert self._mapping is not None
         assert event.ticket_id is not None
         try:
-            self._mapping.forget(event.source, event.ticket_id)
+            self._mapping.forget(event.scope, event.ticket_id)
         except MaskingUnsetError as exc:
             # The masking is expired; a stale entry only waits for its TTL.
             logger.warning("mapping entry not removed", extra={"code": exc.code})
@@ -695,7 +705,7 @@ class MaskingExpirer:
         except UpstreamError as exc:
             if disposition(exc).refresh:
                 raise ConfigurationError(
-                    "DeepCall refuses the credential in DEEPCALL_SECRET_ID "
+                    f"DeepCall refuses the credential in {self._settings.secret_variable} "
                     f"(code {exc.deepcall_code}); rotate the secret"
                 ) from None
             raise
@@ -729,7 +739,12 @@ class MaskingExpirer:
 
     @staticmethod
     def _ids(event: CloseEvent) -> dict[str, Any]:
-        return {"event_id": event.event_id, "ticket_id": event.ticket_id, "source": event.source}
+        return {
+            "event_id": event.event_id,
+            "ticket_id": event.ticket_id,
+            "source": event.source,
+            "account": event.account,
+        }
 
     @staticmethod
     def _result(status: Outcome, event: CloseEvent, shown: dict[str, str]) -> UnsetResult:

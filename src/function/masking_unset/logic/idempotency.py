@@ -23,9 +23,9 @@ def idempotency_keys(
     needed and ``keys`` is None.
     """
     if event.event_id:
-        return (f"{event.source}:id:{event.event_id}",)
+        return (f"{event.scope}:id:{event.event_id}",)
     parts = [
-        event.source,
+        event.scope,
         event.ticket_id or "",
         *(f"{k}={v}" for k, v in sorted((target.fields() if target else {}).items())),
         event.occurred_at.isoformat() if event.occurred_at else "",
@@ -33,7 +33,7 @@ def idempotency_keys(
     if event.action is not Action.CLOSE:
         parts.append(event.action.value)  # a close keeps the key it always had
     # Keyed: the key is stored, and nobody without the hash key may recover a number from it.
-    return tuple(f"{event.source}:hash:" + value for value in digests(keys, *parts))
+    return tuple(f"{event.scope}:hash:" + value for value in digests(keys, *parts))
 
 
 def idempotency_key(
@@ -50,7 +50,7 @@ def repeat_keys(event: CloseEvent, target: UnsetTarget, keys: HashKeys | None) -
     The one written first, then under each previous hash key."""
     parts = [
         "repeat",
-        event.source,
+        event.scope,
         event.ticket_id or "",
         *(f"{k}={v}" for k, v in sorted(target.fields().items())),
         event.action.value,

@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
+from masking_unset.models.budget import Deadline
 from masking_unset.models.deepcall import DeepCallCredentials, DeepCallReply, UnsetTarget
+from masking_unset.models.events import CloseEvent, UnsetResult
 from masking_unset.models.tickets import Claimed, LedgerEntry, TicketState
 
 
@@ -156,3 +158,12 @@ class EventTrail(Protocol):
         ``index`` attributes (ticket, keyed mask hash) and the TTL. Raises on failure: the
         caller decides that a trail never fails an event."""
         ...
+
+
+class EventExpirer(Protocol):
+    """Expires the masking of one event (:class:`masking_unset.logic.expiry.MaskingExpirer`, or
+    :class:`masking_unset.logic.accounts.AccountExpirers` in front of one per account)."""
+
+    def expire(self, event: CloseEvent, deadline: Deadline | None = None) -> UnsetResult: ...
+
+    def content_digest(self, text: str) -> str | None: ...

@@ -22,6 +22,7 @@ from masking_unset.config import Settings
 from masking_unset.logic.idempotency import idempotency_keys
 from masking_unset.logic.phone import parse_number
 from masking_unset.logic.ports import EventTrail
+from masking_unset.models.accounts import DEFAULT_ACCOUNT
 from masking_unset.models.budget import Deadline
 from masking_unset.models.deepcall import UnsetTarget
 from masking_unset.models.errors import MaskingUnsetError
@@ -179,6 +180,7 @@ class TrailKeeper:
             "received",
             trigger=trigger,
             source=event.source,
+            account=event.account or DEFAULT_ACCOUNT,
             ticket_id=event.ticket_id,
             event_id=event.event_id,
             action=event.action.value,
@@ -200,11 +202,11 @@ class TrailKeeper:
             if key is None:
                 logger.info("no trail: the event has no id and no hash key is at hand")
                 return
-            index: dict[str, str] = {"source": event.source}
+            index = {"source": event.source, "account": event.account or DEFAULT_ACCOUNT}
             if event.event_id:
                 index["event_id"] = event.event_id[:MAX_TEXT]
             if event.ticket_id:
-                index[TICKET_ATTRIBUTE] = f"{event.source}:{event.ticket_id}"[:1024]
+                index[TICKET_ATTRIBUTE] = f"{event.scope}:{event.ticket_id}"[:1024]
             number = self._e164(target.mask) if target is not None and target.mask else None
             if number is not None and keys is not None:
                 index[MASK_ATTRIBUTE] = mask_digests(number, keys)[0]

@@ -14,6 +14,7 @@ from masking_unset.logic.expiry import MaskingExpirer
 from masking_unset.logic.failures import disposition
 from masking_unset.logic.ports import SecretReader, SecretRule, Sender
 from masking_unset.logic.trail import TRIGGER_WEBHOOK, TrailKeeper
+from masking_unset.models.accounts import DEFAULT_ACCOUNT
 from masking_unset.models.budget import Deadline, TimeBudget
 from masking_unset.models.errors import (
     ConfigurationError,
@@ -106,6 +107,10 @@ class WebhookDelivery:
                 extra={**extra, "code": item.error.code, "reason": item.error.message},
             )
             return ItemOutcome(error=item.error)
+        # A webhook's account is its URL's, whatever the body says (a generic body may name one);
+        # the default account's events stay as they always were (no account field queued).
+        account = self._settings.account
+        item = item.model_copy(update={"account": None if account == DEFAULT_ACCOUNT else account})
         logger.append_keys(event_id=item.event_id, ticket_id=item.ticket_id)
         if self._trail is None:
             return self._expire(item, deadline)
@@ -175,11 +180,10 @@ class WebhookDelivery:
         verified with an empty or short key, and a rotation mistake shows at once instead of
         when the good secret is removed.
         """
+        variable = self._settings.webhook_secrets_variable
         if not self._settings.webhook_secrets_id:
-            raise ConfigurationError("WEBHOOK_SECRETS_ID is not set")
-        document = self._secrets.get_json(
-            self._settings.webhook_secrets_id, variable="WEBHOOK_SECRETS_ID"
-        )
+            raise ConfigurationError(f"{variable} is not set")
+        document = self._secrets.get_json(self._settings.webhook_secrets_id, variable=variable)
         configured = document.get(source.name)
         if isinstance(configured, str):
             configured = [configured]
@@ -188,16 +192,16 @@ class WebhookDelivery:
         if not isinstance(configured, list) or not all(
             isinstance(item, str) for item in configured
         ):
-            raise self._unfit(source.name, "must be a list of strings")
+            raise self._unfit(variable, source.name, "must be a list of strings")
         for index, secret in enumerate(configured):
             if (problem := source.secret_problem(secret)) is not None:
-                raise self._unfit(source.name, f"secret {index + 1} {problem}")
+                raise self._unfit(variable, source.name, f"secret {index + 1} {problem}")
         return configured
 
     @staticmethod
-    def _unfit(source: str, problem: str) -> ConfigurationError:
+    def _unfit(variable: str, source: str, problem: str) -> ConfigurationError:
         # Names the source and the position of the secret, never its value.
-        message = f'WEBHOOK_SECRETS_ID: the entry for "{source}": {problem}'
+        message = f'{variable}: the entry for "{source}": {problem}'
         logger.error("webhook secret refused", extra={"source": source, "problem": problem})
         return ConfigurationError(message)
 

@@ -89,6 +89,13 @@ class UnknownSource(MaskingUnsetError):
     code = "unknown_source"
 
 
+class UnknownAccount(MaskingUnsetError):
+    """The event names a DeepCall account this deployment does not have (``DEEPCALL_ACCOUNTS``):
+    refused, never sent to another account."""
+
+    code = "unknown_account"
+
+
 class MethodNotAllowed(MaskingUnsetError):
     """Only POST is accepted."""
 

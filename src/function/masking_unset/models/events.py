@@ -16,6 +16,7 @@ from pydantic import (
     ValidationError,
 )
 
+from masking_unset.models.accounts import DEFAULT_ACCOUNT
 from masking_unset.models.errors import InvalidEvent, MalformedBody
 from masking_unset.models.json_input import load_json
 
@@ -64,15 +65,27 @@ class CloseEvent(BaseModel):
     # Where the event came from: the webhook source (from its URL, never the body), or on the
     # queue whatever the producer names (it keys the ticket mapping); "queue" by default.
     source: Annotated[StrictStr, Field(max_length=64)] = "queue"
+    # The DeepCall account (docs/deploying.md): a webhook's is its URL, never the body; on the
+    # queue the producer names a configured one. None: the account named "default".
+    account: Annotated[StrictStr, Field(max_length=64)] | None = None
 
     def __repr__(self) -> str:
         # Never let a raw number reach a log or a traceback through repr().
         return (
             f"CloseEvent(event_id={self.event_id!r}, ticket_id={self.ticket_id!r}, "
-            f"source={self.source!r})"
+            f"source={self.source!r}, account={self.account!r})"
         )
 
     __str__ = __repr__
+
+    @property
+    def scope(self) -> str:
+        """What the event's stored keys (idempotency, ticket state, ledger, mapping, trail) are
+        scoped by: the source, and a named account's name, so that ticket 42 of one brand's CRM
+        is never ticket 42 of another's. The default account keeps the keys it always had."""
+        if self.account is None or self.account == DEFAULT_ACCOUNT:
+            return self.source
+        return f"{self.source}@{self.account}"
 
     @property
     def has_numbers(self) -> bool:

@@ -7,8 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 WEBHOOK_ROUTE = "POST /webhooks/{source}"  # the route of every source, in API Gateway's notation
-# The source in a request path; a stage or mapping prefix before /webhooks/ is allowed.
-_SOURCE_IN_PATH = re.compile(r"/webhooks/([^/?]+)/?$")
+# The same sources for a named DeepCall account (DEEPCALL_ACCOUNTS).
+ACCOUNT_WEBHOOK_ROUTE = "POST /webhooks/{source}/{account}"
+# The source (and account) in a request path; a stage or mapping prefix before /webhooks/ is
+# allowed.
+_SOURCE_IN_PATH = re.compile(r"/webhooks/([^/?]+)(?:/([^/?]+))?/?$")
 MAX_WEBHOOK_BODY_BYTES = 256 * 1024  # a larger webhook body is refused (413) before it is read
 
 
@@ -16,6 +19,12 @@ def source_in_path(path: str) -> str | None:
     """The ``{source}`` of a ``/webhooks/{source}`` path (a prefix allowed), or None."""
     match = _SOURCE_IN_PATH.search(path)
     return match.group(1) if match else None
+
+
+def account_in_path(path: str) -> str | None:
+    """The ``{account}`` of a ``/webhooks/{source}/{account}`` path, or None."""
+    match = _SOURCE_IN_PATH.search(path)
+    return match.group(2) if match else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +40,8 @@ class WebhookRequest:
     raw_query: str = ""
     domain: str = ""
     request_id: str = ""
+    # The DeepCall account its URL names (None: the account named "default").
+    account: str | None = None
 
     def header(self, name: str) -> str | None:
         """A header by case-insensitive name."""

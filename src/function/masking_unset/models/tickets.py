@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from masking_unset.models.accounts import DEFAULT_ACCOUNT
 from masking_unset.models.deepcall import UnsetTarget
 from masking_unset.models.errors import ConfigurationError
 from masking_unset.models.events import Action
@@ -121,6 +122,8 @@ class LedgerEntry:
     event: str
     repeat: str
     kept_until: int
+    # The DeepCall account that confirmed it (entries written before accounts existed: default).
+    account: str = DEFAULT_ACCOUNT
 
     def expired(self, now_ms: int) -> bool:
         """Whether the masking is expired by this action at ``now_ms``: expired now, or a

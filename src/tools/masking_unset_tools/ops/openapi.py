@@ -14,6 +14,7 @@ from typing import Any, Final
 from pydantic.json_schema import models_json_schema
 
 from masking_unset.handlers.receiver import UNKNOWN_SOURCE
+from masking_unset.models.accounts import ACCOUNT_NAME
 from masking_unset.models.api import DeliveryResults, ErrorBody
 from masking_unset.models.errors import (
     AuthenticationFailed,
@@ -23,6 +24,7 @@ from masking_unset.models.errors import (
     MaskingUnsetError,
     MethodNotAllowed,
     PayloadTooLarge,
+    UnknownAccount,
     UnknownSource,
     UpstreamRejected,
     UpstreamUnavailable,
@@ -53,6 +55,7 @@ def _schemas() -> dict[str, Any]:
     # A webhook's source is its URL; the body's own "source" is ignored, so it is not offered.
     close = schemas["CloseEvent"]
     close["properties"].pop("source", None)
+    close["properties"].pop("account", None)  # likewise the account: /webhooks/{source}/{account}
     close["description"] = (
         "The canonical close event, the body of the `generic` source. Unknown fields are ignored. "
         "At least one of `mask`, `m1`, `m2` is needed, unless a masking was recorded for "
@@ -102,7 +105,7 @@ def _credential(credential: Credential) -> dict[str, Any]:
     }
 
 
-def _parameters() -> list[dict[str, Any]]:
+def _parameters(*, account: bool = False) -> list[dict[str, Any]]:
     parameters = [
         {
             "name": "source",
@@ -112,6 +115,16 @@ def _parameters() -> list[dict[str, Any]]:
             "schema": {"type": "string", "enum": list(SOURCES)},
         }
     ]
+    if account:
+        parameters.append(
+            {
+                "name": "account",
+                "in": "path",
+                "required": True,
+                "description": "The DeepCall account (DEEPCALL_ACCOUNTS) whose masking it is.",
+                "schema": {"type": "string", "pattern": f"^{ACCOUNT_NAME.pattern}$"},
+            }
+        )
     seen: set[tuple[str, str]] = set()
     for source in SOURCES.values():
         for credential in source.doc.credentials:
@@ -178,7 +191,8 @@ def _responses() -> dict[str, Any]:
             "signature does not match",
         ),
         "404": _error_response(
-            "No such source, or no secret configured for it.",
+            f"No such source, or no secret configured for it (`{UnknownSource.code}`); or no "
+            f"such DeepCall account (`{UnknownAccount.code}`).",
             UnknownSource.code,
             UNKNOWN_SOURCE,
         ),
@@ -245,6 +259,27 @@ def _responses() -> dict[str, Any]:
     }
 
 
+def _operation(operation_id: str, *, account: bool = False) -> dict[str, Any]:
+    summary = "A ticket closed: expire its masking"
+    return {
+        "operationId": operation_id,
+        "summary": summary + (" at a named DeepCall account" if account else ""),
+        "parameters": _parameters(account=account),
+        "requestBody": {
+            "required": True,
+            "description": _payloads(),
+            "content": {
+                **_json(
+                    _ref("CloseEvent"),
+                    {"event_id": "evt-1001", "ticket_id": "T-1001", "mask": "+91 80 4000 1234"},
+                ),
+                **_text("request"),
+            },
+        },
+        "responses": _responses(),
+    }
+
+
 def build_document() -> dict[str, Any]:
     """The OpenAPI 3.1 document of ``POST /webhooks/{source}``."""
     return {
@@ -269,29 +304,10 @@ def build_document() -> dict[str, Any]:
             },
         ],
         "paths": {
-            "/webhooks/{source}": {
-                "post": {
-                    "operationId": "receiveWebhook",
-                    "summary": "A ticket closed: expire its masking",
-                    "parameters": _parameters(),
-                    "requestBody": {
-                        "required": True,
-                        "description": _payloads(),
-                        "content": {
-                            **_json(
-                                _ref("CloseEvent"),
-                                {
-                                    "event_id": "evt-1001",
-                                    "ticket_id": "T-1001",
-                                    "mask": "+91 80 4000 1234",
-                                },
-                            ),
-                            **_text("request"),
-                        },
-                    },
-                    "responses": _responses(),
-                }
-            }
+            "/webhooks/{source}": {"post": _operation("receiveWebhook")},
+            "/webhooks/{source}/{account}": {
+                "post": _operation("receiveAccountWebhook", account=True)
+            },
         },
         "components": {"schemas": _schemas()},
     }
