@@ -192,8 +192,9 @@ class DeepCallBreaker:
         wait = max(1.0, opened_at + self._open_seconds - self._clock())
         if circuit.state is CircuitState.HALF_OPEN:
             wait = float(self._open_seconds)  # another container's probe is under way
+        whose = "" if self.account == "default" else f" of account {self.account}"
         raise CircuitOpen(
-            f"DeepCall is failing for the whole deployment (circuit breaker open); "
+            f"DeepCall{whose} is failing for the whole deployment (circuit breaker open); "
             f"nothing is sent until a probe in about {math.ceil(wait)} s shows it answering",
             retry_after=wait,
         )
