@@ -648,5 +648,6 @@ def test_the_trail_is_looked_up_by_ticket_and_by_masking_and_written_by_both_fun
         assert trail["Resource"] == [{"Fn::GetAtt": ["TrailTable", "Arn"]}]
         others = [s for s in policy["Statement"] if s.get("Sid") != "Trail"]
         assert all(
-            {"Fn::GetAtt": ["TrailTable", "Arn"]} not in _as_list(s.get("Resource", [])) for s in others
+            {"Fn::GetAtt": ["TrailTable", "Arn"]} not in _as_list(s.get("Resource", []))
+            for s in others
         )

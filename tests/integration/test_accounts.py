@@ -90,7 +90,8 @@ def test_each_webhook_reaches_its_own_accounts_deepcall_with_its_own_credentials
         {"event_id": "evt-2", "ticket_id": "T-2", "mask": "8040001235", "account": "brand-b"}
     )
     assert response_json(forged)["status"] == "unset"
-    assert len(deepcall.unset_calls) == 2 and len(brand_b.unset_calls) == 1
+    assert len(deepcall.unset_calls) == 2
+    assert len(brand_b.unset_calls) == 1
 
 
 def test_each_queued_event_reaches_its_own_account(
@@ -114,7 +115,8 @@ def test_an_unknown_account_is_refused_on_the_webhook_and_calls_nothing(
         response = post({"event_id": f"e-{name}", "mask": "8040001234"}, name)
         assert response["statusCode"] == 404
         assert response_json(response)["error"]["code"] == "unknown_account"
-    assert deepcall.unset_calls == [] and brand_b.unset_calls == []
+    assert deepcall.unset_calls == []
+    assert brand_b.unset_calls == []
 
 
 def test_an_unknown_account_on_the_queue_is_parked_with_its_reason(
@@ -135,8 +137,10 @@ def test_an_unknown_account_on_the_queue_is_parked_with_its_reason(
         MessageAttributeNames=["All"],
     )["Messages"]
     reasons = {m["MessageAttributes"]["ErrorCode"]["StringValue"] for m in parked}
-    assert len(parked) == 2 and reasons == {"unknown_account"}
-    assert deepcall.unset_calls == [] and brand_b.unset_calls == []
+    assert len(parked) == 2
+    assert reasons == {"unknown_account"}
+    assert deepcall.unset_calls == []
+    assert brand_b.unset_calls == []
     # Nothing was recorded for them: the ticket state is untouched.
     assert stack.ticket_state("queue@brand-c#ticket#T-1") is None
 
@@ -191,7 +195,8 @@ def test_an_outage_of_one_accounts_deepcall_opens_only_its_circuit(
         return found
 
     opened = circuit("default")
-    assert opened is not None and opened["state"] == {"S": "OPEN"}
+    assert opened is not None
+    assert opened["state"] == {"S": "OPEN"}
     b_state = circuit("brand-b")
     assert b_state is None or b_state["state"] == {"S": "CLOSED"}
     # Every brand-b event went through at once, each exactly once, none deferred behind the
@@ -221,11 +226,14 @@ def test_each_account_has_its_own_deepcall_rate(
 
     app = get_app()
     b = app.for_account("brand-b")
-    assert b.pacer is not None and app.pacer is not None
+    assert b.pacer is not None
+    assert app.pacer is not None
     assert (b.pacer.account, b.pacer.rate) == ("brand-b", 7.0)  # type: ignore[attr-defined]
     assert (app.pacer.account, app.pacer.rate) == ("default", 3.0)  # type: ignore[attr-defined]
-    assert b.breaker is not None and b.breaker.account == "brand-b"
-    assert b.deepcall is not app.deepcall and b.secrets is app.secrets
+    assert b.breaker is not None
+    assert b.breaker.account == "brand-b"
+    assert b.deepcall is not app.deepcall
+    assert b.secrets is app.secrets
     # The account's App is built once per container and reused.
     assert app.for_account("brand-b") is b
     assert os.environ["DEEPCALL_MAX_RPS"] == "3"

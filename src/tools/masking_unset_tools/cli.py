@@ -406,6 +406,7 @@ def cmd_trail(args: argparse.Namespace) -> int:
     """
     from masking_unset.models.redact import redact_number
     from masking_unset_tools.ops import trail
+    from masking_unset_tools.ops.mapping import account_name
 
     table = _trail_table(args, required=True)
     assert table is not None
@@ -413,9 +414,11 @@ def cmd_trail(args: argparse.Namespace) -> int:
     if args.ticket:
         if ":" not in args.ticket:
             raise UsageError("--ticket takes SOURCE:ID, e.g. zendesk:4711")
-        found, what = trail.by_ticket(dynamodb, table, args.ticket), f"ticket {args.ticket}"
+        ticket = trail.ticket_of(args.ticket, account_name(args.account))
+        found, what = trail.by_ticket(dynamodb, table, ticket), f"ticket {args.ticket}"
     elif args.event:
-        found = trail.by_keys(dynamodb, table, trail.event_keys(args.event))
+        event_keys = trail.event_keys(args.event, account_name(args.account))
+        found = trail.by_keys(dynamodb, table, event_keys)
         what = f"event {args.event}"
     else:
         keys = trail.read_hash_keys(_aws("secretsmanager", args.endpoint_url))
@@ -565,11 +568,11 @@ def cmd_mapping_put(args: argparse.Namespace) -> int:
         ticket_notes,
     )
 
-    key = key_for(args.source, args.ticket)
+    key = key_for(args.source, args.ticket, args.account)
     numbers = checked_numbers(mask=args.mask, m1=args.m1, m2=args.m2, region=phone_region())
     expires_at = expiry(days=args.expires_in, at=args.expires_at)
     table = table_name(args.table)
-    for note in ticket_notes(key.split("#", 1)[0], args.ticket):
+    for note in ticket_notes(key.split("#", 1)[0].split("@", 1)[0], args.ticket):
         _err(note)
     previous = put_mapping(_dynamodb(), table, key, numbers, expires_at)
     _out(f"wrote {MappingItem(key, numbers, expires_at).describe()}")
@@ -598,7 +601,7 @@ def cmd_mapping_get(args: argparse.Namespace) -> int:
         table_name,
     )
 
-    key = key_for(args.source, args.ticket)
+    key = key_for(args.source, args.ticket, args.account)
     region = phone_region()
     item = get_mapping(_dynamodb(), table_name(args.table), key, region=region)
     if args.json:
@@ -621,7 +624,7 @@ def cmd_mapping_delete(args: argparse.Namespace) -> int:
     """
     from masking_unset_tools.ops.mapping import delete_mapping, key_for, table_name
 
-    key = key_for(args.source, args.ticket)
+    key = key_for(args.source, args.ticket, args.account)
     delete_mapping(_dynamodb(), table_name(args.table), key)
     _out(f"deleted {key}")
     return EXIT_OK
@@ -765,6 +768,9 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--ticket", metavar="SOURCE:ID", help="every event of a ticket")
     which.add_argument("--event", metavar="ID", help="one event, by its id (or SOURCE:ID)")
     which.add_argument("--mask", metavar="NUMBER", help="every event of a masking number")
+    trail.add_argument(
+        "--account", help="a named DeepCall account's ticket or event (DEEPCALL_ACCOUNTS)"
+    )
     trail.add_argument("--json", action="store_true", help="one JSON document")
     trail.add_argument("--table", help="trail table (default: $TRAIL_TABLE)")
     trail.add_argument("--stack", help="a deployed stack: its TrailTableName output")
@@ -805,6 +811,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="the source whose events name the ticket: a webhook source, or queue",
     )
     ticket.add_argument("--ticket", required=True, help="the ticket id, as the source sends it")
+    ticket.add_argument(
+        "--account", help="a named DeepCall account's ticket (DEEPCALL_ACCOUNTS; default: default)"
+    )
     ticket.add_argument("--table", help="the table (default: $MASKING_MAP_TABLE)")
     mapping_put = _command(mapping_commands, "put", cmd_mapping_put, ticket)
     mapping_put.add_argument("--mask", help="the masking number")

@@ -28,6 +28,14 @@ def is_account_name(value: object) -> bool:
     return isinstance(value, str) and ACCOUNT_NAME.fullmatch(value) is not None
 
 
+def scoped_source(source: str, account: str | None) -> str:
+    """What stored keys are scoped by (:attr:`CloseEvent.scope`): the source, and a named
+    account's name; the default account keeps the keys it always had."""
+    if account is None or account == DEFAULT_ACCOUNT:
+        return source
+    return f"{source}@{account}"
+
+
 class AccountConfig(BaseModel):
     """One named account of ``DEEPCALL_ACCOUNTS``. What it leaves out is the deployment's:
     ``max_rps`` defaults to ``DEEPCALL_MAX_RPS`` (a rate of its own, not a share), and

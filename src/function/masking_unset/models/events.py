@@ -16,7 +16,7 @@ from pydantic import (
     ValidationError,
 )
 
-from masking_unset.models.accounts import DEFAULT_ACCOUNT
+from masking_unset.models.accounts import scoped_source
 from masking_unset.models.errors import InvalidEvent, MalformedBody
 from masking_unset.models.json_input import load_json
 
@@ -83,9 +83,7 @@ class CloseEvent(BaseModel):
         """What the event's stored keys (idempotency, ticket state, ledger, mapping, trail) are
         scoped by: the source, and a named account's name, so that ticket 42 of one brand's CRM
         is never ticket 42 of another's. The default account keeps the keys it always had."""
-        if self.account is None or self.account == DEFAULT_ACCOUNT:
-            return self.source
-        return f"{self.source}@{self.account}"
+        return scoped_source(self.source, self.account)
 
     @property
     def has_numbers(self) -> bool:

@@ -18,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from masking_unset.config import Settings
 from masking_unset.logic.phone import parse_number
+from masking_unset.models.accounts import ACCOUNT_NAME_RULE, is_account_name, scoped_source
 from masking_unset.models.deepcall import NUMBER_FIELDS
 from masking_unset.models.errors import InvalidNumber
 from masking_unset.models.events import CloseEvent
@@ -316,6 +317,17 @@ def print_item(item: MappingItem, out: Out, *, now: float | None = None) -> None
         out(f"  problem:    {problem}")
 
 
-def key_for(source: str, ticket: str) -> str:
-    """The key ``mapping`` writes, reads and deletes: the functions' own :func:`mapping_key`."""
-    return mapping_key(source_name(source), ticket_id(ticket))
+def key_for(source: str, ticket: str, account: str | None = None) -> str:
+    """The key ``mapping`` writes, reads and deletes: the functions' own :func:`mapping_key`,
+    scoped by a named DeepCall account as its events are."""
+    return mapping_key(scoped_source(source_name(source), account_name(account)), ticket_id(ticket))
+
+
+def account_name(text: str | None) -> str | None:
+    """A ``--account`` value as the functions name the account (None: the default one)."""
+    if text is None:
+        return None
+    name = text.strip().lower()
+    if not is_account_name(name):
+        raise UsageError(f"--account must be {ACCOUNT_NAME_RULE}")
+    return name

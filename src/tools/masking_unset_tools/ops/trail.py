@@ -22,6 +22,7 @@ from masking_unset.logic.trail import (
     now_text,
     trail_key,
 )
+from masking_unset.models.accounts import scoped_source
 from masking_unset.models.errors import MaskingUnsetError
 from masking_unset.models.events import CloseEvent
 from masking_unset.models.hashing import HASH_KEY_VARIABLE, HashKeys, parse_hash_keys
@@ -92,13 +93,21 @@ def table_name(option: str | None, stack: str | None, cloudformation: Any = None
     raise UsageError(f"the stack {stack!r} has no {STACK_OUTPUT} output")
 
 
-def event_keys(event_id: str) -> list[str]:
-    """The keys an event id may be kept under: its id under each source, or ``SOURCE:ID``'s."""
-    keys = [f"{source}:id:{event_id}" for source in (*sorted(SOURCES), *OTHER_SOURCES)]
+def event_keys(event_id: str, account: str | None = None) -> list[str]:
+    """The keys an event id may be kept under: its id under each source, or ``SOURCE:ID``'s;
+    of a named DeepCall ``account``'s events when given."""
+    sources = (*sorted(SOURCES), *OTHER_SOURCES)
+    keys = [f"{scoped_source(source, account)}:id:{event_id}" for source in sources]
     source, _, rest = event_id.partition(":")
     if rest and (source in SOURCES or source in OTHER_SOURCES):
-        keys.insert(0, f"{source}:id:{rest}")
+        keys.insert(0, f"{scoped_source(source, account)}:id:{rest}")
     return keys
+
+
+def ticket_of(ticket: str, account: str | None = None) -> str:
+    """``SOURCE:ID`` as the trail indexes it: scoped by a named DeepCall ``account``."""
+    source, _, rest = ticket.partition(":")
+    return f"{scoped_source(source, account)}:{rest}"
 
 
 def by_keys(dynamodb: DynamoDBClient, table: str, keys: Iterable[str]) -> list[EventTrail]:
