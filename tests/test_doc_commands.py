@@ -342,6 +342,8 @@ COMMANDS: dict[str, Run | Recipe | NotRun] = {
         AWS_ACCOUNT
     ),
     "aws lambda delete-function --function-name NAME:VERSION": NotRun(AWS_ACCOUNT),
+    "aws secretsmanager create-secret --name masking-unset/deepcall-brand-b --secret-string "
+    '\'{"userId": "...", "token": "..."}\'': NotRun(AWS_ACCOUNT),
     "python3.13 .ci/prune_layer.py .aws-sam/build/DependenciesLayer/python": NotRun(
         "needs the layer of a `sam build` (network); `make build` runs it, and"
         " tests/test_package_contents.py runs the pruning on a copy"
@@ -465,7 +467,7 @@ COMMANDS: dict[str, Run | Recipe | NotRun] = {
         says=(
             r"^trail of event evt-42: 1 event\(s\), 4 step\(s\), oldest first \(UTC\)$",
             r"^\[1\] event cli:id:evt-42  ticket cli:T-42$",
-            r"cli +received +trigger=cli source=cli ticket_id=T-42 event_id=evt-42",
+            r"cli +received +trigger=cli source=cli account=default ticket_id=T-42 event_id=evt-42",
             r"cli +outcome +status=unset target=mask=\*\*\*1234",
         ),
         not_says=("4000 1234", "8040001234"),

@@ -229,7 +229,9 @@ def code_metrics() -> set[tuple[str, str]]:
     outcome counters of ``logic/expiry.py`` and Powertools' ``ColdStart``."""
     from masking_unset.logic.expiry import _OUTCOME_METRICS
 
-    found = {(name, "") for name in _OUTCOME_METRICS.values()} | {("ColdStart", "function_name")}
+    outcomes = _OUTCOME_METRICS.values()
+    found = {(name, dimension) for name in outcomes for dimension in ("", "account")}
+    found |= {("ColdStart", "function_name")}
     for path in PACKAGE.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if (
