@@ -254,3 +254,31 @@ def test_outcome_metrics_carry_the_account(
     assert [d["account"] for d in by_account] == ["brand-b"]
     [directive] = by_account[0]["_aws"]["CloudWatchMetrics"]
     assert ["service", "account"] in directive["Dimensions"]
+
+
+def test_an_operators_expiry_names_its_account(
+    accounts: dict[str, Any],
+    deepcall: ScriptedDeepCall,
+    brand_b: ScriptedDeepCall,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from masking_unset_tools.cli import EXIT_OK, EXIT_USAGE, main
+
+    assert main(["expire", "--mask", "+91 80 4000 1288", "--account", "brand-b"]) == EXIT_OK
+    assert "unset:" in capsys.readouterr().out
+    assert credentials_sent(brand_b) == [B_CREDENTIALS]
+    assert main(["expire", "--mask", "+91 80 4000 1288", "--account", "brand-z"]) == EXIT_USAGE
+    assert "--account: no DeepCall account of that name" in capsys.readouterr().err
+    assert deepcall.unset_calls == []
+    assert len(brand_b.unset_calls) == 1
+
+
+def test_serve_routes_an_accounts_webhook_as_api_gateway_does() -> None:
+    from masking_unset_tools.local.events import http_api_event
+
+    event = http_api_event("POST", "/webhooks/zendesk/brand-b", [], b"{}")
+    assert event["pathParameters"] == {"source": "zendesk", "account": "brand-b"}
+    assert event["routeKey"] == "POST /webhooks/{source}/{account}"
+    plain = http_api_event("POST", "/webhooks/zendesk", [], b"{}")
+    assert plain["pathParameters"] == {"source": "zendesk"}
+    assert plain["routeKey"] == "POST /webhooks/{source}"

@@ -314,17 +314,24 @@ def cmd_expire(args: argparse.Namespace) -> int:
     examples:
       masking-unset expire --mask '+91 80 4000 1234' --dry-run
       masking-unset expire --m1 9876543210 --m2 9123456780 --ticket-id T-42
+      masking-unset expire --mask '+91 80 4000 1234' --account brand-b
 
     --dry-run shows the request that would be sent and sends nothing (DRY_RUN=true).
     An unusable number or a configuration error exits 2; a failed unset exits 1.
     """
     from masking_unset_tools.ops.console import function_logs
     from masking_unset_tools.ops.expire import build_app, close_event, expire
+    from masking_unset_tools.ops.mapping import account_name
 
     if args.mask and (args.m1 or args.m2):
         raise UsageError("give --mask, or --m1 and/or --m2, not both")
     event = close_event(
-        mask=args.mask, m1=args.m1, m2=args.m2, ticket_id=args.ticket_id, event_id=args.event_id
+        mask=args.mask,
+        m1=args.m1,
+        m2=args.m2,
+        ticket_id=args.ticket_id,
+        event_id=args.event_id,
+        account=account_name(args.account),
     )
     with function_logs(args.verbose):
         expire(build_app(dry_run=args.dry_run), event, _out)
@@ -747,6 +754,9 @@ def build_parser() -> argparse.ArgumentParser:
     expire.add_argument("--m1", help="one of the two masked numbers")
     expire.add_argument("--m2", help="the other masked number")
     expire.add_argument("--ticket-id", help="ticket id, for the logs and idempotency record")
+    expire.add_argument(
+        "--account", help="a named DeepCall account of DEEPCALL_ACCOUNTS (default: default)"
+    )
     expire.add_argument("--event-id", help="event id (default: a fresh cli-<uuid>)")
     expire.add_argument("--dry-run", action="store_true", help="send nothing, show what would go")
 

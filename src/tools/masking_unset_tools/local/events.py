@@ -19,7 +19,8 @@ Handler = Callable[[dict[str, Any], Any], Any]
 """A Lambda entry point: ``(event, context) -> answer``."""
 
 ROUTE_KEY: Final = "POST /webhooks/{source}"
-_SOURCE_PATH: Final = re.compile(r"^/webhooks/([^/]+)/?$")
+_SOURCE_PATH: Final = re.compile(r"^/webhooks/([^/]+)(?:/([^/]+))?/?$")
+ACCOUNT_ROUTE_KEY: Final = "POST /webhooks/{source}/{account}"
 
 
 def http_api_event(
@@ -86,8 +87,12 @@ def http_api_event(
         event["queryStringParameters"] = query
     if match := _SOURCE_PATH.match(path):
         event["pathParameters"] = {"source": unquote(match.group(1))}
+        route = ROUTE_KEY
+        if match.group(2) is not None:  # a named DeepCall account's route
+            event["pathParameters"]["account"] = unquote(match.group(2))
+            route = ACCOUNT_ROUTE_KEY
         if method.upper() == "POST":
-            event["routeKey"] = event["requestContext"]["routeKey"] = ROUTE_KEY
+            event["routeKey"] = event["requestContext"]["routeKey"] = route
     if body:
         try:
             event["body"] = body.decode("utf-8")

@@ -11,7 +11,12 @@ from pydantic import ValidationError
 from masking_unset.config import Settings, plain_words
 from masking_unset.logic import trail
 from masking_unset.logic.failures import FailureKind, classify
-from masking_unset.models.errors import ConfigurationError, MaskingUnsetError, UnusableTarget
+from masking_unset.models.errors import (
+    ConfigurationError,
+    MaskingUnsetError,
+    UnknownAccount,
+    UnusableTarget,
+)
 from masking_unset.models.events import CloseEvent, Outcome, UnsetResult
 from masking_unset_tools.ops.console import Out, function_stdout
 from masking_unset_tools.ops.errors import OperationFailed, UsageError
@@ -30,6 +35,7 @@ def close_event(
     m2: str | None = None,
     ticket_id: str | None = None,
     event_id: str | None = None,
+    account: str | None = None,
 ) -> CloseEvent:
     """The close event an operator's ``expire`` stands for (a fresh event id unless given)."""
     if not (mask or m1 or m2):
@@ -42,6 +48,7 @@ def close_event(
             m1=m1,
             m2=m2,
             source=CLI_SOURCE,
+            account=account,
         )
     except ValidationError as exc:  # names the options, never their values
         problems = [
@@ -62,7 +69,10 @@ def would_send(event: CloseEvent, settings: Settings) -> str:
     from masking_unset_tools.local.demo import shown_request
 
     target = resolve_numbers(event, settings)
-    body: dict[str, object] = {"<credentials>": "from DEEPCALL_SECRET_ID", **target.fields()}
+    body: dict[str, object] = {
+        "<credentials>": f"from {settings.secret_variable}",
+        **target.fields(),
+    }
     body["expiry_duration"] = EXPIRE_NOW_MINUTES
     shown = json.loads(shown_request(body))
     return f"POST {settings.deepcall_base_url}/api/v2/Masking/unset {json.dumps(shown)}"
@@ -74,8 +84,9 @@ def expire(app: App, event: CloseEvent, out: Out) -> UnsetResult:
     :class:`UsageError` for a number that cannot be used or a configuration error (ours, or a
     refusal DeepCall classifies as one); :class:`OperationFailed` when DeepCall did not expire it.
     """
-    settings = app.settings
     try:
+        app = app.for_account(event.account)  # its own base URL and credentials
+        settings = app.settings
         if settings.dry_run and event.has_numbers:
             out(f"dry run: would send {would_send(event, settings)}")
         with function_stdout(), app.trail.event(CLI_SOURCE):
@@ -85,6 +96,8 @@ def expire(app: App, event: CloseEvent, out: Out) -> UnsetResult:
             trail.step("done", status=result.status.value, reason=result.reason)
     except ConfigurationError as exc:  # its message names the variable: "AWS configuration: .."
         raise UsageError(exc.message) from None
+    except UnknownAccount as exc:
+        raise UsageError(f"--account: {exc.message}") from None
     except UnusableTarget as exc:
         raise UsageError(f"{exc.code}: {exc.message}") from None
     except MaskingUnsetError as exc:
