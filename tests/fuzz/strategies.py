@@ -153,6 +153,7 @@ CANONICAL = [
     "m2",
     "occurred_at",
     "source",
+    "account",
     "action",
     "expire_after_minutes",
 ]
