@@ -282,3 +282,23 @@ def test_serve_routes_an_accounts_webhook_as_api_gateway_does() -> None:
     plain = http_api_event("POST", "/webhooks/zendesk", [], b"{}")
     assert plain["pathParameters"] == {"source": "zendesk"}
     assert plain["routeKey"] == "POST /webhooks/{source}"
+
+
+def test_a_webhook_handed_to_the_queue_stays_with_its_account(
+    stack: LocalStack,
+    accounts: dict[str, Any],
+    deepcall: ScriptedDeepCall,
+    brand_b: ScriptedDeepCall,
+) -> None:
+    brand_b.set_outage(OUTAGE)
+    body = {"event_id": "evt-q", "ticket_id": "T-q", "mask": "8040001266"}
+    response = post(body, "brand-b")
+    assert (response["statusCode"], response_json(response)["status"]) == (202, "queued")
+    sqs = stack.aws.client("sqs")
+    [message] = sqs.receive_message(QueueUrl=stack.queue_url, MaxNumberOfMessages=10)["Messages"]
+    assert json.loads(message["Body"])["account"] == "brand-b"
+    brand_b.set_outage(None)
+    assert run_queue([json.loads(message["Body"])]) == {"batchItemFailures": []}
+    assert credentials_sent(brand_b)[-1] == B_CREDENTIALS
+    assert brand_b.expired  # the retry from the queue expired it at brand-b's DeepCall
+    assert deepcall.unset_calls == []
