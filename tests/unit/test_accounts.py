@@ -53,6 +53,9 @@ def test_a_named_account_has_its_own_url_secret_rate_and_webhook_secrets() -> No
     assert (b.deepcall_max_rps, b.webhook_secrets_id) == (4.0, "hooks-b")
     assert b.secret_variable == "DEEPCALL_ACCOUNTS (brand-b: secret_id)"
     assert b.webhook_secrets_variable == "DEEPCALL_ACCOUNTS (brand-b: webhook_secrets_id)"
+    assert base.for_account("brand-b").deepcall_number_format == "national"
+    e164 = settings({"brand-e": {**B, "number_format": "e164"}}).for_account("brand-e")
+    assert e164.deepcall_number_format == "e164"
     c = base.for_account("brand-c")  # what it leaves out is the deployment's
     assert (c.deepcall_max_rps, c.webhook_secrets_id) == (2.0, "hooks")
     assert c.webhook_secrets_variable == "WEBHOOK_SECRETS_ID"
@@ -82,6 +85,7 @@ def test_a_name_not_configured_is_refused_never_the_default(name: str) -> None:
         ({"b": {**B, "base_url": "https://b.example?x=1"}}, "must not have a query"),
         ({"b": {**B, "base_url": "http://b.example"}}, "(b: base_url): must be an https:// URL"),
         ({"b": 7}, "account b: settings: must be a JSON object"),
+        ({"b": {**B, "number_format": "E.164"}}, "number_format: must be one of national"),
     ],
 )
 def test_a_bad_accounts_setting_names_the_variable_and_never_a_value(

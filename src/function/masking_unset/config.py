@@ -254,6 +254,8 @@ class Settings(BaseModel):
             update["deepcall_max_rps"] = account.max_rps
         if account.webhook_secrets_id is not None:
             update["webhook_secrets_id"] = account.webhook_secrets_id
+        if account.number_format is not None:
+            update["deepcall_number_format"] = NumberFormat(account.number_format)
         copy = self.model_copy(update=update)
         copy._account = name
         return copy

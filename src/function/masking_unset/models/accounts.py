@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.functional_validators import BeforeValidator
@@ -46,6 +46,9 @@ class AccountConfig(BaseModel):
     base_url: str = Field(min_length=1)
     secret_id: str = Field(min_length=1, max_length=2048)
     max_rps: float | None = Field(default=None, ge=0)
+    # How this account's maskings write numbers (DEEPCALL_NUMBER_FORMAT's values); default the
+    # deployment's.
+    number_format: Literal["national", "e164", "digits"] | None = None
     # The webhook secrets of this account's senders: without its own, every account's senders
     # share one, and a sender that holds it could call another account's routes.
     webhook_secrets_id: str | None = Field(default=None, min_length=1, max_length=2048)
@@ -106,6 +109,8 @@ def _plain(error: Any) -> str:
         return f"must be a JSON object with {_SETTINGS}"
     if kind in ("string_type", "string_too_short"):
         return "must be non-empty text"
+    if kind == "literal_error":
+        return "must be one of national, e164, digits"
     if kind in ("float_type", "float_parsing", "greater_than_equal"):
         return "must be a number of requests per second, 0 or more"
     return str(error.get("msg", "is not valid")).removeprefix("Value error, ")
