@@ -3,6 +3,7 @@ the call planned from them (logic/expiry.py) and what makes two deliveries the s
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -12,7 +13,6 @@ from hypothesis import strategies as st
 
 from masking_unset.config import Settings
 from masking_unset.handlers.responses import status_of
-from masking_unset.logic import expiry
 from masking_unset.logic.expiry import plan
 from masking_unset.logic.fields import event_document
 from masking_unset.logic.idempotency import repeat_keys
@@ -231,7 +231,7 @@ def test_the_minutes_are_counted_at_each_call_not_when_the_event_was_read(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     clock = [NOW.timestamp()]
-    monkeypatch.setattr(expiry.time, "time", lambda: clock[0])
+    monkeypatch.setattr(time, "time", lambda: clock[0])
     # Each call takes 3 minutes; the first fails and is retried.
     deepcall = ClockedDeepCall(clock, 180.0, UpstreamUnavailable("down", http_status=503))
     states = FakeTicketStates()
@@ -253,7 +253,7 @@ def test_a_moment_that_passes_while_deepcall_is_retried_expires_now(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     clock = [NOW.timestamp()]
-    monkeypatch.setattr(expiry.time, "time", lambda: clock[0])
+    monkeypatch.setattr(time, "time", lambda: clock[0])
     deepcall = ClockedDeepCall(clock, 90.0, UpstreamUnavailable("down", http_status=503))
     result = expirer(deepcall).expire(event(expire_at=(NOW + timedelta(minutes=1)).isoformat()))
     assert deepcall.durations == [1, -1]  # a minute left at the first call, none at the second
@@ -265,7 +265,7 @@ def test_a_moment_that_passes_while_deepcall_is_retried_expires_now(
 
 
 def test_a_grace_period_answers_when_it_ends_too(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(expiry.time, "time", NOW.timestamp)
+    monkeypatch.setattr(time, "time", NOW.timestamp)
     result = expirer(FakeDeepCall(), config=settings(EXPIRY_GRACE_MINUTES="15")).expire(event())
     assert (result.expires_in_minutes, result.expires_at) == (15, "2026-12-07T06:15:00Z")
     assert result.body()["expires_at"] == "2026-12-07T06:15:00Z"
