@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from masking_unset.config import Settings
@@ -337,6 +337,19 @@ def test_grace_until_follows_the_zones_daylight_saving_time() -> None:
     winter = daily.on_day_of(datetime(2026, 12, 1, 10, 0, tzinfo=UTC))
     assert summer.astimezone(UTC).hour == 16
     assert winter.astimezone(UTC).hour == 17
+
+
+@given(
+    closed=st.datetimes(min_value=datetime(1, 1, 1), timezones=offsets),
+    zone=st.sampled_from(["Asia/Kolkata", "America/New_York", "Pacific/Kiritimati", "UTC"]),
+)
+@example(closed=datetime(1, 1, 1, tzinfo=UTC), zone="America/New_York")
+def test_grace_until_finds_a_day_for_any_close_however_old(closed: datetime, zone: str) -> None:
+    # Year 1 in a zone behind UTC has no local date: such a close expires now, never a 500.
+    config = settings(EXPIRY_GRACE_UNTIL=f"18:00 {zone}")
+    wanted = plan(event(occurred_at=closed), config, NOW.timestamp())
+    assert wanted is not None
+    assert wanted.duration == -1 or closed > NOW - timedelta(days=2)
 
 
 @pytest.mark.parametrize(

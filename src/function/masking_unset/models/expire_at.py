@@ -26,14 +26,15 @@ _DAILY = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])\s+([A-Za-z0-9_+\-]+(?:/[A
 def parse_expire_at(text: str) -> datetime:
     """``expire_at`` as an aware datetime. Raises :class:`InvalidExpiry`
     (``invalid_expire_at``, ``expire_at_without_offset``) naming the field, never its value."""
+    unreadable = InvalidExpiry(
+        f"expire_at is not an ISO 8601 time (such as {EXAMPLE})", code="invalid_expire_at"
+    )
+    if len(text) > _MAX_TEXT:
+        raise unreadable
     try:
-        if len(text) > _MAX_TEXT:
-            raise ValueError(text)
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise InvalidExpiry(
-            f"expire_at is not an ISO 8601 time (such as {EXAMPLE})", code="invalid_expire_at"
-        ) from None
+        raise unreadable from None
     if moment.utcoffset() is None:
         raise InvalidExpiry(
             "expire_at has no offset: add Z or the offset from UTC, such as "
@@ -82,11 +83,16 @@ class DailyExpiry:
     zone: str  # an IANA name, checked when parsed
 
     def on_day_of(self, moment: datetime) -> datetime:
-        """This time of day on ``moment``'s local date in the zone."""
+        """This time of day on ``moment``'s local date in the zone (``moment`` itself for one
+        at the edge of the calendar, whose day is long gone)."""
         from zoneinfo import ZoneInfo  # only a deployment that sets it needs the zone data
 
         zone = ZoneInfo(self.zone)
-        return datetime.combine(moment.astimezone(zone).date(), self.at, tzinfo=zone)
+        try:
+            local = moment.astimezone(zone)
+        except OverflowError:  # 0001-01-01 in a zone behind UTC: no such local date
+            return moment
+        return datetime.combine(local.date(), self.at, tzinfo=zone)
 
 
 def parse_daily_expiry(value: object) -> object:
