@@ -339,7 +339,8 @@ REQUEST_CODES = {
 EVENT_CODES = {
     "invalid_event", "in_progress", "outcome_unknown", "no_target", "invalid_number",
     "foreign_number", "same_numbers", "unresolved_target", "future_occurred_at",
-    "upstream_rejected",
+    "upstream_rejected", "invalid_expire_at", "expire_at_without_offset", "expire_at_too_far",
+    "expire_at_with_minutes",
 }  # fmt: skip
 GUIDES = {
     "generic": SINGLE_EVENT_STATUSES,

@@ -4,7 +4,7 @@ a broken producer may send to each entry point."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -124,7 +124,37 @@ occurred_ats = st.one_of(
 )
 
 
+def _in_offset(delta: timedelta, minutes: int) -> str:
+    offset = timezone(timedelta(minutes=minutes))
+    return (datetime.now(UTC) + delta).astimezone(offset).isoformat()
+
+
+# An expiry at a moment: ahead within the year (sent), past (expired now), beyond a year,
+# without an offset, a date alone, in any offset, or any value at all.
+expire_ats = st.one_of(
+    json_values,
+    st.builds(
+        _in_offset,
+        st.timedeltas(min_value=timedelta(days=-3650), max_value=timedelta(days=800)),
+        st.integers(min_value=-(24 * 60 - 1), max_value=24 * 60 - 1),
+    ),
+    st.datetimes().map(datetime.isoformat),  # naive: no offset
+    st.dates().map(str),
+    st.sampled_from(
+        [
+            "2026-12-07T18:00:00+05:30",
+            "2026-12-07T18:00:00",
+            "9999-12-31T23:59:59Z",
+            "0001-01-01T00:00:00+14:00",
+            "2026-12-07T24:00:00Z",
+            "+91 98765 43210",
+            "",
+        ]
+    ),
+)
+
 TIME_FIELDS = {"occurred_at", "LastModifiedDate"}
+EXPIRY_FIELDS = {"expire_at", "Expire_At__c"}
 NUMBER_FIELDS = {"mask", "m1", "m2", "ticket_cf_mask", "ticket_cf_m1", "Mask__c", "M1__c", "M2__c"}
 
 
@@ -139,6 +169,8 @@ def field_dicts(names: list[str]) -> st.SearchStrategy[dict[str, Any]]:
             if name in NUMBER_FIELDS
             else occurred_ats
             if name in TIME_FIELDS
+            else expire_ats
+            if name in EXPIRY_FIELDS
             else json_values
             for name in names
         },
@@ -156,12 +188,13 @@ CANONICAL = [
     "account",
     "action",
     "expire_after_minutes",
+    "expire_at",
 ]
 generic_bodies = field_dicts(CANONICAL)
 zendesk_bodies = st.one_of(
-    field_dicts(["event_id", "ticket_id", "status", "mask", "m1", "m2", "occurred_at"]).map(
-        lambda d: {"status": "Solved", **d}
-    ),
+    field_dicts(
+        ["event_id", "ticket_id", "status", "mask", "m1", "m2", "occurred_at", "expire_at"]
+    ).map(lambda d: {"status": "Solved", **d}),
     st.fixed_dictionaries(
         {
             "type": st.sampled_from(
@@ -193,6 +226,7 @@ freshdesk_bodies = field_dicts(
         "m2",
         "ticket_cf_m1",
         "occurred_at",
+        "expire_at",
     ]
 ).map(lambda d: {"freshdesk_webhook": {"ticket_status": "Resolved", **d}})
 hubspot_items = st.one_of(
@@ -236,7 +270,18 @@ def salesforce_bodies(draw: st.DrawFn) -> bytes:
             b'<!ENTITY y "&x;&x;&x;&x;">]><a>&y;</a>'
         )
     fields = draw(
-        field_dicts(["Id", "Status", "IsClosed", "Mask__c", "M1__c", "M2__c", "LastModifiedDate"])
+        field_dicts(
+            [
+                "Id",
+                "Status",
+                "IsClosed",
+                "Mask__c",
+                "M1__c",
+                "M2__c",
+                "LastModifiedDate",
+                "Expire_At__c",
+            ]
+        )
     )
     sobject = "".join(
         f"<sf:{name}>{escape(_as_xml_text(value))}</sf:{name}>" for name, value in fields.items()

@@ -31,6 +31,7 @@ from masking_unset.models.budget import (
 )
 from masking_unset.models.deepcall import normalise_base_url
 from masking_unset.models.errors import ConfigurationError, UnknownAccount
+from masking_unset.models.expire_at import DailyExpiry, parse_daily_expiry
 from masking_unset.models.fields import FieldOverrides
 
 DEFAULT_WEBHOOK_RETRY_AFTER_SECONDS = 30
@@ -136,6 +137,11 @@ class Settings(BaseModel):
     # reopened ticket's masking is given back (0: reopens are ignored). At most 30 days.
     expiry_grace_minutes: int = Field(default=0, alias="EXPIRY_GRACE_MINUTES", ge=0, le=43_200)
     reopen_extend_minutes: int = Field(default=0, alias="REOPEN_EXTEND_MINUTES", ge=0, le=43_200)
+    # Instead of the grace minutes: a closed ticket's masking lives until this time of day in a
+    # time zone ("18:00 Asia/Kolkata"), or is expired at once when the close is later.
+    expiry_grace_until: Annotated[DailyExpiry | None, BeforeValidator(parse_daily_expiry)] = Field(
+        default=None, alias="EXPIRY_GRACE_UNTIL"
+    )
     ticket_state_table: OptionalText = Field(default=None, alias="TICKET_STATE_TABLE")
     # How long the ledger (in TICKET_STATE_TABLE) keeps what DeepCall confirmed for a masking:
     # the proof that turns DeepCall's "nothing active" into already_expired.
@@ -319,6 +325,16 @@ class Settings(BaseModel):
             f"({budget.hand_on:g} s) fit the webhook function's {WEBHOOK_TIMEOUT_SECONDS:g} s "
             "timeout",
         )
+
+    @model_validator(mode="after")
+    def _one_grace_rule(self) -> Settings:
+        # Two rules for the same close would leave the reader guessing which one wins.
+        if self.expiry_grace_until is not None and self.expiry_grace_minutes:
+            raise SettingError(
+                "EXPIRY_GRACE_MINUTES and EXPIRY_GRACE_UNTIL",
+                "set only one of them (EXPIRY_GRACE_MINUTES=0 with EXPIRY_GRACE_UNTIL)",
+            )
+        return self
 
     @model_validator(mode="after")
     def _hash_key_for_tables(self) -> Settings:

@@ -20,6 +20,7 @@ from masking_unset.models.errors import (
     FutureEvent,
     InFlight,
     InvalidEvent,
+    InvalidExpiry,
     MaskingUnsetError,
     MethodNotAllowed,
     OutcomeUnknown,
@@ -50,6 +51,7 @@ _STATUS: tuple[tuple[type[MaskingUnsetError], int], ...] = (
     (PayloadTooLarge, 413),
     (UnusableTarget, 422),
     (FutureEvent, 422),
+    (InvalidExpiry, 422),
 )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -39,6 +40,7 @@ from masking_unset.models.errors import (
     ConfigurationError,
     FutureEvent,
     InFlight,
+    InvalidExpiry,
     MaskingUnsetError,
     SameNumbers,
     UnknownAccount,
@@ -47,6 +49,7 @@ from masking_unset.models.errors import (
     UpstreamError,
 )
 from masking_unset.models.events import Action, CloseEvent, Outcome, UnsetResult
+from masking_unset.models.expire_at import checked_expire_at, minutes_until
 from masking_unset.models.hashing import HASH_KEY_VARIABLE, HashKeys, parse_hash_keys
 from masking_unset.models.mapping import shown_mapping_key
 from masking_unset.models.redact import redact_number
@@ -160,6 +163,26 @@ class Plan:
     done: Outcome  # DeepCall confirmed
     nothing_active: Outcome  # DeepCall had nothing active to act on
     minutes: int | None  # the new expiry, in minutes from now; None when expired now
+    # An expiry at a moment (expire_at, EXPIRY_GRACE_UNTIL): the minutes are those left when
+    # the call is made (:meth:`at`), not when the event was read.
+    expire_at: datetime | None = None
+
+    @classmethod
+    def until(cls, moment: datetime, now: float) -> Plan:
+        """A close that expires the masking at ``moment``, as called at ``now``."""
+        return cls(EXPIRE_NOW_MINUTES, Outcome.UNSET, Outcome.ALREADY_DONE, None, moment).at(now)
+
+    def at(self, now: float) -> Plan:
+        """The call to make at ``now`` (epoch seconds): for an expiry at a moment, the whole
+        minutes left, rounded up, or expired now once it has come."""
+        if self.expire_at is None:
+            return self
+        minutes = minutes_until(self.expire_at, now)
+        if minutes is None:
+            return Plan(
+                EXPIRE_NOW_MINUTES, Outcome.UNSET, Outcome.ALREADY_DONE, None, self.expire_at
+            )
+        return Plan(minutes, Outcome.SCHEDULED, Outcome.ALREADY_DONE, minutes, self.expire_at)
 
 
 @dataclass(slots=True)
@@ -176,13 +199,32 @@ class _Book:
     pending: tuple[str, LedgerEntry] | None = None
 
 
-def plan(event: CloseEvent, settings: Settings) -> Plan | None:
-    """The call an event asks for; None for a reopen while ``REOPEN_EXTEND_MINUTES`` is 0."""
+def plan(event: CloseEvent, settings: Settings, now: float | None = None) -> Plan | None:
+    """The call an event asks for; None for a reopen while ``REOPEN_EXTEND_MINUTES`` is 0.
+
+    A close's expiry is, first to last: its ``expire_at``, its ``expire_after_minutes``,
+    ``EXPIRY_GRACE_UNTIL`` (on the day of ``occurred_at``, else of ``now``), then
+    ``EXPIRY_GRACE_MINUTES``. Raises :class:`InvalidExpiry` for an ``expire_at`` that cannot be
+    used (a reopen ignores it, as it ignores ``expire_after_minutes``).
+    """
     if event.action is Action.REOPEN:
         extend = settings.reopen_extend_minutes
         if extend == 0:
             return None
         return Plan(extend, Outcome.EXTENDED, Outcome.TOO_LATE, extend)
+    now = time.time() if now is None else now
+    if event.expire_at is not None:
+        if event.expire_after_minutes is not None:
+            raise InvalidExpiry(
+                "send expire_at or expire_after_minutes, not both",
+                code="expire_at_with_minutes",
+            )
+        return Plan.until(checked_expire_at(event.expire_at, now), now)
+    daily = settings.expiry_grace_until
+    if daily is not None and event.expire_after_minutes is None:
+        # The day of the close: a close delivered late is not given the next day's shift.
+        day = event.occurred_at or datetime.fromtimestamp(now, UTC)
+        return Plan.until(daily.on_day_of(day), now)
     grace = (
         settings.expiry_grace_minutes
         if event.expire_after_minutes is None
@@ -268,7 +310,7 @@ class MaskingExpirer:
             # Routed by AccountExpirers: never sent with another account's credentials.
             raise UnknownAccount("the event is for another DeepCall account")
         self._refuse_future(event)
-        wanted = plan(event, self._settings)
+        wanted = plan(event, self._settings)  # refuses an expire_at that cannot be used
         if wanted is None:
             return self._ignored(event, _reopens_off(event))
         payload_target = resolve_numbers(event, self._settings) if event.has_numbers else None
@@ -545,14 +587,25 @@ class MaskingExpirer:
         self.credentials()
         minutes = wanted.minutes
         reason: str | None = None
+        expires_at: str | None = None
+
+        def attempt() -> Plan:
+            sent = wanted.at(time.time())  # an expiry at a moment: the minutes left now
+            self._call(target, sent.duration, deadline)
+            return sent
+
         try:
-            self._retry.run(lambda: self._call(target, wanted.duration, deadline), deadline)
-            status = wanted.done
+            sent = self._retry.run(attempt, deadline)
+            status, minutes = sent.done, sent.minutes
             if event.action is Action.CLOSE and event.occurred_at is not None:
                 lag = (time.time() - event.occurred_at.timestamp()) * 1000
                 milliseconds("ExpiryLag", max(lag, 0.0))
             logger.info("deepcall confirmed", extra={**log, "status": status.value})
-            self._confirmed(book, minutes)
+            confirmed_at = time.time()
+            self._confirmed(book, minutes, confirmed_at)
+            if minutes is not None:
+                # As the ledger records it: from DeepCall's confirmation, the minutes it was sent.
+                expires_at = iso_ms(int(confirmed_at * 1000) + minutes * 60_000)
         except UpstreamError as exc:
             codes = self._settings.deepcall_already_done_codes
             if not disposition(exc, already_done_codes=codes).done:
@@ -572,7 +625,8 @@ class MaskingExpirer:
             # entry, so a reopen can find it.
             self._forget(event)
         result = self._result(status, event, shown)
-        return result.model_copy(update={"expires_in_minutes": minutes, "reason": reason})
+        update = {"expires_in_minutes": minutes, "expires_at": expires_at, "reason": reason}
+        return result.model_copy(update=update)
 
     def _read_ledger(self, state_key: str, deadline: Deadline) -> Mapping[str, LedgerEntry]:
         """The ledger on the ticket's item; empty when it cannot be read (the event is then
@@ -628,11 +682,11 @@ class MaskingExpirer:
             first_status=first,
         )
 
-    def _confirmed(self, book: _Book | None, minutes: int | None) -> None:
-        """Note what DeepCall confirmed, to record in the ledger."""
+    def _confirmed(self, book: _Book | None, minutes: int | None, now: float | None = None) -> None:
+        """Note what DeepCall confirmed (at ``now``), to record in the ledger."""
         if book is None or not book.names:
             return
-        now = time.time()
+        now = time.time() if now is None else now
         at_ms = int(now * 1000)
         action = LedgerAction.EXPIRED if minutes is None else LedgerAction.EXPIRY_SET
         entry = LedgerEntry(

@@ -258,7 +258,8 @@ def unproven_reopen(change: Lifecycle) -> bool:
 def event_document(fields: Mapping[str, Any], change: Lifecycle | None = None) -> dict[str, Any]:
     """The canonical event's fields from values read out of a payload: ids and numbers as text,
     ``occurred_at`` as given (ISO-8601 text, or unix seconds or milliseconds), the grace period
-    in whole minutes, and the action (and ``previously_closed`` of a reopen) of ``change``."""
+    in whole minutes, ``expire_at`` as text (checked when the close is acted on), and the action
+    (and ``previously_closed`` of a reopen) of ``change``."""
     document: dict[str, Any] = {
         name: text
         for name in (*ID_FIELDS, *NUMBER_FIELDS)
@@ -269,6 +270,8 @@ def event_document(fields: Mapping[str, Any], change: Lifecycle | None = None) -
     minutes = as_minutes(fields.get("expire_after_minutes"))
     if minutes is not None:
         document["expire_after_minutes"] = minutes
+    if (expire_at := as_text(fields.get("expire_at"), "expire_at")) is not None:
+        document["expire_at"] = expire_at
     if change is not None and change.action is not None:
         document["action"] = change.action.value
         if change.previously_closed is not None:

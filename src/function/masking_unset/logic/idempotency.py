@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from masking_unset.models.deepcall import UnsetTarget
 from masking_unset.models.events import Action, CloseEvent
+from masking_unset.models.expire_at import instant_ms
 from masking_unset.models.hashing import HashKeys
 from masking_unset.models.tickets import digests, epoch_ms
 
@@ -46,8 +47,9 @@ def idempotency_key(
 def repeat_keys(event: CloseEvent, target: UnsetTarget, keys: HashKeys | None) -> tuple[str, ...]:
     """What makes a later delivery the same close (or reopen), whatever its event id (a sender
     signs a retry again, a rule fires twice): a keyed digest of the ticket, the target and
-    ``occurred_at``, or without ``occurred_at`` of the canonical event fields (the same body).
-    The one written first, then under each previous hash key."""
+    ``occurred_at``, or without ``occurred_at`` of the canonical event fields (the same body;
+    ``expire_at`` as its instant, and only when sent, so the keys of other events stay as they
+    were). The one written first, then under each previous hash key."""
     parts = [
         "repeat",
         event.scope,
@@ -59,4 +61,6 @@ def repeat_keys(event: CloseEvent, target: UnsetTarget, keys: HashKeys | None) -
         parts.append(str(epoch_ms(event.occurred_at)))  # one instant, however it is written
     else:
         parts += [str(event.expire_after_minutes), str(event.previously_closed)]
+        if event.expire_at is not None:
+            parts.append("expire_at=" + instant_ms(event.expire_at))
     return digests(keys, *parts)

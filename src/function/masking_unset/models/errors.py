@@ -46,6 +46,15 @@ class FutureEvent(MaskingUnsetError):
     code = "future_occurred_at"
 
 
+class InvalidExpiry(MaskingUnsetError):
+    """``expire_at`` cannot be used: unreadable (``invalid_expire_at``), without an offset
+    (``expire_at_without_offset``), more than a year ahead (``expire_at_too_far``), or sent with
+    ``expire_after_minutes`` (``expire_at_with_minutes``). The message names the field, never
+    its value."""
+
+    code = "invalid_expire_at"
+
+
 class UnusableTarget(MaskingUnsetError):
     """The event is well-formed but names no masking that could be expired."""
 

@@ -47,8 +47,10 @@ class CloseEvent(BaseModel):
     The body of an SQS message and of a ``generic`` webhook. Unknown fields are ignored; at least
     one of ``mask``, ``m1``, ``m2`` is needed to act (checked when the target is resolved).
     ``action`` is ``close`` unless the event says ``reopen``; ``expire_after_minutes`` overrides
-    the grace period of this close; ``previously_closed`` is the payload's own word that the
-    ticket was closed before a reopen (None when it does not say).
+    the grace period of this close, ``expire_at`` (ISO 8601 with an offset, checked when the
+    close is acted on: :mod:`masking_unset.models.expire_at`) sets its expiry to a moment;
+    ``previously_closed`` is the payload's own word that the ticket was closed before a reopen
+    (None when it does not say).
     """
 
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -61,6 +63,9 @@ class CloseEvent(BaseModel):
     occurred_at: AwareDatetime | None = None
     action: Action = Action.CLOSE
     expire_after_minutes: Minutes | None = None
+    # Kept as sent: a time without an offset or beyond a year is refused with its own code (422)
+    # when the close is acted on, not as a wrong type.
+    expire_at: StrictStr | None = None
     previously_closed: bool | None = None
     # Where the event came from: the webhook source (from its URL, never the body), or on the
     # queue whatever the producer names (it keys the ticket mapping); "queue" by default.
@@ -170,6 +175,7 @@ class UnsetResult(BaseModel):
     target: dict[str, str] = Field(default_factory=dict)  # field -> redacted number
     reason: str | None = None
     expires_in_minutes: int | None = None  # scheduled or extended: the masking's new expiry
+    expires_at: str | None = None  # the same, ISO 8601 in UTC: DeepCall's confirmation + minutes
     first_status: Outcome | None = None  # on a duplicate: how the first delivery ended
 
     def body(self) -> dict[str, object]:

@@ -18,8 +18,9 @@ from masking_unset.models.deepcall import NUMBER_FIELDS
 # The fields a source can read; every SOURCE_FIELDS_* key must be one of them.
 ID_FIELDS = ("event_id", "ticket_id")
 # The lifecycle fields: what the rule says happened (close or reopen), the status the ticket
-# had before (a reopen is one only from a closed status), and this close's grace period.
-LIFECYCLE_FIELDS = ("action", "previous_status", "expire_after_minutes")
+# had before (a reopen is one only from a closed status), and this close's grace period or
+# the moment it expires at.
+LIFECYCLE_FIELDS = ("action", "previous_status", "expire_after_minutes", "expire_at")
 FIELD_NAMES = (*ID_FIELDS, "status", "closed", *NUMBER_FIELDS, "occurred_at", *LIFECYCLE_FIELDS)
 MAX_ID_LENGTH = 256  # the canonical event's own limit on an id
 

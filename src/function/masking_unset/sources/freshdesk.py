@@ -41,6 +41,7 @@ FIELDS = {
     "action": "freshdesk_webhook.action",
     "previous_status": "freshdesk_webhook.previous_status",
     "expire_after_minutes": "freshdesk_webhook.expire_after_minutes",
+    "expire_at": "freshdesk_webhook.expire_at",
 }
 
 

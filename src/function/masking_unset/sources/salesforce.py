@@ -52,9 +52,10 @@ FIELDS = {
     # When selected, the time of the change orders a reopen against a close delivered late.
     "occurred_at": "sObject.LastModifiedDate",
     # Custom fields a flow fills: the status before the change ({!$Record__Prior.Status}) and
-    # this close's grace period.
+    # this close's grace period, or the moment it expires at (a Date/Time field).
     "previous_status": "sObject.Previous_Status__c",
     "expire_after_minutes": "sObject.Expire_After_Minutes__c",
+    "expire_at": "sObject.Expire_At__c",
 }
 CONTENT_TYPE = "text/xml; charset=utf-8"
 TOKEN_PARAMETER = "token"  # noqa: S105 - a parameter name

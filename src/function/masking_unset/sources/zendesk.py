@@ -59,6 +59,7 @@ TRIGGER_FIELDS = {
     "action": "action",
     "previous_status": "previous_status",
     "expire_after_minutes": "expire_after_minutes",
+    "expire_at": "expire_at",
 }
 
 

@@ -30,6 +30,7 @@ from masking_unset.models.errors import (
     UpstreamUnavailable,
 )
 from masking_unset.models.events import CloseEvent, UnsetResult
+from masking_unset.models.expire_at import EXAMPLE as EXPIRE_AT_EXAMPLE
 from masking_unset.models.http import MAX_WEBHOOK_BODY_BYTES as MAX_BODY_BYTES
 from masking_unset.sources import SOURCES
 from masking_unset.sources.base import JSON, MAX_EVENTS_PER_DELIVERY, Credential
@@ -60,6 +61,17 @@ def _schemas() -> dict[str, Any]:
         "The canonical close event, the body of the `generic` source. Unknown fields are ignored. "
         "At least one of `mask`, `m1`, `m2` is needed, unless a masking was recorded for "
         "`ticket_id`. Ids may also be sent as JSON numbers."
+    )
+    # Kept as text by the model (a bad one is a 422 with its own code, not a wrong type).
+    close["properties"]["expire_at"].update(
+        description="A close's expiry as a moment: ISO 8601 with an offset, at most 366 days "
+        "ahead; a moment already past expires the masking now. DeepCall is sent the whole "
+        "minutes left at the call, rounded up. Not with expire_after_minutes.",
+        examples=[EXPIRE_AT_EXAMPLE],
+    )
+    schemas["UnsetResult"]["properties"]["expires_at"]["description"] = (
+        "scheduled or extended: when the masking expires, ISO 8601 in UTC (DeepCall's "
+        "confirmation plus expires_in_minutes)."
     )
     return dict(sorted(schemas.items()))
 
@@ -223,7 +235,10 @@ def _responses() -> dict[str, Any]:
             "Well-formed, but names no usable masking (no number, a number that is not only "
             "digits and separators, another country's number in national format, m1 = m2 as "
             "sent, no masking recorded for the ticket), or its occurred_at lies further ahead "
-            "of now than OCCURRED_AT_MAX_SKEW_SECONDS (future_occurred_at).",
+            "of now than OCCURRED_AT_MAX_SKEW_SECONDS (future_occurred_at), or its expire_at "
+            "cannot be used: not an ISO 8601 time (invalid_expire_at), without an offset "
+            "(expire_at_without_offset), more than 366 days ahead (expire_at_too_far), or sent "
+            "with expire_after_minutes (expire_at_with_minutes).",
             InvalidNumber.code,
             "mask is not a phone number",
         ),
