@@ -278,3 +278,31 @@ def test_a_changed_file_is_refused_with_its_old_checkpoint(
     err = capsys.readouterr().err
     assert "the checkpoint is for another version of the file" in err
     assert waiting(stack) == 3
+
+
+def test_a_fifo_queue_gets_a_group_per_ticket_and_ids_sqs_takes(
+    stack: LocalStack, aws: SqsLimitedEndpoint, tmp_path: Path
+) -> None:
+    sqs = stack.aws.client("sqs")
+    url = sqs.create_queue(
+        QueueName=f"{stack.queue_url.rsplit('/', 1)[1]}-backfill.fifo",
+        Attributes={"FifoQueue": "true"},
+    )["QueueUrl"]
+    path = tmp_path / "closed.jsonl"
+    rows = [
+        {"ticket_id": "T-1", "mask": "8040000001"},
+        {"ticket_id": "Ticket à 2", "mask": "8040000002", "event_id": "close of ticket 2"},
+    ]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    options = BackfillOptions(path, FileFormat.JSONL, "zendesk", url)
+    summary = run_backfill(options, RowChecker(check_settings(), "zendesk"), sqs=sqs_client())
+    assert (summary.queued, summary.succeeded) == (2, True)
+    assert aws.refusals == []
+    received = sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["MessageGroupId"]
+    )["Messages"]
+    groups = {
+        json.loads(m["Body"])["ticket_id"]: m["Attributes"]["MessageGroupId"] for m in received
+    }
+    assert groups["T-1"] == "T-1"  # the webhook's group for the ticket
+    assert groups["Ticket à 2"].startswith("backfill-")  # an id SQS would refuse, replaced

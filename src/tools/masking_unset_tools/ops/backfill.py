@@ -194,7 +194,13 @@ class QueueSender:
     def _send_once(self, pending: dict[str, QueuedClose]) -> list[dict[str, Any]]:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        entries = [{"Id": key, "MessageBody": close.body} for key, close in pending.items()]
+        entries: list[dict[str, str]] = []
+        for key, close in pending.items():
+            entry = {"Id": key, "MessageBody": close.body}
+            if self._url.endswith(".fifo"):  # a FIFO queue takes nothing without these
+                entry["MessageGroupId"] = close.group
+                entry["MessageDeduplicationId"] = close.dedup_id
+            entries.append(entry)
         try:
             answer = self._sqs.send_message_batch(QueueUrl=self._url, Entries=entries)
         except ClientError as exc:

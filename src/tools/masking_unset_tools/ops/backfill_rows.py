@@ -34,7 +34,7 @@ from masking_unset.models.errors import (
 )
 from masking_unset.models.events import Action, CloseEvent
 from masking_unset.models.json_input import load_json
-from masking_unset.models.queue import MAX_MESSAGE_BYTES
+from masking_unset.models.queue import MAX_MESSAGE_BYTES, is_sqs_id
 from masking_unset.models.redact import scrub, shown_value
 from masking_unset_tools.ops.errors import UsageError
 from masking_unset_tools.ops.mapping import QUEUE_SOURCE, source_names
@@ -278,6 +278,14 @@ class QueuedClose:
     event_id: str
     body: str
     mapped: bool  # names no number: the function looks the ticket up in MASKING_MAP_TABLE
+    group: str = ""  # on a FIFO queue: its MessageGroupId, one per ticket as the webhook's
+
+    @property
+    def dedup_id(self) -> str:
+        """On a FIFO queue: its MessageDeduplicationId, the event id when SQS takes it."""
+        if is_sqs_id(self.event_id):
+            return self.event_id
+        return EVENT_ID_PREFIX + hashlib.sha256(self.event_id.encode()).hexdigest()[:40]
 
     @property
     def size(self) -> int:
@@ -392,7 +400,9 @@ class RowChecker:
         text = json.dumps(body, separators=(",", ":"))  # ASCII: every character SQS takes
         if len(text.encode()) > MAX_MESSAGE_BYTES:
             raise _RowProblem("message_too_large: the queue message would be over 256 KiB")
-        return QueuedClose(row.line, row.end_line, event_id, text, mapped=not numbers)
+        ticket = event.ticket_id
+        group = ticket if is_sqs_id(ticket) else derived_event_id(event.source, ticket, account)
+        return QueuedClose(row.line, row.end_line, event_id, text, not numbers, group)
 
     def _source(self, given: object) -> str:
         if given is None:
