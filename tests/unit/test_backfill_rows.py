@@ -401,3 +401,10 @@ def test_any_json_lines_are_read_without_a_crash_and_every_reason_is_safe(
             assert_no_number(result.reason)
         if isinstance(result, QueuedClose):
             parse_record(result.body)  # the queue function reads every message it is sent
+
+
+def test_the_example_file_is_the_one_the_demo_sends() -> None:
+    from masking_unset_tools.local.backfill_scene import ROWS
+
+    example = Path(__file__).resolve().parents[2] / "events" / "backfill.csv"
+    assert example.read_text(encoding="utf-8") == ROWS  # docs/backfill.md runs the example

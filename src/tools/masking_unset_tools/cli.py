@@ -680,7 +680,9 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         )
     for line in summary.lines(options.queue_url):
         _out(line)
-    return EXIT_OK if summary.succeeded else EXIT_FAILED
+    if not summary.succeeded:
+        raise OperationFailed(summary.failure())
+    return EXIT_OK
 
 
 def cmd_openapi(args: argparse.Namespace) -> int:

@@ -1,5 +1,6 @@
 """The local run: both handlers, every file in ``events/``, against a moto server and the DeepCall
-stand-in, with no AWS account and no Docker; then a DeepCall outage (``outage.py``)."""
+stand-in, with no AWS account and no Docker; then a small backfill (``backfill_scene.py``) and a
+DeepCall outage (``outage.py``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from masking_unset.sources import SOURCES
+from masking_unset_tools.local.backfill_scene import play_backfill
 from masking_unset_tools.local.lambda_context import LocalLambdaContext
 from masking_unset_tools.local.outage import play_outage
 from masking_unset_tools.local.signers import sign_event, with_headers
@@ -350,6 +352,7 @@ def run(events_dir: Path, *, verbose: bool = False, out: Callable[[str], None] =
             for line in local.banner():
                 out(line)
             mismatches = replay(stack, events_dir, out)
+            mismatches += play_backfill(stack, out)
             mismatches += play_outage(stack, out)
             show_a_trail(stack, out)
     out("")

@@ -43,6 +43,7 @@ RETRY_BASE_SECONDS: Final = 0.5
 CHECKPOINT_VERSION: Final = 1
 CHECKPOINT_SUFFIX: Final = ".backfill-checkpoint.json"
 _SHOWN_REPEATS: Final = 20
+PLAIN_PROGRESS_LINES: Final = 1000  # a smaller file shows no plain progress lines
 
 
 # --- the checkpoint -----------------------------------------------------------------------------
@@ -326,6 +327,8 @@ def terminal_progress(stream: TextIO, counted: str = "queued") -> Callable[[int,
                 return ProgressBar(total, stream, start, counted)
             except ModuleNotFoundError:  # tqdm is a development dependency
                 pass
+        if total < PLAIN_PROGRESS_LINES:
+            return NoProgress()  # done before a line would tell anything
         return ProgressLines(
             total, lambda line: print(line, file=stream, flush=True), start, counted
         )
@@ -374,6 +377,18 @@ class BackfillSummary:
         """Every row valid and queued: exit 0."""
         return not (self.invalid or self.failed or self.stopped)
 
+    def failure(self) -> str:
+        """Why the run did not succeed, in one line (the CLI's ``error:``)."""
+        invalid = f"{len(self.invalid)} invalid row(s), listed above"
+        if self.stopped:
+            where = f"stopped after line {self.resume_after}: {self.stopped}"
+            return (f"{invalid}; " if self.invalid else "") + (
+                f"{where}; run the same command again to resume"
+            )
+        if self.dry_run:
+            return f"{invalid}: fix or remove them, then run without --dry-run"
+        return f"{invalid}, not queued; every valid row was"
+
     def lines(self, queue_url: str | None = None) -> list[str]:
         """The summary as printed at the end of a run."""
         verb = "would queue" if self.dry_run else "queued"
@@ -388,8 +403,8 @@ class BackfillSummary:
             out.append(f"  queued by an earlier run (checkpoint): {self.before}")
         if self.mapped:
             out.append(
-                f"  of the valid rows, {self.mapped} name no number: the queue function looks "
-                "their masking up in MASKING_MAP_TABLE"
+                "  valid rows that name no number (the queue function looks their masking up "
+                f"in MASKING_MAP_TABLE): {self.mapped}"
             )
         shown = ", ".join(
             f"line {r.line} repeats line {r.first_line}" for r in self.repeats[:_SHOWN_REPEATS]
