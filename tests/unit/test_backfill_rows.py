@@ -260,6 +260,16 @@ def test_the_same_row_again_is_a_repeat_and_the_same_close_changed_is_invalid(
     assert isinstance(results[3], QueuedClose)
 
 
+def test_a_reason_that_quoted_a_number_of_the_row_would_show_its_last_four_digits() -> None:
+    from masking_unset_tools.ops.backfill_rows import _guarded
+
+    row = {"mask": "+91 98765 43210", "m1": "\uff19\uff18\uff17\uff16\uff15 00001"}
+    assert _guarded("mask 98765-43210 is bad", row) == "mask ***3210 is bad"
+    assert _guarded("m1 is 9876500001", row) == "m1 is ***0001"  # fullwidth digits in the row
+    kept = "expire_after_minutes: Input should be less than or equal to 43200"
+    assert _guarded(kept, row) == kept  # a rule's own number is no number of the row
+
+
 # --- the file itself
 
 

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import time
+import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -312,14 +313,25 @@ def derived_event_id(source: str, ticket_id: str, account: str | None) -> str:
 
 
 def _guarded(reason: str, fields: Mapping[str, Any]) -> str:
-    """The reason as printed: should a model's message ever quote a number of the row, the
-    number is cut to its last four digits (the messages name fields, never values)."""
+    """The reason as printed: should a model's message ever quote five digits in a row of one of
+    the row's numbers, it is cut as any text from outside (runs of digits to their last four).
+    The messages name fields and rules, never values: this is the second line of defence."""
+    runs = [_digits(run) for run in _DIGIT_RUN.findall(reason)]
     for name in NUMBER_FIELDS:
         value = fields.get(name)
-        digits = "".join(ch for ch in str(value) if ch.isdigit()) if value is not None else ""
-        if len(digits) >= 5 and digits in "".join(ch for ch in reason if ch.isdigit()):
+        digits = _digits(str(value)) if value is not None else ""
+        windows = {digits[i : i + 5] for i in range(len(digits) - 4)}
+        if any(window in run for window in windows for run in runs):
             return scrub(reason)
     return reason
+
+
+_DIGIT_RUN = re.compile(r"\d[\d\s().-]*")  # digits and what may stand between those of a number
+
+
+def _digits(text: str) -> str:
+    # Any script's digits, as the number parser reads them.
+    return "".join(str(unicodedata.decimal(ch)) for ch in text if unicodedata.category(ch) == "Nd")
 
 
 class RowChecker:
