@@ -18,6 +18,7 @@ from masking_unset_tools.ops.backfill import (
     BackfillOptions,
     Checkpoint,
     Pacer,
+    ProgressBar,
     ProgressLines,
     QueueSender,
     SendFailure,
@@ -48,7 +49,7 @@ def closes(count: int, first_line: int = 2) -> list[QueuedClose]:
 class ScriptedSqs:
     """SendMessageBatch answering from a script: per call, the ids to fail and how."""
 
-    def __init__(self, *script: dict[str, tuple[str, bool]] | Exception) -> None:
+    def __init__(self, *script: dict[str, tuple[str, bool]] | BaseException) -> None:
         self.script = list(script)
         self.calls: list[list[str]] = []
 
@@ -57,7 +58,7 @@ class ScriptedSqs:
         ids = [entry["Id"] for entry in Entries]
         self.calls.append(ids)
         step = self.script.pop(0) if self.script else {}
-        if isinstance(step, Exception):
+        if isinstance(step, BaseException):
             raise step
         failed = [
             {"Id": i, "SenderFault": sender, "Code": code}
@@ -233,3 +234,42 @@ def test_a_dry_run_needs_no_queue_and_writes_no_checkpoint(
     assert "    line 5: invalid_number: mask (***12)" in capsys.readouterr().out
     assert main(["backfill", str(path)]) == EXIT_USAGE
     assert "error: QUEUE_URL is not set (or pass --queue-url)" in capsys.readouterr().err
+
+
+def test_ctrl_c_prints_the_summary_so_far_and_where_to_resume(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_rows(tmp_path / "closed.csv", 25)
+    sqs = ScriptedSqs({}, KeyboardInterrupt())
+    monkeypatch.setattr("masking_unset_tools.ops.backfill.sqs_client", lambda: sqs)
+    assert main(["backfill", str(path), "--queue-url", URL]) == 130
+    captured = capsys.readouterr()
+    assert "  queued: 10" in captured.out
+    assert "  stopped: interrupted" in captured.out
+    assert f"progress is saved in {default_checkpoint(path)} (every row through line 11)" in (
+        captured.out
+    )
+    assert captured.err.strip().splitlines()[-1] == "interrupted"
+    monkeypatch.setattr("masking_unset_tools.ops.backfill.sqs_client", ScriptedSqs)
+    assert main(["backfill", str(path), "--queue-url", URL]) == EXIT_OK
+    assert "  queued by an earlier run (checkpoint): 10" in capsys.readouterr().out
+
+
+def test_a_file_refused_for_its_header_leaves_no_checkpoint(tmp_path: Path) -> None:
+    path = tmp_path / "closed.csv"
+    path.write_text("id,mask\n1,8040000001\n")
+    options = BackfillOptions(path, FileFormat.CSV, "queue", URL)
+    with pytest.raises(UsageError, match="no ticket_id column"):
+        run_backfill(options, RowChecker(check_settings({})), sqs=ScriptedSqs())
+    assert not default_checkpoint(path).exists()
+
+
+def test_on_a_terminal_the_progress_is_a_bar() -> None:
+    stream = io.StringIO()
+    bar = ProgressBar(200, stream, start=50, counted="queued")
+    bar.advance(120, 60)
+    bar.advance(200, 140)
+    bar.close()
+    shown = stream.getvalue()
+    assert "backfill" in shown
+    assert "200/200" in shown

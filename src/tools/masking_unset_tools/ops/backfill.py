@@ -10,6 +10,7 @@ duplicate.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -446,6 +447,11 @@ def run_backfill(
     summary = BackfillSummary(options.path, options.dry_run)
     reader = RowReader(options.path, options.fmt)
     sha256, total = count_lines(options.path)
+    rows = reader.rows()
+    # The first row read: a file without a usable header is refused before a checkpoint is made.
+    first = next(rows, None)
+    if first is not None:
+        rows = itertools.chain([first], rows)
     checkpoint: Checkpoint | None = None
     if not options.dry_run:
         if options.queue_url is None or sqs is None:
@@ -490,7 +496,7 @@ def run_backfill(
             after_batch(summary.batches)
 
     try:
-        for raw in reader.rows():
+        for raw in rows:
             summary.rows += 1
             checked: QueuedClose | Repeat | InvalidRow = checker.check(raw)
             if isinstance(checked, QueuedClose):
