@@ -399,7 +399,8 @@ class BackfillSummary:
         if self.complete_before:
             out.append(f"  the checkpoint says every row was queued before ({self.checkpoint})")
         where = f" to {queue_url}" if queue_url and not self.dry_run else ""
-        out.append(f"  {verb}: {self.queued}{where}" + (" (dry run: nothing sent)" * self.dry_run))
+        note = " (dry run: nothing sent)" if self.dry_run else ""
+        out.append(f"  {verb}: {self.queued}{where}{note}")
         if self.before:
             out.append(f"  queued by an earlier run (checkpoint): {self.before}")
         if self.mapped:
