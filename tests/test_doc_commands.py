@@ -218,6 +218,29 @@ RESIGN_TO_FRESH = (
     ".venv/bin/masking-unset resign events/webhook-http-api.json --secret-file whsec.txt"
     " > fresh.json"
 )
+# docs/backfill.md: closed.csv is the example file, cases.csv a Salesforce export (see _prepare).
+BACKFILL = ".venv/bin/masking-unset backfill closed.csv --source zendesk"
+ZENDESK_EXPORT = (
+    'curl -sS -u "$ZENDESK_EMAIL/token:$ZENDESK_API_TOKEN" "https://$ZENDESK_SUBDOMAIN.zendesk.com'
+    "/api/v2/incremental/tickets/cursor.json?start_time=1735689600\" | jq -r '.tickets[] | select("
+    '.status == "solved" or .status == "closed") | [.id, ((.custom_fields[] | select(.id == '
+    '360011112222) | .value) // "")] | @csv\' >> closed.csv'
+)
+FRESHDESK_EXPORT = (
+    'curl -sS -u "$FRESHDESK_API_KEY:X" -G "https://$FRESHDESK_DOMAIN.freshdesk.com/api/v2/search/'
+    "tickets\" --data-urlencode 'query=\"status:4 OR status:5\"' -d page=1 | jq -r '.results[] | "
+    '[.id, (.custom_fields.cf_masked_number // "")] | @csv\' >> closed.csv'
+)
+HUBSPOT_EXPORT = (
+    'curl -sS -X POST https://api.hubapi.com/crm/v3/objects/tickets/search -H "Authorization: '
+    "Bearer $HUBSPOT_TOKEN\" -H 'Content-Type: application/json' -d '{\"filterGroups\": "
+    '[{"filters": [{"propertyName": "hs_pipeline_stage", "operator": "IN", "values": ["4"]}]}], '
+    "\"limit\": 100}' | jq -r '.results[] | [.id] | @csv' >> closed.csv"
+)
+SALESFORCE_EXPORT = (
+    'sf data export bulk --query "SELECT Id, Mask__c FROM Case WHERE IsClosed = true" '
+    "--output-file cases.csv --result-format csv --wait 10"
+)
 
 COMMANDS: dict[str, Run | Recipe | NotRun] = {
     # README.md
@@ -540,6 +563,55 @@ COMMANDS: dict[str, Run | Recipe | NotRun] = {
     ".venv/bin/masking-unset openapi": Run(),  # writes docs/openapi.json in the scratch directory
     ".venv/bin/masking-unset openapi --check": Run(in_repo=True),
     ".venv/bin/masking-unset openapi --output -": Run(says=('^  "openapi": "3.1',)),
+    # docs/backfill.md
+    "masking-unset backfill": NotRun(NAMED_ONLY + "; its documented lines run"),
+    ".venv/bin/masking-unset backfill FILE": NotRun(
+        "FILE is a placeholder; the lines below run on the example file"
+    ),
+    "echo 'ticket_id,mask' > closed.csv": Run(then="cat closed.csv", says=("^ticket_id,mask$",)),
+    "echo 'ticket_id' > closed.csv": Run(then="cat closed.csv", says=("^ticket_id$",)),
+    ZENDESK_EXPORT: NotRun("needs a Zendesk account and its API token"),
+    FRESHDESK_EXPORT: NotRun("needs a Freshdesk account and its API key"),
+    HUBSPOT_EXPORT: NotRun("needs a HubSpot account and its API token"),
+    SALESFORCE_EXPORT: NotRun("needs a Salesforce org and the Salesforce CLI"),
+    # On a file shaped as the Bulk API export writes it: the renamed file is one the backfill reads.
+    "sed '1s/.*/ticket_id,mask/' cases.csv > closed.csv": Run(
+        then=".venv/bin/masking-unset backfill closed.csv --source salesforce --dry-run",
+        says=(r"^  would queue: 2 \(dry run: nothing sent\)$", r"^  invalid: 0$"),
+    ),
+    BACKFILL + " --dry-run": Run(
+        exit=1,
+        says=(
+            r"^backfill of closed\.csv: 5 row\(s\)$",
+            r"^  would queue: 3 \(dry run: nothing sent\)$",
+            r"^  skipped repeats: 1 \(line 6 repeats line 2\)$",
+            r"^    line 5: invalid_number: mask \(\*\*\*12\) is not a possible phone number$",
+            r"^error: 1 invalid row\(s\), listed above: fix or remove them, then run without",
+        ),
+        not_says=("92000",),
+    ),
+    # The stand-ins' stack has no item for the example's mapped ticket: the documented refusal.
+    ".venv/bin/masking-unset mapping get --source zendesk --ticket BF-3": Run(
+        env="stack", exit=1, says=("^error: no mapping for key 'zendesk#BF-3'",)
+    ),
+    # Sent, then the same command again: the checkpoint says every row was queued.
+    BACKFILL: Run(
+        env="stack",
+        exit=1,
+        says=(
+            r"^  queued: 3 to http://",
+            r"^error: 1 invalid row\(s\), listed above, not queued; every valid row was$",
+            r"^  the checkpoint says every row was queued before \(closed\.csv\.backfill-",
+            r"^  queued: 0 to http://",
+            r"^  queued by an earlier run \(checkpoint\): 3$",
+        ),
+        then=BACKFILL,
+        unset_calls=0,  # queued: the queue function expires them
+    ),
+    BACKFILL + " --rate 20": Run(env="stack", exit=1, says=(r"^  queued: 3 to http://",)),
+    "masking-unset trail --event <event id>": NotRun(
+        "<event id> is a placeholder; the trail lines of docs/operations.md run"
+    ),
     # docs/performance.md
     ".venv/bin/python -m benchmarks.run": NotRun("takes 8-10 minutes; the --quick run is tested"),
     ".venv/bin/python -m benchmarks.run --only ghi": NotRun(
@@ -683,6 +755,10 @@ def _prepare(work: Path, stack: LocalStack | None) -> None:
     (work / "body.json").write_text(json.dumps(body))
     (work / "whsec.txt").write_text(DEMO_SOURCE_SECRETS["generic"][0])
     (work / "client-secret.txt").write_text(DEMO_SOURCE_SECRETS["hubspot"][0])
+    shutil.copy(ROOT / "events" / "backfill.csv", work / "closed.csv")  # docs/backfill.md
+    (work / "cases.csv").write_text(  # as Salesforce's Bulk API export writes it
+        '"Id","Mask__c"\n"5005g00000AbCdEAAV","+91 80 4000 5001"\n"5005g00000AbCdFAAV",""\n'
+    )
     (work / "env.json").write_text(
         json.dumps({"QUEUE_URL": "https://sqs.example/1/q", "NOTE": "it's here"})
     )

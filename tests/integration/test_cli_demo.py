@@ -23,7 +23,9 @@ def one_event(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_the_demo_is_quiet_by_default(one_event: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_demo_is_quiet_by_default_and_shows_a_small_backfill(
+    one_event: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code = main(["demo", "--events", str(one_event)])
 
     captured = capsys.readouterr()
@@ -32,6 +34,21 @@ def test_the_demo_is_quiet_by_default(one_event: Path, capsys: pytest.CaptureFix
     assert "all events behaved as expected" in captured.out
     assert '"_aws"' not in captured.out + captured.err  # no EMF metric line
     assert not [line for line in captured.out.splitlines() if line.startswith("{")]
+    # The backfill scene: five rows, one invalid, one repeat, one mapped ticket.
+    out = captured.out
+    scene = out[out.index("== backfill") : out.index("== DeepCall outage")]
+    lines = [line.strip() for line in scene.splitlines()]
+    assert "$ masking-unset backfill closed.csv --source zendesk" in lines
+    assert "queued: 3" in lines
+    assert "skipped repeats: 1 (line 6 repeats line 2)" in lines
+    assert "line 5: invalid_number: mask (***12) is not a possible phone number" in lines
+    assert len([line for line in lines if line.startswith("DeepCall received POST")]) == 3
+    assert "3 maskings expired, each once; dead-letter queue empty" in lines
+    assert any(
+        line.startswith("the same command again: 0 queued, 3 queued before") for line in lines
+    )
+    assert "!!" not in scene
+    assert "92000" not in scene  # the rows' numbers appear cut to their last four digits only
 
 
 def test_the_demo_ends_with_a_deepcall_outage(

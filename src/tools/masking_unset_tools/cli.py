@@ -42,7 +42,7 @@ exit codes:
 REDRIVE_TRAIL_MAX = 500
 
 ENVIRONMENT = """\
-environment (--live, expire, dlq, redrive, mapping): the functions' own variables, e.g.
+environment (--live, expire, dlq, redrive, mapping, backfill): the functions' own variables, e.g.
   DEEPCALL_BASE_URL, DEEPCALL_SECRET_ID, WEBHOOK_SECRETS_ID, QUEUE_URL, DEAD_LETTER_QUEUE_URL,
   MASKING_MAP_TABLE, and the usual AWS_* (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL).
 """
@@ -637,6 +637,64 @@ def cmd_mapping_delete(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_backfill(args: argparse.Namespace) -> int:
+    """Queue the closes of a file of tickets closed before the product was installed.
+
+    Check every row of FILE (CSV with a header row, or JSON Lines: ticket_id, mask or m1/m2 - or
+    none, for a ticket in MASKING_MAP_TABLE - and optionally source, account, expire_at,
+    expire_after_minutes, occurred_at, event_id) as the functions check a queue message, and
+    send the valid ones to QUEUE_URL in batches of ten: the queue function expires each masking
+    under its rate limit, circuit breaker, idempotency and trail. docs/backfill.md.
+
+    examples:
+      masking-unset backfill closed.csv --dry-run
+      masking-unset backfill closed.csv --source zendesk --rate 20
+
+    Each row's event id is the same on every run (its event_id, else one made of its source,
+    ticket_id and account): a second run expires nothing twice. The checkpoint, beside FILE
+    unless --checkpoint says, lets a stopped run resume; a file changed since is refused.
+    Invalid rows, or a send SQS did not take, exit 1; a bad file or option, or no QUEUE_URL,
+    exit 2.
+    """
+    from masking_unset_tools.ops.backfill import (
+        BackfillOptions,
+        interrupted_summary,
+        queue_url,
+        rate_option,
+        run_backfill,
+        sqs_client,
+        stderr_progress,
+    )
+    from masking_unset_tools.ops.backfill_rows import (
+        RowChecker,
+        check_settings,
+        file_format,
+        source_option,
+    )
+
+    path = Path(args.file)
+    options = BackfillOptions(
+        path=path,
+        fmt=file_format(path, args.format),
+        source=source_option(args.source),
+        queue_url=None if args.dry_run else queue_url(args.queue_url),
+        dry_run=args.dry_run,
+        rate=0.0 if args.rate is None else rate_option(args.rate),
+        checkpoint=Path(args.checkpoint) if args.checkpoint else None,
+    )
+    checker = RowChecker(check_settings(), options.source)
+    sqs = None if args.dry_run else sqs_client()
+    with interrupted_summary(_out):
+        summary = run_backfill(
+            options, checker, sqs=sqs, progress=stderr_progress(dry_run=args.dry_run)
+        )
+    for line in summary.lines(options.queue_url):
+        _out(line)
+    if not summary.succeeded:
+        raise OperationFailed(summary.failure())
+    return EXIT_OK
+
+
 def cmd_openapi(args: argparse.Namespace) -> int:
     """Write or check docs/openapi.json.
 
@@ -841,6 +899,30 @@ def build_parser() -> argparse.ArgumentParser:
     mapping_get = _command(mapping_commands, "get", cmd_mapping_get, ticket)
     mapping_get.add_argument("--json", action="store_true", help="one JSON object")
     _command(mapping_commands, "delete", cmd_mapping_delete, ticket)
+
+    backfill = _command(commands, "backfill", cmd_backfill)
+    backfill.add_argument(
+        "file", metavar="FILE", help="the closed tickets: .csv, .jsonl or .ndjson"
+    )
+    backfill.add_argument(
+        "--format", choices=["csv", "jsonl"], help="the file's format (default: from its name)"
+    )
+    backfill.add_argument(
+        "--source",
+        default="queue",
+        help="the source of rows that name none: the mapping key of a ticket without numbers is "
+        "<source>#<ticket_id> (default: queue)",
+    )
+    backfill.add_argument("--queue-url", help="the queue (default: $QUEUE_URL)")
+    backfill.add_argument(
+        "--dry-run", action="store_true", help="check and count the rows; send nothing, no AWS"
+    )
+    backfill.add_argument("--rate", metavar="N", help="send at most N messages per second")
+    backfill.add_argument(
+        "--checkpoint",
+        metavar="PATH",
+        help="the progress file (default: FILE.backfill-checkpoint.json)",
+    )
 
     openapi = _command(commands, "openapi", cmd_openapi)
     openapi.add_argument("--check", action="store_true", help="fail if the file is out of date")

@@ -1,6 +1,7 @@
 """The local run: both handlers, every file in ``events/``, against a moto server and the DeepCall
 stand-in, with no AWS account and no Docker; then a second DeepCall account
-(``accounts_scene.py``) and a DeepCall outage (``outage.py``)."""
+(``accounts_scene.py``), a small backfill (``backfill_scene.py``) and a DeepCall outage
+(``outage.py``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 
 from masking_unset.sources import SOURCES
 from masking_unset_tools.local.accounts_scene import play_accounts
+from masking_unset_tools.local.backfill_scene import play_backfill
 from masking_unset_tools.local.lambda_context import LocalLambdaContext
 from masking_unset_tools.local.outage import play_outage
 from masking_unset_tools.local.signers import sign_event, with_headers
@@ -353,6 +355,7 @@ def run(events_dir: Path, *, verbose: bool = False, out: Callable[[str], None] =
                 out(line)
             mismatches = replay(stack, events_dir, out)
             mismatches += play_accounts(stack, out)
+            mismatches += play_backfill(stack, out)
             mismatches += play_outage(stack, out)
             show_a_trail(stack, out)
     out("")
