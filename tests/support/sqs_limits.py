@@ -36,6 +36,7 @@ from typing import Any, Final
 from masking_unset_tools.local.aws_endpoint import LocalAwsEndpoint
 from masking_unset_tools.local.http_server import HttpAnswer, HttpRequest, HttpServer, Served
 from tests.support.aws_faults import forward, operation_of
+from tests.support.moto_sqs import cheap_moto_sqs
 
 __all__ = ["Refusal", "SqsLimitedEndpoint", "SqsLimitsProxy", "refusal"]
 
@@ -313,7 +314,9 @@ class SqsLimitedEndpoint(LocalAwsEndpoint):
         return self.proxy.refusals if self.proxy is not None else []
 
     def start(self) -> None:
-        """Start moto, then the proxy in front of it."""
+        """Start moto (its SQS made cheap, tests/support/moto_sqs.py), then the proxy in front
+        of it."""
+        cheap_moto_sqs()
         super().start()
         proxy = SqsLimitsProxy(self.moto_url)
         try:
