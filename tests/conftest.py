@@ -13,8 +13,14 @@ from masking_unset_tools.local.aws_endpoint import LocalAwsEndpoint
 from masking_unset_tools.local.lambda_context import LocalLambdaContext
 from masking_unset_tools.local.stack import DEMO_SSID, LocalStack, provision
 from tests.support.aws_faults import FaultyAwsProxy
+from tests.support.botocore_data import share_botocore_loaders
 from tests.support.deepcall import ScriptedDeepCall
 from tests.support.sqs_limits import SqsLimitedEndpoint
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """botocore parses its data files once per test process (tests/support/botocore_data.py)."""
+    share_botocore_loaders()
 
 
 @pytest.fixture(autouse=True)
