@@ -295,6 +295,19 @@ class SqsLimitedEndpoint(LocalAwsEndpoint):
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         super().__init__(host, port)
         self.proxy: SqsLimitsProxy | None = None
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._clients_lock = threading.Lock()
+
+    def client(self, service_name: str) -> Any:
+        """A client of ``service_name`` aimed at :attr:`url`, one per service while the endpoint
+        runs: botocore clients are thread-safe, and building one (a botocore session, then the
+        client) cost every test's provisioning about 10 ms per client."""
+        key = (service_name, self.url)
+        with self._clients_lock:
+            client = self._clients.get(key)
+            if client is None:
+                client = self._clients[key] = super().client(service_name)
+        return client
 
     @property
     def url(self) -> str:
@@ -328,6 +341,8 @@ class SqsLimitedEndpoint(LocalAwsEndpoint):
 
     def stop(self) -> None:
         """Stop the proxy, then moto."""
+        with self._clients_lock:
+            self._clients.clear()
         proxy, self.proxy = self.proxy, None
         if proxy is not None:
             proxy.stop()

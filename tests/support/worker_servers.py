@@ -11,6 +11,7 @@ queues, tables and secrets.
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from tests.support.sqs_limits import SqsLimitedEndpoint
 
@@ -42,6 +43,12 @@ class BorrowedEndpoint(SqsLimitedEndpoint):
     """What a local stack of the tooling starts in the tests: starting it borrows
     :func:`worker_endpoint` (its moto server and SQS-limits proxy), stopping it gives them back
     running. Its clients, sessions and ``env()`` aim at the worker's proxy."""
+
+    def client(self, service_name: str) -> Any:
+        """The worker endpoint's client of ``service_name``."""
+        if self.proxy is None:
+            raise RuntimeError("the AWS endpoint is not started")
+        return worker_endpoint().client(service_name)
 
     def start(self) -> None:
         """Borrow the worker's server and proxy."""
