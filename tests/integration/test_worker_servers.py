@@ -20,3 +20,10 @@ def test_a_local_stack_borrows_the_workers_server_and_leaves_it_running(
     # Still serving after both stacks stopped, and still holding the first stack's queue.
     sqs = aws.client("sqs")
     assert sqs.get_queue_url(QueueName=first_queue.rsplit("/", 1)[1])["QueueUrl"]
+
+
+def test_the_endpoint_keeps_one_client_per_service(aws: SqsLimitedEndpoint) -> None:
+    assert aws.client("sqs") is aws.client("sqs")
+    assert aws.client("dynamodb") is not aws.client("sqs")
+    with local_stack() as local:
+        assert local.aws.client("sqs") is aws.client("sqs")
