@@ -22,6 +22,20 @@ from tests.support.worker_servers import BorrowedEndpoint, stop_worker_endpoint,
 def pytest_configure(config: pytest.Config) -> None:
     """botocore parses its data files once per test process (tests/support/botocore_data.py)."""
     share_botocore_loaders()
+    config.addinivalue_line(
+        "markers", "slow: a test of several seconds, started before the others (docs/testing.md)"
+    )
+
+
+# The marks of the tests that run first: `make test` hands the tests to its workers in this order
+# (after the repo-files group, the largest unit of work), and a long test handed out last would
+# end after every other worker had finished.
+FIRST_MARKS = ("slow", "soak")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests first, the others in their order."""
+    items.sort(key=lambda item: not any(item.get_closest_marker(m) for m in FIRST_MARKS))
 
 
 @pytest.fixture(autouse=True)

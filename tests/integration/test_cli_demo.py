@@ -34,6 +34,7 @@ def test_the_demo_is_quiet_by_default(one_event: Path, capsys: pytest.CaptureFix
     assert not [line for line in captured.out.splitlines() if line.startswith("{")]
 
 
+@pytest.mark.slow
 def test_the_demo_ends_with_a_deepcall_outage(
     one_event: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

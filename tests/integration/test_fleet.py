@@ -86,6 +86,7 @@ def post_close(event_id: str, mask: str) -> dict[str, Any]:
     return response
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("table", ["shared", "missing"])
 def test_an_outage_longer_than_the_backoff_schedule_parks_nothing_and_expires_each_once(
     stack: LocalStack,
