@@ -115,7 +115,8 @@ def snapshot_rows(bench: Bench) -> list[Row]:
     from benchmarks.run import SETUPS, Row, ms
 
     reps = bench.sizes.cold_reps
-    bench.cold("floor", "plain")  # untimed: fills the bytecode and page caches
+    if bench.sizes.warm_caches:
+        bench.cold("floor", "plain")  # untimed: fills the bytecode and page caches
     floor = statistics.median(bench.cold("floor", "plain") for _ in range(reps))
     rows = []
     for kind in FUNCTIONS:

@@ -13,8 +13,29 @@ from masking_unset_tools.local.aws_endpoint import LocalAwsEndpoint
 from masking_unset_tools.local.lambda_context import LocalLambdaContext
 from masking_unset_tools.local.stack import DEMO_SSID, LocalStack, provision
 from tests.support.aws_faults import FaultyAwsProxy
+from tests.support.botocore_data import share_botocore_loaders
 from tests.support.deepcall import ScriptedDeepCall
 from tests.support.sqs_limits import SqsLimitedEndpoint
+from tests.support.worker_servers import BorrowedEndpoint, stop_worker_endpoint, worker_endpoint
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """botocore parses its data files once per test process (tests/support/botocore_data.py)."""
+    share_botocore_loaders()
+    config.addinivalue_line(
+        "markers", "slow: a test of several seconds, started before the others (docs/testing.md)"
+    )
+
+
+# The marks of the tests that run first: `make test` hands the tests to its workers in this order
+# (after the repo-files group, the largest unit of work), and a long test handed out last would
+# end after every other worker had finished.
+FIRST_MARKS = ("slow", "soak")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests first, the others in their order."""
+    items.sort(key=lambda item: not any(item.get_closest_marker(m) for m in FIRST_MARKS))
 
 
 @pytest.fixture(autouse=True)
@@ -45,19 +66,26 @@ def fresh_circuit_counters() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def aws() -> Iterator[SqsLimitedEndpoint]:
-    """One moto server for the session; each test provisions its own uniquely named resources.
-    Every client of it (the test's, the functions', a subprocess's) passes through a check of
-    what real SQS refuses and moto accepts (tests/support/sqs_limits.py)."""
-    with SqsLimitedEndpoint() as endpoint:
-        yield endpoint
+def _worker_servers() -> Iterator[None]:
+    """The worker's moto server (tests/support/worker_servers.py) stops when the session ends."""
+    yield
+    stop_worker_endpoint()
+
+
+@pytest.fixture(scope="session")
+def aws(_worker_servers: None) -> SqsLimitedEndpoint:
+    """One moto server for the session (per xdist worker); each test provisions its own uniquely
+    named resources. Every client of it (the test's, the functions', a subprocess's) passes
+    through a check of what real SQS refuses and moto accepts (tests/support/sqs_limits.py)."""
+    return worker_endpoint()
 
 
 @pytest.fixture(autouse=True)
-def _sqs_limits_in_local_stacks(monkeypatch: pytest.MonkeyPatch) -> None:
+def _sqs_limits_in_local_stacks(monkeypatch: pytest.MonkeyPatch, _worker_servers: None) -> None:
     """The tooling's own local stacks (``demo``, ``invoke`` and ``serve`` without a deployment,
-    run in the test's process) start their moto server behind the SQS-limits double too."""
-    monkeypatch.setattr("masking_unset_tools.local.stack.LocalAwsEndpoint", SqsLimitedEndpoint)
+    run in the test's process) use the worker's moto server, behind the SQS-limits double too,
+    instead of starting their own."""
+    monkeypatch.setattr("masking_unset_tools.local.stack.LocalAwsEndpoint", BorrowedEndpoint)
 
 
 @pytest.fixture

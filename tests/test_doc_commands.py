@@ -263,6 +263,13 @@ COMMANDS: dict[str, Run | Recipe | NotRun] = {
     "make integration": Recipe(TEST_SUITE, says=".venv/bin/pytest tests/integration"),
     "make ci": Recipe(TEST_SUITE + " (all of CI)", says=".venv/bin/pytest"),
     ".ci/run": NotRun(TEST_SUITE + " (the CI entry point)"),
+    # docs/testing.md
+    "SOAK_SCALE=1 .venv/bin/pytest -m soak": NotRun(
+        TEST_SUITE + " (its soak tests at full size, about two minutes)"
+    ),
+    ".venv/bin/pytest -p no:cacheprovider --durations=0 tests/integration/test_soak.py": NotRun(
+        TEST_SUITE + " (one of its files)"
+    ),
     "make fuzz": Recipe(
         "2,000 examples per entry point, minutes; `make test` runs the same suite with 100",
         says="pytest tests/fuzz",

@@ -417,6 +417,7 @@ def drain_dead_letters(stack: LocalStack) -> dict[str, dict[str, str]]:
             )
 
 
+@pytest.mark.slow
 @FUZZ
 @given(batch=sqs_events(), answer=deepcall_answers)
 def test_queue_invariants(
@@ -606,6 +607,7 @@ def test_a_base_url_reaches_only_the_unset_path_or_is_refused_naming_its_variabl
 SECRET_VARIABLES = ("DEEPCALL_SECRET_ID", "WEBHOOK_SECRETS_ID", "HASH_KEY_SECRET_ID")
 
 
+@pytest.mark.slow
 @FUZZ
 @given(content=secret_contents(), variable=st.sampled_from(SECRET_VARIABLES))
 def test_a_stored_secret_of_any_shape_is_never_shown_nor_a_500(

@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 SETUPS = ("plain", "idempotency")
 FIGURES = (
@@ -57,6 +59,7 @@ def table_rows(output: str) -> list[dict[str, str]]:
     return [dict(zip(COLUMNS, row, strict=True)) for row in cells[2:]]
 
 
+@pytest.mark.slow
 def test_quick_mode_prints_every_row_with_a_numeric_ratio() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks.run", "--quick"],

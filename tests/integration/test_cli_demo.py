@@ -51,6 +51,7 @@ def test_the_demo_is_quiet_by_default_and_shows_a_small_backfill(
     assert "92000" not in scene  # the rows' numbers appear cut to their last four digits only
 
 
+@pytest.mark.slow
 def test_the_demo_ends_with_a_deepcall_outage(
     one_event: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -23,6 +23,8 @@ from masking_unset_tools.local.stack import (
 )
 from masking_unset_tools.ops.invoke import invoke
 from tests.integration.helpers import gateway_event
+from tests.support.sqs_limits import SqsLimitedEndpoint
+from tests.support.worker_servers import BorrowedEndpoint
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
@@ -183,16 +185,19 @@ def clean_settings(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-@pytest.fixture(scope="module")
-def demo_verdicts() -> dict[str, tuple[object, object]]:
-    """Each shipped event's verdict as ``demo`` has it (one stack, the manifest's order)."""
+@pytest.fixture(scope="session")
+def demo_verdicts(aws: SqsLimitedEndpoint) -> dict[str, tuple[object, object]]:
+    """Each shipped event's verdict as ``demo`` has it (one stack, the manifest's order): once
+    per worker, on the worker's server, as ``make test`` hands these tests to every worker."""
     saved = {name: os.environ.pop(name) for name in setting_names() if name in os.environ}
     verdicts = {}
     try:
-        with local_stack() as stack, environment(local_environment(stack).values):
-            for name, spec in MANIFEST.items():
-                ran = run_entry(stack, EVENTS, name, spec)
-                verdicts[name] = _verdict(spec["function"], ran.answer)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr("masking_unset_tools.local.stack.LocalAwsEndpoint", BorrowedEndpoint)
+            with local_stack() as stack, environment(local_environment(stack).values):
+                for name, spec in MANIFEST.items():
+                    ran = run_entry(stack, EVENTS, name, spec)
+                    verdicts[name] = _verdict(spec["function"], ran.answer)
     finally:
         os.environ.update(saved)
     return verdicts

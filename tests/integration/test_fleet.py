@@ -86,6 +86,7 @@ def post_close(event_id: str, mask: str) -> dict[str, Any]:
     return response
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("table", ["shared", "missing"])
 def test_an_outage_longer_than_the_backoff_schedule_parks_nothing_and_expires_each_once(
     stack: LocalStack,
@@ -93,10 +94,11 @@ def test_an_outage_longer_than_the_backoff_schedule_parks_nothing_and_expires_ea
     fleet_env: dict[str, str],
     table: str,
 ) -> None:
-    # Given 300 closes on the queue, three queue containers, and DeepCall answering 503 to
-    # everything for 6 s: three times the whole backoff schedule, after which the old code
-    # parked every record it had received three times.
-    records = 300
+    # Given 150 closes on the queue (fifteen receives' worth for three containers, each close
+    # received again and again during the outage), three queue containers, and DeepCall
+    # answering 503 to everything for 6 s: three times the whole backoff schedule, after which
+    # the old code parked every record it had received three times.
+    records = 150
     environ = dict(fleet_env)
     if table == "missing":  # the breaker's table failing: fail open, as Powertools does
         environ["FLEET_STATE_TABLE"] = "no-such-table"

@@ -1,15 +1,20 @@
-"""Soak: 1,000 close events through the queue handler with a third of DeepCall's answers failing,
-SQS redelivery driven against the moto server until the queue drains; then a few hundred with
-AWS failing as well (the function's calls through the fault proxy).
+"""Soak: close events through the queue handler with a third of DeepCall's answers failing,
+SQS redelivery driven against the moto server until the queue drains; then more with AWS failing
+as well (the function's calls through the fault proxy).
 
 Every masking must be expired exactly once at the stand-in (or, when AWS failed, its event parked
 with the reason it was not), every permanent failure parked in the dead-letter queue with its
 reason, and nothing else left anywhere.
+
+``make test`` runs both at a quarter of their full size (250 and 100 events: every kind of fault
+and of permanent failure still occurs, many times); ``SOAK_SCALE=1`` runs them at full size
+(1,000 and 300 events): ``SOAK_SCALE=1 .venv/bin/pytest -m soak`` (docs/testing.md).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
 from collections import Counter
 from typing import Any
@@ -24,10 +29,21 @@ from masking_unset_tools.local.stack import LocalStack
 from tests.support.aws_faults import AwsFault, FaultyAwsProxy
 from tests.support.deepcall import ScriptedDeepCall
 
-EVENTS = 1_000
+# The share of the full size to run (1: full size); never fewer events than PERMANENT_KINDS_EVENTS.
+SOAK_SCALE = float(os.environ.get("SOAK_SCALE", "0.25"))
+PERMANENT_EVERY = 25  # one event in 25 can never succeed, its kind cycling through four
+PERMANENT_KINDS_EVENTS = 100  # enough events for each of the four kinds to occur
+
+
+def scaled(full: int) -> int:
+    """``full`` events at SOAK_SCALE, and at least one permanent failure of each kind."""
+    return max(PERMANENT_KINDS_EVENTS, round(full * SOAK_SCALE))
+
+
+EVENTS = scaled(1_000)
 DUPLICATE_SHARE = 0.05
 FAULT_RATE = 0.35
-MAX_RECEIVES = 3_000  # bounded: the loop ends even if something is wrong
+MAX_RECEIVES = 3 * EVENTS  # bounded: the loop ends even if something is wrong
 
 # Answers that never reached DeepCall's logic (so a retry is the right thing)...
 UNPROCESSED_FAULTS = [
@@ -48,14 +64,14 @@ def build_events(
     bodies: list[dict[str, Any]] = []
     good: set[str] = set()
     for index in range(events):
-        if index % 25 == 0:  # 4% permanent failures of different kinds
+        if index % PERMANENT_EVERY == 0:  # 4% permanent failures of different kinds
             bad = [
                 {"event_id": f"bad-{index}", "m1": "9876543210", "m2": "09876543210"},
                 {"event_id": f"bad-{index}", "mask": "12"},
                 {"event_id": f"bad-{index}", "mask": 8040000000},
                 {"event_id": f"bad-{index}"},
             ]
-            bodies.append(bad[(index // 25) % len(bad)])
+            bodies.append(bad[(index // PERMANENT_EVERY) % len(bad)])
             continue
         national = f"80{index:08d}"
         good.add(national)
@@ -202,7 +218,7 @@ def test_soak_every_masking_expired_exactly_once(
         )
 
 
-AWS_SOAK_EVENTS = 300
+AWS_SOAK_EVENTS = scaled(300)
 AWS_FAULT_RATE = 0.2
 AWS_FAULTS = [
     AwsFault.throttle(),

@@ -36,6 +36,7 @@ from typing import Any, Final
 from masking_unset_tools.local.aws_endpoint import LocalAwsEndpoint
 from masking_unset_tools.local.http_server import HttpAnswer, HttpRequest, HttpServer, Served
 from tests.support.aws_faults import forward, operation_of
+from tests.support.moto_sqs import cheap_moto_sqs
 
 __all__ = ["Refusal", "SqsLimitedEndpoint", "SqsLimitsProxy", "refusal"]
 
@@ -294,6 +295,19 @@ class SqsLimitedEndpoint(LocalAwsEndpoint):
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         super().__init__(host, port)
         self.proxy: SqsLimitsProxy | None = None
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._clients_lock = threading.Lock()
+
+    def client(self, service_name: str) -> Any:
+        """A client of ``service_name`` aimed at :attr:`url`, one per service while the endpoint
+        runs: botocore clients are thread-safe, and building one (a botocore session, then the
+        client) cost every test's provisioning about 10 ms per client."""
+        key = (service_name, self.url)
+        with self._clients_lock:
+            client = self._clients.get(key)
+            if client is None:
+                client = self._clients[key] = super().client(service_name)
+        return client
 
     @property
     def url(self) -> str:
@@ -313,7 +327,9 @@ class SqsLimitedEndpoint(LocalAwsEndpoint):
         return self.proxy.refusals if self.proxy is not None else []
 
     def start(self) -> None:
-        """Start moto, then the proxy in front of it."""
+        """Start moto (its SQS made cheap, tests/support/moto_sqs.py), then the proxy in front
+        of it."""
+        cheap_moto_sqs()
         super().start()
         proxy = SqsLimitsProxy(self.moto_url)
         try:
@@ -325,6 +341,8 @@ class SqsLimitedEndpoint(LocalAwsEndpoint):
 
     def stop(self) -> None:
         """Stop the proxy, then moto."""
+        with self._clients_lock:
+            self._clients.clear()
         proxy, self.proxy = self.proxy, None
         if proxy is not None:
             proxy.stop()
