@@ -148,6 +148,7 @@ def quick(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
 
 
+@pytest.mark.slow
 def test_a_thousand_rows_expire_each_valid_masking_once_and_a_second_run_queues_nothing(
     stack: LocalStack,
     deepcall: ScriptedDeepCall,
