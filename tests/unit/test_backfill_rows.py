@@ -455,3 +455,11 @@ def test_expiry_times_and_accounts_are_checked_as_the_functions_check_them(
     assert bodies[1]["expire_at"] == "2026-01-01T00:00:00+05:30"  # past: expired now, not refused
     for reason in found.values():
         assert_no_number(reason)
+
+
+def test_local_accounts_are_read_as_the_functions_read_them() -> None:
+    local = json.dumps({"brand-b": {"base_url": "http://127.0.0.1:9", "secret_id": "s"}})
+    with pytest.raises(UsageError, match=r"DEEPCALL_ACCOUNTS \(brand-b: base_url\)"):
+        check_settings({"DEEPCALL_ACCOUNTS": local})
+    allowed = check_settings({"DEEPCALL_ACCOUNTS": local, "DEEPCALL_ALLOW_HTTP": "true"})
+    assert allowed.account_names == ("default", "brand-b")

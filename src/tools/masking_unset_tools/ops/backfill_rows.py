@@ -68,6 +68,7 @@ CHECK_SETTINGS: Final = (
     # The named accounts, when the environment has them: a row's account is then checked
     # against them; without them only its form is (the functions check the name).
     "DEEPCALL_ACCOUNTS",
+    "DEEPCALL_ALLOW_HTTP",  # a local stand-in's http:// base URL in DEEPCALL_ACCOUNTS
 )
 _PLACEHOLDERS: Final = {
     "DEEPCALL_BASE_URL": "https://deepcall.invalid",
