@@ -511,6 +511,16 @@ def test_the_dashboard_shows_the_lifecycle(resources: dict[str, Any]) -> None:
         "UnrecognisedStatus",
     ):
         assert metric in shown, metric
+    # Each DeepCall account's expiries and circuit, from the metrics' account dimension.
+    expressions = [
+        entry[0]["expression"]
+        for widget in body["widgets"]
+        for entry in widget["properties"]["metrics"]
+        if isinstance(entry[0], dict)
+    ]
+    for name in ("MaskingsExpired", "CircuitOpened"):
+        searched = f'{{MaskingUnset,service,account}} MetricName="{name}"'
+        assert any(searched in expression for expression in expressions), name
     stats = [
         entry[-1]["stat"]
         for widget in body["widgets"]
