@@ -199,6 +199,22 @@ class _Book:
     pending: tuple[str, LedgerEntry] | None = None
 
 
+def refuse_future(
+    event: CloseEvent, settings: Settings, *, clock: str = "now: check the sender's clock"
+) -> None:
+    """Raise :class:`FutureEvent` when ``occurred_at`` lies further ahead of now than
+    ``OCCURRED_AT_MAX_SKEW_SECONDS``: recorded, such an event would stay the ticket's newest
+    and make every real one after it stale. Nothing is read or written before. ``clock`` ends
+    the message: whose clock it is ahead of."""
+    if event.occurred_at is None:
+        return
+    skew = settings.occurred_at_max_skew_seconds
+    if event.occurred_at.timestamp() - time.time() > skew:
+        raise FutureEvent(
+            f"occurred_at lies more than {skew} s (OCCURRED_AT_MAX_SKEW_SECONDS) ahead of {clock}"
+        )
+
+
 def plan(event: CloseEvent, settings: Settings, now: float | None = None) -> Plan | None:
     """The call an event asks for; None for a reopen while ``REOPEN_EXTEND_MINUTES`` is 0.
 
@@ -361,17 +377,7 @@ class MaskingExpirer:
         return result
 
     def _refuse_future(self, event: CloseEvent) -> None:
-        """Raise :class:`FutureEvent` when ``occurred_at`` lies further ahead of now than
-        ``OCCURRED_AT_MAX_SKEW_SECONDS``: recorded, such an event would stay the ticket's newest
-        and make every real one after it stale. Nothing is read or written before."""
-        if event.occurred_at is None:
-            return
-        skew = self._settings.occurred_at_max_skew_seconds
-        if event.occurred_at.timestamp() - time.time() > skew:
-            raise FutureEvent(
-                f"occurred_at lies more than {skew} s (OCCURRED_AT_MAX_SKEW_SECONDS) ahead of "
-                "now: check the sender's clock"
-            )
+        refuse_future(event, self._settings)
 
     def _ignored(self, event: CloseEvent, reason: str) -> UnsetResult:
         count("ReopensIgnored")

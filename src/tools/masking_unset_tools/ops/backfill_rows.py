@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from masking_unset.config import Settings
-from masking_unset.logic.expiry import plan, resolve_numbers
+from masking_unset.logic.expiry import plan, refuse_future, resolve_numbers
 from masking_unset.logic.phone import parse_number
 from masking_unset.models.accounts import ACCOUNT_NAME_RULE, DEFAULT_ACCOUNT, is_account_name
 from masking_unset.models.deepcall import NUMBER_FIELDS
@@ -417,15 +417,8 @@ class RowChecker:
         )
 
     def _refuse_future(self, event: CloseEvent) -> None:
-        # As the function refuses it (logic/expiry.py): never recorded as the ticket's newest.
-        if event.occurred_at is None:
-            return
-        skew = self._settings.occurred_at_max_skew_seconds
-        if event.occurred_at.timestamp() - time.time() > skew:
-            raise FutureEvent(
-                f"occurred_at lies more than {skew} s (OCCURRED_AT_MAX_SKEW_SECONDS) ahead of "
-                "this machine's clock"
-            )
+        # As the function refuses it: never recorded as the ticket's newest.
+        refuse_future(event, self._settings, clock="this machine's clock")
 
 
 class _RowProblem(Exception):
