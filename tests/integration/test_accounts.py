@@ -302,3 +302,56 @@ def test_a_webhook_handed_to_the_queue_stays_with_its_account(
     assert credentials_sent(brand_b)[-1] == B_CREDENTIALS
     assert brand_b.expired  # the retry from the queue expired it at brand-b's DeepCall
     assert deepcall.unset_calls == []
+
+
+def test_several_containers_keep_each_accounts_circuit_and_expire_each_once(
+    stack: LocalStack,
+    accounts: dict[str, Any],
+    deepcall: ScriptedDeepCall,
+    brand_b: ScriptedDeepCall,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.support.fleet import run_fleet
+
+    for name, value in SCALED_OUTAGE_SETTINGS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("BREAKER_OPEN_SECONDS", "300")  # the default account stays down
+    reset_app()
+    deepcall.set_outage(OUTAGE)
+    bodies = [
+        {"event_id": f"f-{i}", "ticket_id": f"F-{i}", "mask": f"80400014{i:02d}"}
+        | ({"account": "brand-b"} if i % 2 else {})
+        for i in range(40)
+    ]
+    sqs = stack.aws.client("sqs")
+    for start in range(0, len(bodies), 10):
+        entries = [
+            {"Id": str(i), "MessageBody": json.dumps(body)}
+            for i, body in enumerate(bodies[start : start + 10])
+        ]
+        sqs.send_message_batch(QueueUrl=stack.queue_url, Entries=entries)
+        # One record again, as SQS may deliver it twice.
+        sqs.send_message(QueueUrl=stack.queue_url, MessageBody=json.dumps(bodies[start + 1]))
+    b_masks = {f"80400014{i:02d}" for i in range(1, 40, 2)}
+    fleet = run_fleet(
+        dict(os.environ),
+        sqs,
+        stack.queue_url,
+        containers=3,
+        until=lambda timeout: brand_b.wait_until(lambda done: set(done) >= b_masks, timeout),
+        timeout=60,
+    )
+    assert all(not container.errors for container in fleet)
+    assert set(brand_b.expired) == b_masks
+    assert set(brand_b.expired.values()) == {1}  # each once, redelivery and all
+    assert credentials_sent(brand_b) == [B_CREDENTIALS] * len(brand_b.unset_calls)
+    # The default account's outage opened its circuit only, and parked nothing.
+    threshold = int(SCALED_OUTAGE_SETTINGS["BREAKER_FAILURE_THRESHOLD"])
+    assert len(deepcall.unset_calls) <= 3 * threshold * int(
+        SCALED_OUTAGE_SETTINGS["DEEPCALL_MAX_ATTEMPTS"]
+    )
+    assert not deepcall.expired  # DeepCall down: nothing expired there, nothing parked
+    dlq = sqs.get_queue_attributes(
+        QueueUrl=stack.dead_letter_queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]
+    assert dlq["ApproximateNumberOfMessages"] == "0"

@@ -147,6 +147,9 @@ def test_path_parameters_name_the_account_when_api_gateway_gives_them() -> None:
     assert to_request(event).account == "brand-b"
     event["pathParameters"] = {"source": "zendesk"}  # the /webhooks/{source} route
     assert to_request(event).account is None
+    # An empty account is a name nobody configured, never the default account.
+    event["pathParameters"] = {"source": "zendesk", "account": ""}
+    assert to_request(event).account == ""
 
 
 @given(ticket=st.text(min_size=1, max_size=20), account=st.sampled_from([None, "default", "b-2"]))

@@ -95,7 +95,7 @@ def to_request(event: object) -> WebhookRequest:
         raw_query=raw_query,
         domain=_text(context.get("domainName"), "domainName") or headers.get("host", ""),
         request_id=_text(context.get("requestId"), "requestId"),
-        account=account.lower() if account else None,
+        account=account.lower() if account is not None else None,
     )
 
 
